@@ -1,0 +1,407 @@
+"""Finding, loading and validating engine plugins through the ``patroni.mpp`` entry-point group.
+
+Two policies, as in stevedore: the run path (:func:`get_mpp`) imports only the configured engine (and the
+``null`` fallback) and raises a clear error when it cannot be used; the listing path
+(:func:`iter_engine_reports`) imports everything, logs failures and carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from pydantic import BaseModel, ValidationError
+
+from . import hookspecs
+from ._abstract import AbstractMPP, AbstractMPPHandler
+from ._errors import (
+    EngineConfigError,
+    EngineConflictError,
+    EngineLoadError,
+    EngineNotInstalledError,
+    EngineSource,
+    FieldProblem,
+    MultipleEnginesError,
+)
+from ._protocols import PostgresqlLike
+from ._sections import ENTRY_POINT_GROUP, KNOWN_ENGINE_WHEELS, NULL_ENGINE, PATRONI_SECTIONS
+
+logger = logging.getLogger(__name__)
+
+CORE_DISTRIBUTION = "patroni-mpp"
+
+
+def core_version() -> str:
+    """Version of the installed ``patroni-mpp`` distribution (``0+unknown`` when run from a source tree)."""
+    try:
+        return metadata.version(CORE_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _source_of(entry_point: metadata.EntryPoint) -> EngineSource:
+    dist = entry_point.dist
+    name = (dist.metadata["Name"] if dist is not None else None) or "<unknown distribution>"
+    version = (dist.version if dist is not None else None) or "unknown"
+    return EngineSource(name=name, version=version, value=entry_point.value)
+
+
+@dataclass(frozen=True)
+class EngineCandidate:
+    """Every installed entry point claiming one engine name (normally exactly one)."""
+
+    name: str
+    entry_points: tuple[metadata.EntryPoint, ...]
+
+    @property
+    def sources(self) -> list[EngineSource]:
+        """The distributions behind the entry points."""
+        return [_source_of(ep) for ep in self.entry_points]
+
+    def single(self) -> metadata.EntryPoint:
+        """The one entry point for this name.
+
+        :raises EngineConflictError: when two distributions claim the name.
+        """
+        if len(self.entry_points) > 1:
+            raise EngineConflictError(self.name, self.sources)
+        return self.entry_points[0]
+
+
+def group_entry_points(entry_points: Iterable[metadata.EntryPoint]) -> dict[str, EngineCandidate]:
+    """Group entry points by engine name, dropping repeats of one distribution (a path listed twice).
+
+    :param entry_points: entry points of the ``patroni.mpp`` group.
+    :returns: engine name -> its candidate entry points.
+    """
+    grouped: dict[str, dict[tuple[str, str], metadata.EntryPoint]] = {}
+    for ep in entry_points:
+        source = _source_of(ep)
+        grouped.setdefault(ep.name, {}).setdefault((canonicalize_name(source.name), ep.value), ep)
+    return {name: EngineCandidate(name, tuple(eps.values())) for name, eps in grouped.items()}
+
+
+_installed_lock = threading.Lock()
+_installed_cache: tuple[tuple[str, ...], dict[str, EngineCandidate]] | None = None
+
+
+def installed_engines() -> dict[str, EngineCandidate]:
+    """Engines declared by installed distributions, cached until ``sys.path`` changes."""
+    global _installed_cache  # noqa: PLW0603 - one process-wide cache of the metadata scan
+    with _installed_lock:
+        key = tuple(sys.path)
+        if _installed_cache is None or _installed_cache[0] != key:
+            eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
+            _installed_cache = (key, group_entry_points(eps))
+        return _installed_cache[1]
+
+
+def clear_caches() -> None:
+    """Forget the cached entry-point scan and loaded plugins (after installing a distribution in-process)."""
+    global _installed_cache  # noqa: PLW0603
+    with _installed_lock:
+        _installed_cache = None
+    with _loaded_lock:
+        _loaded.clear()
+
+
+def _check_core_requirement(entry_point: metadata.EntryPoint) -> str | None:
+    """Return why the plugin's declared ``patroni-mpp`` requirement excludes this core, if it does."""
+    dist = entry_point.dist
+    if dist is None:
+        return None
+    version = core_version()
+    if version == "0+unknown":
+        return None
+    for line in dist.requires or []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(requirement.name) != CORE_DISTRIBUTION:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if not requirement.specifier.contains(version, prereleases=True):
+            return f"it requires {requirement}, but patroni-mpp {version} is installed"
+    return None
+
+
+class LoadedEngine:
+    """An imported and contract-checked engine plugin, ready to validate sections and build engines."""
+
+    def __init__(
+        self, name: str, source: EngineSource, module: ModuleType, manager: pluggy.PluginManager
+    ) -> None:
+        """Ask the plugin for its engine class and config model and check both.
+
+        :raises EngineLoadError: when the plugin breaks the hook contract.
+        """
+        self.name = name
+        self.source = source
+        self.module = module
+        self._manager = manager
+        engine_class = manager.hook.mpp_engine_class(name=name)
+        if not (isinstance(engine_class, type) and issubclass(engine_class, AbstractMPP)):
+            raise self._error(
+                f"hook mpp_engine_class(name={name!r}) returned {engine_class!r}, "
+                "not a subclass of patroni_mpp.AbstractMPP"
+            )
+        if not hasattr(engine_class, "group_re"):
+            raise self._error(f"engine class {engine_class.__qualname__} does not define group_re")
+        model = manager.hook.mpp_config_model(name=name)
+        if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise self._error(
+                f"hook mpp_config_model(name={name!r}) returned {model!r}, "
+                "not a pydantic BaseModel subclass"
+            )
+        self.engine_class: type[AbstractMPP] = engine_class
+        self.config_model: type[BaseModel] | None = model
+
+    def _error(self, cause: str) -> EngineLoadError:
+        return EngineLoadError(self.name, self.source, core_version(), cause)
+
+    def validate(self, value: Any) -> dict[str, Any]:
+        """Validate a raw section value with the engine's config model.
+
+        :param value: the section value as read from the configuration (``None`` counts as ``{}``).
+        :returns: the validated section as a plain dict.
+        :raises EngineConfigError: with one problem per invalid field.
+        """
+        raw = {} if value is None else value
+        if self.config_model is None:
+            if not isinstance(raw, Mapping):
+                problem = FieldProblem("", f"must be a mapping, not {type(raw).__name__}")
+                raise EngineConfigError(self.name, [problem])
+            return dict(raw)
+        try:
+            validated = self.config_model.model_validate(raw)
+        except ValidationError as exc:
+            raise EngineConfigError(self.name, problems_from_validation(exc)) from None
+        return validated.model_dump()
+
+    def create(self, value: Any) -> AbstractMPP:
+        """Validate ``value`` and build the engine's descriptor from it.
+
+        :raises EngineConfigError: when the section is invalid.
+        :raises EngineLoadError: when the engine class fails or rejects the validated section.
+        """
+        config = self.validate(value)
+        try:
+            engine = self.engine_class(config)
+        except Exception as exc:
+            raise self._error(f"{self.engine_class.__qualname__}(config) raised {exc!r}") from exc
+        if config and not self.engine_class.validate_config(config):
+            raise self._error(
+                f"{self.engine_class.__qualname__}.validate_config() rejects the section that "
+                "its config model accepted"
+            )
+        engine.attach_handler_factory(self._build_handler)
+        return engine
+
+    def _build_handler(
+        self, engine: AbstractMPP, postgresql: PostgresqlLike
+    ) -> AbstractMPPHandler | None:
+        handler = self._manager.hook.mpp_handler(engine=engine, postgresql=postgresql)
+        if handler is not None and not isinstance(handler, AbstractMPPHandler):
+            raise self._error(
+                f"hook mpp_handler returned {type(handler).__name__}, not an AbstractMPPHandler"
+            )
+        return handler  # type: ignore[no-any-return]
+
+
+def problems_from_validation(exc: ValidationError) -> list[FieldProblem]:
+    """Turn pydantic's errors into field problems with dotted locations."""
+    return [
+        FieldProblem(".".join(str(part) for part in err["loc"]), err["msg"])
+        for err in exc.errors(include_url=False)
+    ]
+
+
+_loaded_lock = threading.RLock()
+_loaded: dict[tuple[str, str, str], LoadedEngine] = {}
+
+
+def _import_plugin(name: str, entry_point: metadata.EntryPoint) -> LoadedEngine:
+    source = _source_of(entry_point)
+    key = (name, source.name, entry_point.value)
+    with _loaded_lock:
+        if key in _loaded:
+            return _loaded[key]
+        mismatch = _check_core_requirement(entry_point)
+        if mismatch is not None:
+            raise EngineLoadError(name, source, core_version(), mismatch)
+        try:
+            module = entry_point.load()
+        except Exception as exc:
+            logger.debug("Importing MPP engine %r failed", name, exc_info=True)
+            raise EngineLoadError(
+                name, source, core_version(), f"import failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        manager.add_hookspecs(hookspecs)
+        try:
+            manager.register(module, name=f"{source.name}:{name}")
+            manager.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise EngineLoadError(name, source, core_version(), f"hook contract broken: {exc}") from exc
+        loaded = LoadedEngine(name, source, module, manager)
+        _loaded[key] = loaded
+        logger.debug("Loaded MPP engine %r from %s", name, source)
+        return loaded
+
+
+def load_engine(
+    name: str, entry_points: Iterable[metadata.EntryPoint] | None = None
+) -> LoadedEngine:
+    """Import and check the plugin serving section ``name``.
+
+    :param name: the section (entry point) name.
+    :param entry_points: the ``patroni.mpp`` entry points to choose from; the installed ones by default.
+    :raises EngineNotInstalledError: no entry point has that name.
+    :raises EngineConflictError: two distributions claim it.
+    :raises EngineLoadError: the plugin cannot be imported or breaks the hook contract.
+    """
+    engines = installed_engines() if entry_points is None else group_entry_points(entry_points)
+    candidate = engines.get(name)
+    if candidate is None:
+        raise EngineNotInstalledError(name, KNOWN_ENGINE_WHEELS.get(name))
+    return _import_plugin(name, candidate.single())
+
+
+def config_keys(config: Any) -> list[str]:
+    """Top-level keys of a configuration: a Mapping, or a host object offering ``copy()`` to a dict."""
+    if isinstance(config, Mapping):
+        return [str(key) for key in config]
+    copy = getattr(config, "copy", None)
+    if callable(copy):
+        return [str(key) for key in copy()]
+    raise TypeError(f"configuration must be a mapping, not {type(config).__name__}")
+
+
+def engine_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> list[str]:
+    """The configuration's MPP sections: keys claimed by an installed engine or naming a known one.
+
+    Also logs a warning for each top-level key that neither Patroni nor an installed engine claims.
+    """
+    sections: list[str] = []
+    for key in config_keys(config):
+        if key == NULL_ENGINE:
+            continue
+        if key in engines or key in KNOWN_ENGINE_WHEELS:
+            sections.append(key)
+        elif key not in PATRONI_SECTIONS:
+            logger.warning(
+                "Configuration section %r is neither a Patroni setting nor claimed by an installed "
+                "MPP engine; it is ignored",
+                key,
+            )
+    return sections
+
+
+def configured_section(
+    config: Any, entry_points: Iterable[metadata.EntryPoint] | None = None
+) -> str | None:
+    """The one MPP section of ``config``, or None when MPP is not configured.
+
+    :raises MultipleEnginesError: more than one MPP section.
+    """
+    engines = installed_engines() if entry_points is None else group_entry_points(entry_points)
+    sections = engine_sections(config, engines)
+    if len(sections) > 1:
+        raise MultipleEnginesError(sections)
+    return sections[0] if sections else None
+
+
+def get_mpp(
+    config: Any, *, entry_points: Iterable[metadata.EntryPoint] | None = None
+) -> AbstractMPP:
+    """Build the MPP engine descriptor the configuration asks for.
+
+    Only the configured engine's plugin is imported (or ``null`` when no MPP section is present). Unlike
+    Patroni's built-in lookup, an invalid or unusable section is an error, never a quiet fall-back to a
+    non-MPP cluster.
+
+    :param config: the whole Patroni configuration: a dict, any Mapping, or the host's config object.
+    :param entry_points: the entry points to discover from (tests); the installed ones by default.
+    :returns: the engine descriptor (the Null engine when MPP is not configured).
+    :raises MultipleEnginesError: more than one MPP section.
+    :raises EngineNotInstalledError: the configured engine is not installed (says which wheel to install).
+    :raises EngineConflictError: two distributions claim the configured engine.
+    :raises EngineLoadError: the plugin fails to import, breaks the hook contract or needs another core.
+    :raises EngineConfigError: the section is invalid; the message names section and key.
+    """
+    eps = None if entry_points is None else list(entry_points)
+    section = configured_section(config, eps)
+    if section is None:
+        return load_engine(NULL_ENGINE, eps).create({})
+    return load_engine(section, eps).create(config[section])
+
+
+def iter_mpp_classes(
+    config: Any = None, *, entry_points: Iterable[metadata.EntryPoint] | None = None
+) -> Iterator[tuple[str, type[AbstractMPP]]]:
+    """Yield ``(section name, engine class)`` for engines, in name order, as Patroni's loader does.
+
+    With a configuration, only engines that have a section in it are imported; configured engines that
+    fail raise (see :func:`get_mpp`). Without one, every installed engine is imported; those that fail
+    are logged and skipped. ``null`` is yielded only when no configuration is given.
+
+    :param config: the Patroni configuration, or None to list everything.
+    :param entry_points: the entry points to discover from (tests); the installed ones by default.
+    """
+    eps = None if entry_points is None else list(entry_points)
+    if config is not None:
+        engines = installed_engines() if eps is None else group_entry_points(eps)
+        for name in sorted(engine_sections(config, engines)):
+            yield name, load_engine(name, eps).engine_class
+        return
+    for report in iter_engine_reports(eps):
+        if report.engine is not None:
+            yield report.name, report.engine.engine_class
+
+
+@dataclass(frozen=True)
+class EngineReport:
+    """What the listing path found about one installed engine name.
+
+    :ivar name: the section (entry point) name.
+    :ivar sources: the distributions claiming it.
+    :ivar engine: the loaded engine, or None when it failed.
+    :ivar error: why it failed, in one line (None when ok).
+    """
+
+    name: str
+    sources: list[EngineSource]
+    engine: LoadedEngine | None
+    error: str | None
+
+
+def iter_engine_reports(
+    entry_points: Iterable[metadata.EntryPoint] | None = None,
+) -> Iterator[EngineReport]:
+    """Import every installed engine and report on each, in name order; failures are logged, not raised.
+
+    :param entry_points: the entry points to list (tests); the installed ones by default.
+    """
+    eps = None if entry_points is None else list(entry_points)
+    engines = installed_engines() if eps is None else group_entry_points(eps)
+    for name in sorted(engines):
+        candidate = engines[name]
+        try:
+            loaded = _import_plugin(name, candidate.single())
+        except Exception as exc:
+            logger.warning("MPP engine %r is unusable: %s", name, exc)
+            logger.debug("Details of the failure of MPP engine %r", name, exc_info=True)
+            yield EngineReport(name, candidate.sources, None, " ".join(str(exc).split()))
+        else:
+            yield EngineReport(name, candidate.sources, loaded, None)

@@ -1,0 +1,1 @@
+"""pytest plugin of patroni-mpp (registered as ``pytest11``): fixtures and the conformance suite."""
