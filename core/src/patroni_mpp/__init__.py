@@ -18,6 +18,7 @@ from ._discovery import (
     iter_mpp_classes,
     load_engine,
 )
+from ._environment import apply_environment, env_var_name, environment_overrides
 from ._errors import (
     EngineConfigError,
     EngineConflictError,
@@ -71,8 +72,11 @@ __all__ = [
     "PostgresConfigLike",
     "PostgresqlLike",
     "__version__",
+    "apply_environment",
     "clear_caches",
     "configured_section",
+    "env_var_name",
+    "environment_overrides",
     "get_mpp",
     "hookimpl",
     "iter_engine_reports",

@@ -7,6 +7,7 @@ Two policies, as in stevedore: the run path (:func:`get_mpp`) imports only the c
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 CORE_DISTRIBUTION = "patroni-mpp"
 
 
+@functools.cache
 def core_version() -> str:
     """Version of the installed ``patroni-mpp`` distribution (``0+unknown`` when run from a source tree)."""
     try:
@@ -112,6 +114,7 @@ def clear_caches() -> None:
         _installed_cache = None
     with _loaded_lock:
         _loaded.clear()
+    core_version.cache_clear()
 
 
 def _check_core_requirement(entry_point: metadata.EntryPoint) -> str | None:
@@ -137,28 +140,44 @@ def _check_core_requirement(entry_point: metadata.EntryPoint) -> str | None:
 
 
 class LoadedEngine:
-    """An imported and contract-checked engine plugin, ready to validate sections and build engines."""
+    """An imported and contract-checked engine plugin, ready to validate sections and build engines.
+
+    :ivar name: the section (entry point) name it serves.
+    :ivar source: the distribution it comes from.
+    :ivar module: the imported module of hook implementations.
+    :ivar engine_class: the descriptor class answered by ``mpp_engine_class``.
+    :ivar config_model: the section model answered by ``mpp_config_model`` (None: any mapping).
+    """
 
     def __init__(
         self, name: str, source: EngineSource, module: ModuleType, manager: pluggy.PluginManager
     ) -> None:
         """Ask the plugin for its engine class and config model and check both.
 
+        :param name: the section (entry point) name.
+        :param source: the distribution declaring the entry point.
+        :param module: the imported plugin module.
+        :param manager: the plugin manager holding only this plugin.
         :raises EngineLoadError: when the plugin breaks the hook contract.
         """
         self.name = name
         self.source = source
         self.module = module
         self._manager = manager
-        engine_class = manager.hook.mpp_engine_class(name=name)
+        engine_class = self._call_hook("mpp_engine_class", name=name)
         if not (isinstance(engine_class, type) and issubclass(engine_class, AbstractMPP)):
             raise self._error(
                 f"hook mpp_engine_class(name={name!r}) returned {engine_class!r}, "
                 "not a subclass of patroni_mpp.AbstractMPP"
             )
+        if getattr(engine_class, "__abstractmethods__", None):
+            missing = ", ".join(sorted(engine_class.__abstractmethods__))
+            raise self._error(
+                f"engine class {engine_class.__qualname__} leaves abstract members undefined: {missing}"
+            )
         if not hasattr(engine_class, "group_re"):
             raise self._error(f"engine class {engine_class.__qualname__} does not define group_re")
-        model = manager.hook.mpp_config_model(name=name)
+        model = self._call_hook("mpp_config_model", name=name)
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise self._error(
                 f"hook mpp_config_model(name={name!r}) returned {model!r}, "
@@ -169,6 +188,40 @@ class LoadedEngine:
 
     def _error(self, cause: str) -> EngineLoadError:
         return EngineLoadError(self.name, self.source, core_version(), cause)
+
+    def _call_hook(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call one of this plugin's hooks; an exception it raises becomes an :class:`EngineLoadError`."""
+        try:
+            return getattr(self._manager.hook, hook_name)(**kwargs)
+        except Exception as exc:
+            logger.debug("Hook %s of MPP engine %r raised", hook_name, self.name, exc_info=True)
+            raise self._error(f"hook {hook_name} raised {type(exc).__name__}: {exc}") from exc
+
+    @property
+    def section_keys(self) -> tuple[str, ...] | None:
+        """The keys the section accepts, as named in the configuration; None when any key is accepted.
+
+        These are also the keys that ``PATRONI_<SECTION>_<KEY>`` environment variables may set.
+        """
+        if self.config_model is None:
+            return None
+        return tuple(
+            field.alias or key for key, field in self.config_model.model_fields.items()
+        )
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the section, from the config model (any object when there is none).
+
+        :raises EngineLoadError: when the model cannot produce a schema.
+        """
+        if self.config_model is None:
+            return {"title": self.name, "type": "object"}
+        try:
+            return self.config_model.model_json_schema()
+        except Exception as exc:
+            raise self._error(
+                f"config model {self.config_model.__qualname__} has no JSON Schema: {exc}"
+            ) from exc
 
     def validate(self, value: Any) -> dict[str, Any]:
         """Validate a raw section value with the engine's config model.
@@ -192,18 +245,21 @@ class LoadedEngine:
     def create(self, value: Any) -> AbstractMPP:
         """Validate ``value`` and build the engine's descriptor from it.
 
+        :param value: the raw section value.
+        :returns: the descriptor, wired to this plugin's handler hook.
         :raises EngineConfigError: when the section is invalid.
         :raises EngineLoadError: when the engine class fails or rejects the validated section.
         """
         config = self.validate(value)
+        cls_name = self.engine_class.__qualname__
         try:
             engine = self.engine_class(config)
+            accepted = not config or self.engine_class.validate_config(config)
         except Exception as exc:
-            raise self._error(f"{self.engine_class.__qualname__}(config) raised {exc!r}") from exc
-        if config and not self.engine_class.validate_config(config):
+            raise self._error(f"{cls_name} raised {type(exc).__name__}: {exc}") from exc
+        if not accepted:
             raise self._error(
-                f"{self.engine_class.__qualname__}.validate_config() rejects the section that "
-                "its config model accepted"
+                f"{cls_name}.validate_config() rejects the section that its config model accepted"
             )
         engine.attach_handler_factory(self._build_handler)
         return engine
@@ -220,10 +276,14 @@ class LoadedEngine:
 
 
 def problems_from_validation(exc: ValidationError) -> list[FieldProblem]:
-    """Turn pydantic's errors into field problems with dotted locations."""
+    """Turn pydantic's errors into field problems with dotted locations (never echoing values).
+
+    :param exc: the validation error of a config model.
+    :returns: one problem per error, in pydantic's order.
+    """
     return [
         FieldProblem(".".join(str(part) for part in err["loc"]), err["msg"])
-        for err in exc.errors(include_url=False)
+        for err in exc.errors(include_url=False, include_input=False)
     ]
 
 
@@ -237,6 +297,8 @@ def _import_plugin(name: str, entry_point: metadata.EntryPoint) -> LoadedEngine:
     with _loaded_lock:
         if key in _loaded:
             return _loaded[key]
+        # The requirement is checked before importing: a plugin built for another core may fail
+        # in confusing ways at import time, or worse, import fine and misbehave later.
         mismatch = _check_core_requirement(entry_point)
         if mismatch is not None:
             raise EngineLoadError(name, source, core_version(), mismatch)
@@ -247,13 +309,22 @@ def _import_plugin(name: str, entry_point: metadata.EntryPoint) -> LoadedEngine:
             raise EngineLoadError(
                 name, source, core_version(), f"import failed: {type(exc).__name__}: {exc}"
             ) from exc
+        if not isinstance(module, ModuleType):
+            raise EngineLoadError(
+                name,
+                source,
+                core_version(),
+                f"entry point {entry_point.value} names {type(module).__name__}, not a module",
+            )
         manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         manager.add_hookspecs(hookspecs)
         try:
             manager.register(module, name=f"{source.name}:{name}")
             manager.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise EngineLoadError(name, source, core_version(), f"hook contract broken: {exc}") from exc
+            raise EngineLoadError(
+                name, source, core_version(), f"hook contract broken: {exc}"
+            ) from exc
         loaded = LoadedEngine(name, source, module, manager)
         _loaded[key] = loaded
         logger.debug("Loaded MPP engine %r from %s", name, source)
@@ -267,6 +338,7 @@ def load_engine(
 
     :param name: the section (entry point) name.
     :param entry_points: the ``patroni.mpp`` entry points to choose from; the installed ones by default.
+    :returns: the loaded engine (cached: a second call does not import again).
     :raises EngineNotInstalledError: no entry point has that name.
     :raises EngineConflictError: two distributions claim it.
     :raises EngineLoadError: the plugin cannot be imported or breaks the hook contract.
@@ -278,34 +350,71 @@ def load_engine(
     return _import_plugin(name, candidate.single())
 
 
-def config_keys(config: Any) -> list[str]:
-    """Top-level keys of a configuration: a Mapping, or a host object offering ``copy()`` to a dict."""
+def _raw_keys(config: Any) -> list[Any]:
     if isinstance(config, Mapping):
-        return [str(key) for key in config]
+        return list(config)
     copy = getattr(config, "copy", None)
     if callable(copy):
-        return [str(key) for key in copy()]
+        copied = copy()
+        if isinstance(copied, Mapping):
+            return list(copied)
     raise TypeError(f"configuration must be a mapping, not {type(config).__name__}")
 
 
+def config_keys(config: Any) -> list[str]:
+    """Top-level keys of a configuration: a Mapping, or a host object offering ``copy()`` to a dict.
+
+    :param config: a dict, any Mapping, or Patroni's ``Config`` object.
+    :raises TypeError: for anything else.
+    """
+    return [str(key) for key in _raw_keys(config)]
+
+
+@dataclass(frozen=True)
+class SectionScan:
+    """How the top-level keys of a configuration divide up.
+
+    :ivar engines: MPP sections, in configuration order: keys claimed by an installed engine, keys
+        naming an engine this project publishes (installed or not), and an explicit ``null``.
+    :ivar unknown: keys that neither Patroni nor any engine claims (a key that is not a string, such
+        as YAML's bare ``null:``, is shown by its ``repr`` and a note).
+    """
+
+    engines: list[str]
+    unknown: list[str]
+
+
+def scan_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> SectionScan:
+    """Divide the top-level keys of ``config`` into MPP sections and unknown keys (logs nothing).
+
+    :param config: the whole configuration (see :func:`config_keys`).
+    :param engines: the installed engines by name.
+    """
+    sections: list[str] = []
+    unknown: list[str] = []
+    for key in _raw_keys(config):
+        if not isinstance(key, str):
+            unknown.append(f"{key!r} (not a string)")
+        elif key in engines or key in KNOWN_ENGINE_WHEELS:
+            sections.append(key)
+        elif key not in PATRONI_SECTIONS:
+            unknown.append(key)
+    return SectionScan(sections, unknown)
+
+
 def engine_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> list[str]:
-    """The configuration's MPP sections: keys claimed by an installed engine or naming a known one.
+    """The configuration's MPP sections (see :class:`SectionScan`).
 
     Also logs a warning for each top-level key that neither Patroni nor an installed engine claims.
     """
-    sections: list[str] = []
-    for key in config_keys(config):
-        if key == NULL_ENGINE:
-            continue
-        if key in engines or key in KNOWN_ENGINE_WHEELS:
-            sections.append(key)
-        elif key not in PATRONI_SECTIONS:
-            logger.warning(
-                "Configuration section %r is neither a Patroni setting nor claimed by an installed "
-                "MPP engine; it is ignored",
-                key,
-            )
-    return sections
+    scan = scan_sections(config, engines)
+    for key in scan.unknown:
+        logger.warning(
+            "Configuration section %r is neither a Patroni setting nor claimed by an installed "
+            "MPP engine; it is ignored",
+            key,
+        )
+    return scan.engines
 
 
 def configured_section(
@@ -313,6 +422,8 @@ def configured_section(
 ) -> str | None:
     """The one MPP section of ``config``, or None when MPP is not configured.
 
+    :param config: the whole configuration (a Mapping or the host's config object).
+    :param entry_points: the entry points to discover from (tests); the installed ones by default.
     :raises MultipleEnginesError: more than one MPP section.
     """
     engines = installed_engines() if entry_points is None else group_entry_points(entry_points)
@@ -354,7 +465,8 @@ def iter_mpp_classes(
 
     With a configuration, only engines that have a section in it are imported; configured engines that
     fail raise (see :func:`get_mpp`). Without one, every installed engine is imported; those that fail
-    are logged and skipped. ``null`` is yielded only when no configuration is given.
+    are logged and skipped. ``null`` is yielded only when no configuration is given (or when the
+    configuration has an explicit ``null`` section).
 
     :param config: the Patroni configuration, or None to list everything.
     :param entry_points: the entry points to discover from (tests); the installed ones by default.
@@ -385,22 +497,29 @@ class EngineReport:
     engine: LoadedEngine | None
     error: str | None
 
+    @property
+    def ok(self) -> bool:
+        """True when the engine loaded and passed the contract checks."""
+        return self.error is None
+
 
 def iter_engine_reports(
-    entry_points: Iterable[metadata.EntryPoint] | None = None,
+    entry_points: Iterable[metadata.EntryPoint] | None = None, *, quiet: bool = False
 ) -> Iterator[EngineReport]:
     """Import every installed engine and report on each, in name order; failures are logged, not raised.
 
     :param entry_points: the entry points to list (tests); the installed ones by default.
+    :param quiet: log failures at DEBUG instead of WARNING (for callers that show them themselves).
     """
     eps = None if entry_points is None else list(entry_points)
     engines = installed_engines() if eps is None else group_entry_points(eps)
+    level = logging.DEBUG if quiet else logging.WARNING
     for name in sorted(engines):
         candidate = engines[name]
         try:
             loaded = _import_plugin(name, candidate.single())
         except Exception as exc:
-            logger.warning("MPP engine %r is unusable: %s", name, exc)
+            logger.log(level, "MPP engine %r is unusable: %s", name, exc)
             logger.debug("Details of the failure of MPP engine %r", name, exc_info=True)
             yield EngineReport(name, candidate.sources, None, " ".join(str(exc).split()))
         else:

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 SUBCOMMAND_MODULES = ("_list", "_check", "_schema", "_new_engine")
@@ -19,6 +20,7 @@ SUBCOMMAND_MODULES = ("_list", "_check", "_schema", "_new_engine")
 PASSTHROUGH = {"run": "patroni_mpp.cli._run:main", "ctl": "patroni_mpp.cli._ctl:main"}
 """Drop-in subcommands: their arguments go unparsed to the function named here."""
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
@@ -61,4 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return int(handler(namespace))
+    try:
+        return int(handler(namespace))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        # Operators get one clear line; the traceback is for -v.
+        if namespace.verbose:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILURE

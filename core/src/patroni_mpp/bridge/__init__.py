@@ -1,0 +1,162 @@
+"""The bridge between Patroni from PyPI and this project's engine plugins.
+
+Patroni 4.x finds MPP implementations only among the modules of its own ``patroni.postgresql.mpp`` package.
+:func:`install` replaces, inside the running process, every place where Patroni looks an engine up or treats
+the ``citus`` section specially, so that the engine comes from the ``patroni.mpp`` entry points:
+
+* the descriptor lookup of the DCS factory and of ``patronictl`` (``get_mpp``, ``iter_mpp_classes``);
+* ``patronictl``'s DCS creation for ``--group`` and the defaults of its ``--group`` options;
+* configuration handling: the engine section's pre-filter, defaults and environment parsing, the
+  configuration generator and ``--validate-config``;
+* the host quirks of the contract: ``POST /mpp`` gets the access check of ``/citus``, and the slot dict
+  handed to ``ignore_replication_slot`` carries the slot's name.
+
+Everything else (DCS key paths with the group, ``group_re`` in the cluster loaders, the Kubernetes label,
+``/citus`` and ``/mpp``, worker notifications) already goes through the descriptor and keeps working.
+
+:func:`install` checks the Patroni version first and refuses one outside :data:`SUPPORTED_PATRONI`; it is
+idempotent. The launcher (``patroni-mpp run`` / ``patroni-mpp ctl``) calls it before handing over to Patroni.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from ._errors import BridgeError, PatroniLayoutError, PatroniNotInstalledError, UnsupportedPatroniError
+from ._patching import MARKER, is_patched, original_of, replace, restore_all
+from ._version import SUPPORTED_PATRONI, check_patroni_version, installed_patroni_version
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MARKER",
+    "SUPPORTED_PATRONI",
+    "BridgeError",
+    "PatroniLayoutError",
+    "PatroniNotInstalledError",
+    "UnsupportedPatroniError",
+    "check_patroni_version",
+    "install",
+    "installed_patroni_version",
+    "installed_version",
+    "is_patched",
+    "original_of",
+    "uninstall",
+]
+
+_lock = threading.Lock()
+_installed_version: str | None = None
+
+
+def installed_version() -> str | None:
+    """The Patroni version the bridge is installed into, or None when it is not installed."""
+    return _installed_version
+
+
+def _patch_lookup() -> None:
+    import patroni.postgresql.mpp as host_mpp  # noqa: PLC0415 - Patroni is imported only on install
+
+    from ._lookup import routed_get_mpp, routed_iter_mpp_classes  # noqa: PLC0415
+
+    replace(host_mpp, "get_mpp", lambda _original: routed_get_mpp)
+    replace(host_mpp, "iter_mpp_classes", lambda _original: routed_iter_mpp_classes)
+
+
+def _patch_config() -> None:
+    import patroni.config as host_config  # noqa: PLC0415
+    import patroni.config_generator as host_generator  # noqa: PLC0415
+    import patroni.validator as host_validator  # noqa: PLC0415
+
+    from ._config import (  # noqa: PLC0415
+        EngineAwareSchema,
+        wrap_effective_configuration,
+        wrap_environment_configuration,
+        wrap_format_config_section,
+    )
+
+    config_class = host_config.Config
+    replace(config_class, "_build_effective_configuration", wrap_effective_configuration)
+    replace(
+        config_class, "_build_environment_configuration", wrap_environment_configuration, static=True
+    )
+    replace(
+        host_generator.AbstractConfigGenerator,
+        "_format_config_section",
+        wrap_format_config_section,
+    )
+    replace(host_validator, "schema", EngineAwareSchema)
+
+
+def _patch_rest_and_slots() -> None:
+    import patroni.api as host_api  # noqa: PLC0415
+    import patroni.postgresql.slots as host_slots  # noqa: PLC0415
+
+    from ._rest import checked_mpp_endpoint, wrap_ignore_replication_slot  # noqa: PLC0415
+
+    handler = host_api.RestApiHandler
+    unchecked = original_of(handler.__dict__["do_POST_mpp"])
+    checked = checked_mpp_endpoint(host_api.check_access, unchecked)
+
+    def use_checked(_original: Any) -> Any:
+        return checked
+
+    # /citus runs the checked handler directly, so a request is checked once, not twice.
+    replace(handler, "do_POST_mpp", use_checked)
+    replace(handler, "do_POST_citus", lambda _original: checked_mpp_endpoint(host_api.check_access, unchecked))
+    replace(host_slots.SlotsHandler, "ignore_replication_slot", wrap_ignore_replication_slot)
+
+
+def _patch_ctl() -> None:
+    import patroni.ctl as host_ctl  # noqa: PLC0415
+
+    from ._ctl import ctl_get_dcs, ctl_get_mpp, set_group_defaults  # noqa: PLC0415
+
+    replace(host_ctl, "get_mpp", lambda _original: ctl_get_mpp)
+    replace(host_ctl, "get_dcs", lambda _original: ctl_get_dcs)
+    set_group_defaults(host_ctl.ctl)
+
+
+_STEPS = (
+    ("MPP lookup", _patch_lookup),
+    ("configuration handling", _patch_config),
+    ("REST API and replication slots", _patch_rest_and_slots),
+    ("patronictl", _patch_ctl),
+)
+
+
+def install() -> str:
+    """Route Patroni's MPP lookups through the ``patroni.mpp`` entry points; idempotent.
+
+    :returns: the Patroni version the bridge is installed into.
+    :raises PatroniNotInstalledError: Patroni is not importable.
+    :raises UnsupportedPatroniError: the installed Patroni is outside :data:`SUPPORTED_PATRONI`; nothing is
+        changed then.
+    :raises PatroniLayoutError: a place the bridge hooks into is missing; every change made is undone.
+    """
+    global _installed_version  # noqa: PLW0603 - one bridge per process
+    with _lock:
+        if _installed_version is not None:
+            return _installed_version
+        version = check_patroni_version()
+        for where, step in _STEPS:
+            try:
+                step()
+            except (ImportError, AttributeError, KeyError) as exc:
+                restore_all()
+                raise PatroniLayoutError(version, where, f"{type(exc).__name__}: {exc}") from exc
+        _installed_version = version
+        logger.debug("patroni-mpp bridge installed into Patroni %s", version)
+        return version
+
+
+def uninstall() -> None:
+    """Undo :func:`install` (for tests of the bridge; a running Patroni keeps what it already built)."""
+    global _installed_version  # noqa: PLW0603
+    with _lock:
+        restore_all()
+        from ._ctl import clear_dcs_cache  # noqa: PLC0415
+
+        clear_dcs_cache()
+        _installed_version = None

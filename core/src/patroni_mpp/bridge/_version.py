@@ -1,0 +1,48 @@
+"""Which Patroni versions the bridge supports, and the check of the installed one."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from .._discovery import core_version
+from ._errors import PatroniNotInstalledError, UnsupportedPatroniError
+
+SUPPORTED_PATRONI = SpecifierSet(">=4.0,<4.2")
+"""Patroni releases whose MPP lookup the bridge knows how to route (tested on the newest 4.1.x)."""
+
+
+def installed_patroni_version() -> str:
+    """Version of the Patroni importable here.
+
+    :raises PatroniNotInstalledError: when Patroni is not installed.
+    """
+    try:
+        return metadata.version("patroni")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        from patroni.version import __version__  # noqa: PLC0415 - only when the metadata is missing
+    except ImportError:
+        raise PatroniNotInstalledError() from None
+    return str(__version__)
+
+
+def check_patroni_version(version: str | None = None) -> str:
+    """Refuse a Patroni outside :data:`SUPPORTED_PATRONI`.
+
+    :param version: the version to check; the installed Patroni's by default.
+    :returns: the checked version.
+    :raises PatroniNotInstalledError: when no version is given and Patroni is not installed.
+    :raises UnsupportedPatroniError: when the version is outside the supported range (or unparseable).
+    """
+    checked = installed_patroni_version() if version is None else version
+    try:
+        parsed = Version(checked)
+    except InvalidVersion:
+        raise UnsupportedPatroniError(checked, str(SUPPORTED_PATRONI), core_version()) from None
+    if not SUPPORTED_PATRONI.contains(parsed, prereleases=True):
+        raise UnsupportedPatroniError(checked, str(SUPPORTED_PATRONI), core_version())
+    return checked

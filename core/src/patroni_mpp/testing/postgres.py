@@ -1,0 +1,344 @@
+"""Temporary real PostgreSQL servers for tests: ``initdb`` into a temp dir, listening on 127.0.0.1 only.
+
+When the tests run as root, every server command runs as the ``postgres`` OS user (PostgreSQL refuses to
+run as root) and the data lives in a directory that user owns. Servers are stopped with ``pg_ctl stop``,
+and if that fails by signalling the postmaster's own pid, never by process group or name.
+
+Environment:
+
+* ``PATRONI_MPP_PG_BINDIR``: directory of ``initdb``/``pg_ctl`` (default: ``pg_config --bindir``, else the
+  newest ``/usr/lib/postgresql/*/bin``).
+* ``PATRONI_MPP_PG_USER``: OS user the servers run as when we are root (default ``postgres``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+SUPERUSER = "postgres"
+"""Name of the bootstrap superuser of every test server."""
+
+
+class PostgresUnavailable(RuntimeError):
+    """No usable PostgreSQL installation was found (tests should skip with this message)."""
+
+
+def find_bindir() -> Path:
+    """Locate the PostgreSQL server binaries.
+
+    :raises PostgresUnavailable: when no directory holds ``initdb`` and ``pg_ctl``.
+    """
+    candidates: list[str] = []
+    if os.environ.get("PATRONI_MPP_PG_BINDIR"):
+        candidates.append(os.environ["PATRONI_MPP_PG_BINDIR"])
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(subprocess.CalledProcessError, OSError):
+            candidates.append(
+                subprocess.run(
+                    [pg_config, "--bindir"], capture_output=True, text=True, check=True
+                ).stdout.strip()
+            )
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda path: int(Path(path).parent.name) if Path(path).parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates.extend(versions)
+    for candidate in candidates:
+        path = Path(candidate)
+        if (path / "initdb").is_file() and (path / "pg_ctl").is_file():
+            return path
+    raise PostgresUnavailable(
+        "PostgreSQL server binaries not found (install the Debian package 'postgresql' "
+        "or set PATRONI_MPP_PG_BINDIR)"
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_as() -> str | None:
+    """The OS user to run server commands as: ``postgres`` when we are root, else ourselves."""
+    if os.geteuid() != 0:
+        return None
+    return os.environ.get("PATRONI_MPP_PG_USER", "postgres")
+
+
+def _command(args: list[str]) -> list[str]:
+    user = _run_as()
+    return ["runuser", "-u", user, "--", *args] if user else args
+
+
+def _chown(path: Path) -> None:
+    user = _run_as()
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class PostgresServer:
+    """One temporary PostgreSQL server.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop` (which also removes its files)::
+
+        with PostgresServer(settings={"max_prepared_transactions": 10}) as server:
+            with server.connect() as conn:
+                ...
+
+    :param settings: extra ``postgresql.conf`` settings.
+    :param password: the superuser's password; with one, TCP logins need it (scram-sha-256), without,
+        every login is trusted.
+    :param base_dir: parent of the server's temp directory (default: the system temp dir).
+    """
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any] | None = None,
+        *,
+        password: str | None = None,
+        base_dir: str | None = None,
+    ) -> None:
+        self.bindir = find_bindir()
+        self.settings = dict(settings or {})
+        self.password = password
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self._base = Path(tempfile.mkdtemp(prefix="patroni-mpp-pg-", dir=base_dir))
+        self._base.chmod(0o755)
+        _chown(self._base)
+        self.datadir = self._base / "data"
+        self.socket_dir = self._base
+        self.logfile = self._base / "server.log"
+        self._initialised = False
+        self._running = False
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = _command([str(self.bindir / tool), *args])
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"{tool} failed with exit code {result.returncode}: {result.stderr.strip()[-2000:]}"
+            )
+        return result
+
+    def initdb(self) -> None:
+        """Create the data directory (superuser ``postgres``) and write the settings."""
+        args = ["-D", str(self.datadir), "-U", SUPERUSER, "-E", "UTF8", "--no-sync", "-A", "trust"]
+        pwfile: Path | None = None
+        if self.password is not None:
+            pwfile = self._base / "pwfile"
+            pwfile.write_text(self.password + "\n")
+            _chown(pwfile)
+            args = [a for a in args if a not in ("-A", "trust")]
+            args += ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        try:
+            self._pg("initdb", *args)
+        finally:
+            if pwfile is not None:
+                pwfile.unlink(missing_ok=True)
+        self._write_settings()
+        self._initialised = True
+
+    def _write_settings(self) -> None:
+        base = {
+            "listen_addresses": "127.0.0.1",
+            "port": self.port,
+            "unix_socket_directories": str(self.socket_dir),
+            "fsync": "off",
+            "full_page_writes": "off",
+            "synchronous_commit": "off",
+            "max_connections": 50,
+            "shared_buffers": "32MB",
+            "wal_level": "replica",
+            "max_wal_senders": 5,
+            "logging_collector": "off",
+        }
+        base.update(self.settings)
+        lines = [f"{key} = {self._conf_value(value)}" for key, value in base.items()]
+        with (self.datadir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# patroni-mpp test settings\n" + "\n".join(lines) + "\n")
+        # pg_hba.conf is first-match: our lines go before initdb's defaults
+        hba = "host replication all 127.0.0.1/32 trust\n"
+        if self.password is None:
+            hba += "host all all 127.0.0.1/32 trust\n"
+        hba_path = self.datadir / "pg_hba.conf"
+        hba_path.write_text(hba + hba_path.read_text())
+
+    @staticmethod
+    def _conf_value(value: Any) -> str:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, int | float):
+            return str(value)
+        return _sql_literal(str(value))
+
+    def start(self) -> PostgresServer:
+        """Initialise (first time only) and start the server; wait until it accepts connections."""
+        if not self._initialised:
+            self.initdb()
+        self._pg("pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "start")
+        self._running = True
+        logger.debug("PostgreSQL started on %s:%s (pid %s)", self.host, self.port, self.pid)
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``pg_ctl stop``, and if that fails, SIGQUIT then SIGKILL to the postmaster pid."""
+        if not self._running:
+            return
+        pid = self.pid
+        result = self._pg("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "-t", "30", "stop",
+                          check=False)  # fmt: skip
+        if result.returncode != 0 and pid is not None:
+            for sig in (signal.SIGQUIT, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                if self._wait_gone(pid, 10):
+                    break
+        self._running = False
+
+    def restart(self) -> None:
+        """Stop (fast) and start again on the same port."""
+        self.stop()
+        self.start()
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster (a crash); the server's children exit on their own."""
+        pid = self.pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            self._wait_gone(pid, 10)
+        self._running = False
+
+    @staticmethod
+    def _wait_gone(pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def cleanup(self) -> None:
+        """Stop the server and delete its directory."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self._base, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cleanup()
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid, from ``postmaster.pid``; None when it is not running."""
+        try:
+            first = (self.datadir / "postmaster.pid").read_text().splitlines()[0]
+        except (OSError, IndexError):
+            return None
+        return int(first) if first.strip().isdigit() else None
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._running
+
+    # -- replication --------------------------------------------------------------------------
+
+    def create_replica(self, settings: Mapping[str, Any] | None = None) -> PostgresServer:
+        """Start a streaming replica of this (running) server, made with ``pg_basebackup -R``."""
+        replica = PostgresServer({**self.settings, **(settings or {})}, password=self.password)
+        self._pg_basebackup(replica)
+        replica._write_settings()
+        replica._initialised = True
+        return replica.start()
+
+    def _pg_basebackup(self, replica: PostgresServer) -> None:
+        replica._pg(
+            "pg_basebackup", "-D", str(replica.datadir), "-h", self.host, "-p", str(self.port),
+            "-U", SUPERUSER, "-R", "-c", "fast", "-X", "stream", "--no-sync",
+        )  # fmt: skip
+
+    def promote(self) -> None:
+        """Promote this replica (``pg_ctl promote -w``)."""
+        self._pg("pg_ctl", "-D", str(self.datadir), "-w", "promote")
+
+    # -- client side --------------------------------------------------------------------------
+
+    def conninfo(self, dbname: str = "postgres", **extra: Any) -> dict[str, Any]:
+        """Connection parameters for psycopg / libpq (TCP, superuser)."""
+        params: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": SUPERUSER,
+            "dbname": dbname,
+            "connect_timeout": 5,
+        }
+        if self.password is not None:
+            params["password"] = self.password
+        params.update(extra)
+        return params
+
+    def connect(self, dbname: str = "postgres", **extra: Any) -> Any:
+        """An auto-commit psycopg connection (needs the ``testing`` extra)."""
+        import psycopg
+
+        return psycopg.connect(autocommit=True, **self.conninfo(dbname, **extra))
+
+    def execute(self, sql: str, *params: Any, dbname: str = "postgres") -> list[tuple[Any, ...]]:
+        """Run one statement on a fresh connection and return its rows (``[]`` when it has none)."""
+        with self.connect(dbname) as conn, conn.cursor() as cursor:
+            cursor.execute(sql, params or None)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def log_text(self) -> str:
+        """The server log so far (for diagnosing a failing test)."""
+        try:
+            return self.logfile.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@contextlib.contextmanager
+def running_server(
+    settings: Mapping[str, Any] | None = None, *, password: str | None = None
+) -> Iterator[PostgresServer]:
+    """Context manager yielding a started :class:`PostgresServer`, stopped and removed afterwards."""
+    server = PostgresServer(settings, password=password)
+    try:
+        yield server.start()
+    finally:
+        server.cleanup()
