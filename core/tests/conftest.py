@@ -1,9 +1,10 @@
 """Shared fixtures of core's tests: small engine plugins written on the fly as real distributions.
 
 A *fake distribution* here is a real one as far as :mod:`importlib.metadata` is concerned: a
-``*.dist-info`` directory with ``METADATA`` and ``entry_points.txt`` beside the plugin's module. Put on
-``sys.path`` it is "installed"; read with ``metadata.distributions(path=[...])`` it yields entry points
-that tests hand to discovery through its ``entry_points=`` argument without installing anything.
+``*.dist-info`` directory with ``METADATA`` and ``entry_points.txt`` beside the plugin's module. Put
+on ``sys.path`` it is "installed"; read with ``metadata.distributions(path=[...])`` it yields entry
+points that tests hand to discovery through its ``entry_points=`` argument without installing
+anything.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 import patroni_mpp
+import pytest
 from patroni_mpp.testing.host import LocalPostgresql
 
 _counter = itertools.count()
 
-ENGINE_MODULE = '''
+ENGINE_MODULE = """
 import re
 from typing import Any, ClassVar
 
@@ -87,7 +87,7 @@ def mpp_config_model(name):
 @hookimpl
 def mpp_engine_class(name):
     return {cls} if name == SECTION else None
-'''
+"""
 """A well-behaved engine (descriptor, handler found by convention, config model); format with
 ``section`` and ``cls``."""
 
@@ -166,7 +166,9 @@ class FakeDists:
             for ep in dist.entry_points
             if ep.group == patroni_mpp.ENTRY_POINT_GROUP
         ]
-        null = metadata.entry_points(group=patroni_mpp.ENTRY_POINT_GROUP, name=patroni_mpp.NULL_ENGINE)
+        null = metadata.entry_points(
+            group=patroni_mpp.ENTRY_POINT_GROUP, name=patroni_mpp.NULL_ENGINE
+        )
         return found + list(null)
 
     def imported(self) -> list[str]:

@@ -6,7 +6,6 @@ import re
 from typing import Any, ClassVar
 
 import pytest
-
 from patroni_mpp import AbstractMPP, AbstractMPPHandler, HandlerNotFoundError, MPPError
 from patroni_mpp.testing.host import LocalPostgresql
 
@@ -175,4 +174,3 @@ def test_abstract_classes_cannot_be_instantiated(postgresql: LocalPostgresql) ->
         AbstractMPP({})  # type: ignore[abstract]
     with pytest.raises(TypeError):
         AbstractMPPHandler(postgresql, {})  # type: ignore[abstract]
-

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from conftest import FakeDists
-
 from patroni_mpp.cli import main
 
 BROKEN = "raise ImportError('missing dependency: nothing_here')\n"
@@ -65,7 +64,9 @@ def test_list_json(installed_dists: FakeDists, capsys: pytest.CaptureFixture[str
     assert "nothing_here" in rows["broken"]["error"]
 
 
-def test_list_duplicate_names(installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_duplicate_names(
+    installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]
+) -> None:
     installed_dists.engine("twin", dist="twin-a")
     installed_dists.add("twin-b", {"twin": "twin_b"}, {"twin_b": "X = 1\n"})
     assert main(["list", "--json"]) == 1
@@ -100,7 +101,9 @@ def test_schema_of_missing_engine(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_schema_of_broken_engine(installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]) -> None:
+def test_schema_of_broken_engine(
+    installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]
+) -> None:
     installed_dists.add("broken-engine", {"broken": "broken"}, {"broken": BROKEN})
     assert main(["schema", "broken"]) == 1
     err = capsys.readouterr().err

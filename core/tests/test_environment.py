@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from patroni_mpp import apply_environment, env_var_name, environment_overrides
 from patroni_mpp._environment import sections_in_environment
 

@@ -18,14 +18,22 @@ B = EngineSource("twin-b", "2.0", "twin_b")
 
 
 def test_every_error_is_an_mpp_error() -> None:
-    for cls in (EngineConfigError, EngineConflictError, EngineLoadError, EngineNotInstalledError,
-                MultipleEnginesError):
+    for cls in (
+        EngineConfigError,
+        EngineConflictError,
+        EngineLoadError,
+        EngineNotInstalledError,
+        MultipleEnginesError,
+    ):
         assert issubclass(cls, MPPError)
 
 
 def test_config_error_lists_every_field() -> None:
     error = EngineConfigError("citus", [FieldProblem("group", "required"), FieldProblem("", "bad")])
-    assert str(error) == "invalid MPP configuration section 'citus':\n  citus.group: required\n  citus: bad"
+    assert (
+        str(error)
+        == "invalid MPP configuration section 'citus':\n  citus.group: required\n  citus: bad"
+    )
     assert isinstance(error, ValueError)
 
 
@@ -37,13 +45,15 @@ def test_conflict_names_both_distributions() -> None:
 def test_load_error_names_everything() -> None:
     text = str(EngineLoadError("twin", A, "0.1.0", "import failed: boom"))
     assert text == (
-        "MPP engine 'twin' from twin-a 1.0 (entry point twin_a.hooks) cannot be used with "
-        "patroni-mpp 0.1.0: import failed: boom"
+        "MPP engine 'twin' from twin-a 1.0 (entry point twin_a.hooks) is unusable "
+        "(core: patroni-mpp 0.1.0): import failed: boom"
     )
 
 
 def test_not_installed_with_and_without_wheel() -> None:
-    assert "pip install patroni-mpp-citus" in str(EngineNotInstalledError("citus", "patroni-mpp-citus"))
+    assert "pip install patroni-mpp-citus" in str(
+        EngineNotInstalledError("citus", "patroni-mpp-citus")
+    )
     assert "'patroni.mpp' entry-point group" in str(EngineNotInstalledError("foo", None))
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pluggy
 import pytest
-
 from patroni_mpp import hookimpl, hookspecs
 
 DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "hookspecs.md"
@@ -104,16 +103,15 @@ def render_page() -> str:
     """The docs page as generated from the docstrings (``python core/tests/test_hookspecs.py``)."""
     lines = [
         "# Hook reference: what an engine plugin implements\n",
-        "This page mirrors the docstrings of `patroni_mpp.hookspecs` "
-        "(core/src/patroni_mpp/hookspecs.py), the engine",
-        "author's reference. `core/tests/test_hookspecs.py` fails when a hook, its signature or its "
-        "docstring is",
-        "missing here; `python core/tests/test_hookspecs.py` rewrites this page from the docstrings.\n",
+        "This page mirrors the docstrings of `patroni_mpp.hookspecs`",
+        "(core/src/patroni_mpp/hookspecs.py), the engine author's reference.",
+        "`core/tests/test_hookspecs.py` fails when a hook, its signature or its docstring is",
+        "missing here; `python core/tests/test_hookspecs.py` rewrites this page from them.\n",
         "## Overview\n",
         inspect.cleandoc(hookspecs.__doc__ or "") + "\n",
         "Markers: `from patroni_mpp import hookimpl` (also `patroni_mpp.hookspecs.hookimpl`); the",
-        "specifications use `patroni_mpp.hookspecs.hookspec`. Both belong to the pluggy project name",
-        "`patroni_mpp`.\n",
+        "specifications use `patroni_mpp.hookspecs.hookspec`. Both belong to the pluggy project",
+        "name `patroni_mpp`.\n",
     ]
     for name, function in _hooks():
         spec = getattr(function, f"{hookspecs.PROJECT_NAME}_spec")

@@ -1,8 +1,8 @@
 """patroni-mpp: pluggable MPP (sharded PostgreSQL) engines for Patroni.
 
 The public API: the engine base classes, discovery (:func:`get_mpp`, :func:`iter_mpp_classes`), the
-structural types of the host objects engines receive, and the errors. Hook markers and specifications
-live in :mod:`patroni_mpp.hookspecs`.
+structural types of the host objects engines receive, and the errors. Hook markers and
+specifications live in :mod:`patroni_mpp.hookspecs`.
 """
 
 from importlib import metadata as _metadata

@@ -1,13 +1,15 @@
 """Base classes of an MPP engine: the descriptor (:class:`AbstractMPP`) and the handler.
 
-The split mirrors Patroni's: the descriptor answers identity questions that the DCS layer needs before
-PostgreSQL exists (group, group regex, Kubernetes label); the handler, a subclass of the descriptor, does
-the work once the host's PostgreSQL object exists. Both share the validated configuration section.
+The split mirrors Patroni's: the descriptor answers identity questions that the DCS layer needs
+before PostgreSQL exists (group, group regex, Kubernetes label); the handler, a subclass of the
+descriptor, does the work once the host's PostgreSQL object exists. Both share the validated
+configuration section.
 """
 
 from __future__ import annotations
 
 import abc
+import builtins
 import logging
 import re
 from collections.abc import Callable
@@ -21,14 +23,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HandlerFactory = Callable[["AbstractMPP", "PostgresqlLike"], "AbstractMPPHandler | None"]
-"""What discovery attaches to an engine so that :meth:`AbstractMPP.get_handler_impl` asks the plugin."""
+"""Attached by discovery so that :meth:`AbstractMPP.get_handler_impl` asks the plugin first."""
 
 
 class AbstractMPP(abc.ABC):
-    """Descriptor of an MPP engine, created by :func:`patroni_mpp.get_mpp` from its configuration section.
+    """Descriptor of an MPP engine, built by :func:`patroni_mpp.get_mpp` from its config section.
 
-    :cvar group_re: compiled regex recognising group ids in DCS key paths and Kubernetes labels; it must
-        only match strings that ``int()`` accepts, since every DCS loader converts matches with ``int()``.
+    :cvar group_re: compiled regex recognising group ids in DCS key paths and Kubernetes labels; it
+        must only match strings that ``int()`` accepts, since every DCS loader converts matches with
+        ``int()``.
     """
 
     group_re: ClassVar[re.Pattern[str]]
@@ -62,7 +65,7 @@ class AbstractMPP(abc.ABC):
     @property
     @abc.abstractmethod
     def group(self) -> Any:
-        """This cluster's group id (an ``int`` for group-based engines, None for Null)."""
+        """The group id of this cluster (an ``int`` for group-based engines, None for Null)."""
 
     @property
     @abc.abstractmethod
@@ -74,8 +77,8 @@ class AbstractMPP(abc.ABC):
         """Engine type name, derived from the class hierarchy.
 
         The first direct base class whose name does not start with ``Abstract`` gives the type (so a
-        handler ``CitusHandler(Citus, AbstractMPPHandler)`` has the type ``Citus``); when every base is
-        abstract, the class's own name.
+        handler ``CitusHandler(Citus, AbstractMPPHandler)`` has the type ``Citus``); when every base
+        is abstract, the class's own name.
         """
         for base in type(self).__bases__:
             if not base.__name__.startswith("Abstract"):
@@ -102,8 +105,8 @@ class AbstractMPP(abc.ABC):
         """
         self._handler_factory = factory
 
-    def _handler_classes(self) -> list[type[AbstractMPPHandler]]:
-        """Handler classes by convention: direct subclasses named ``<Descriptor>...`` that are handlers."""
+    def _handler_classes(self) -> list[builtins.type[AbstractMPPHandler]]:
+        """Handlers by convention: direct subclasses named ``<Descriptor>...`` that are handlers."""
         own = type(self)
         return [
             cls
@@ -118,7 +121,8 @@ class AbstractMPP(abc.ABC):
         subclass of the descriptor class whose name starts with the descriptor's name and that is an
         :class:`AbstractMPPHandler` is instantiated with ``(postgresql, config)``.
 
-        :param postgresql: the host's PostgreSQL object (its ``config`` attribute does not exist yet).
+        :param postgresql: the host's PostgreSQL object (its ``config`` attribute does not exist
+            yet).
         :returns: the handler.
         :raises HandlerNotFoundError: when neither way yields a handler.
         """
@@ -195,7 +199,7 @@ class AbstractMPPHandler(AbstractMPP):
     def ignore_replication_slot(self, slot: dict[str, Any]) -> bool:
         """Tell the host's slot manager whether to keep a replication slot it does not know.
 
-        :param slot: the slot's attributes (``type``, ``database``, ``plugin``, and ``name`` when the
-            host supplies it).
+        :param slot: the slot's attributes (``type``, ``database``, ``plugin``, and ``name`` when
+            the host supplies it).
         :returns: True to keep the slot.
         """

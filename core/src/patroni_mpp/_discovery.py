@@ -1,7 +1,7 @@
 """Finding, loading and validating engine plugins through the ``patroni.mpp`` entry-point group.
 
-Two policies, as in stevedore: the run path (:func:`get_mpp`) imports only the configured engine (and the
-``null`` fallback) and raises a clear error when it cannot be used; the listing path
+Two policies, as in stevedore: the run path (:func:`get_mpp`) imports only the configured engine
+(and the ``null`` fallback) and raises a clear error when it cannot be used; the listing path
 (:func:`iter_engine_reports`) imports everything, logs failures and carries on.
 """
 
@@ -43,7 +43,7 @@ CORE_DISTRIBUTION = "patroni-mpp"
 
 @functools.cache
 def core_version() -> str:
-    """Version of the installed ``patroni-mpp`` distribution (``0+unknown`` when run from a source tree)."""
+    """Version of the installed ``patroni-mpp`` (``0+unknown`` when run from a source tree)."""
     try:
         return metadata.version(CORE_DISTRIBUTION)
     except metadata.PackageNotFoundError:
@@ -51,10 +51,19 @@ def core_version() -> str:
 
 
 def _source_of(entry_point: metadata.EntryPoint) -> EngineSource:
+    # Reads the distribution's METADATA file: only on paths that need names (errors, listings,
+    # the first load of a plugin), never on the warm path of get_mpp.
     dist = entry_point.dist
     name = (dist.metadata["Name"] if dist is not None else None) or "<unknown distribution>"
     version = (dist.version if dist is not None else None) or "unknown"
     return EngineSource(name=name, version=version, value=entry_point.value)
+
+
+def _dist_key(entry_point: metadata.EntryPoint) -> str:
+    """Identify the distribution of an entry point cheaply (its metadata directory, when known)."""
+    # PathDistribution keeps its dist-info directory as ``_path``; reading it costs nothing, whereas
+    # the distribution's name needs its METADATA file parsed.
+    return str(getattr(entry_point.dist, "_path", "") or id(entry_point.dist))
 
 
 @dataclass(frozen=True)
@@ -80,16 +89,23 @@ class EngineCandidate:
 
 
 def group_entry_points(entry_points: Iterable[metadata.EntryPoint]) -> dict[str, EngineCandidate]:
-    """Group entry points by engine name, dropping repeats of one distribution (a path listed twice).
+    """Group entry points by engine name, dropping repeats of one distribution (path listed twice).
 
     :param entry_points: entry points of the ``patroni.mpp`` group.
     :returns: engine name -> its candidate entry points.
     """
-    grouped: dict[str, dict[tuple[str, str], metadata.EntryPoint]] = {}
+    grouped: dict[str, list[metadata.EntryPoint]] = {}
     for ep in entry_points:
-        source = _source_of(ep)
-        grouped.setdefault(ep.name, {}).setdefault((canonicalize_name(source.name), ep.value), ep)
-    return {name: EngineCandidate(name, tuple(eps.values())) for name, eps in grouped.items()}
+        grouped.setdefault(ep.name, []).append(ep)
+    result = {}
+    for name, eps in grouped.items():
+        if len(eps) > 1:  # rare: only then are distribution names worth reading
+            unique: dict[tuple[str, str], metadata.EntryPoint] = {}
+            for ep in eps:
+                unique.setdefault((canonicalize_name(_source_of(ep).name), ep.value), ep)
+            eps = list(unique.values())
+        result[name] = EngineCandidate(name, tuple(eps))
+    return result
 
 
 _installed_lock = threading.Lock()
@@ -108,7 +124,7 @@ def installed_engines() -> dict[str, EngineCandidate]:
 
 
 def clear_caches() -> None:
-    """Forget the cached entry-point scan and loaded plugins (after installing a distribution in-process)."""
+    """Forget the entry-point scan and the loaded plugins (after installing a distribution)."""
     global _installed_cache  # noqa: PLW0603
     with _installed_lock:
         _installed_cache = None
@@ -118,7 +134,7 @@ def clear_caches() -> None:
 
 
 def _check_core_requirement(entry_point: metadata.EntryPoint) -> str | None:
-    """Return why the plugin's declared ``patroni-mpp`` requirement excludes this core, if it does."""
+    """Return why the plugin's ``patroni-mpp`` requirement excludes this core, if it does."""
     dist = entry_point.dist
     if dist is None:
         return None
@@ -173,7 +189,8 @@ class LoadedEngine:
         if getattr(engine_class, "__abstractmethods__", None):
             missing = ", ".join(sorted(engine_class.__abstractmethods__))
             raise self._error(
-                f"engine class {engine_class.__qualname__} leaves abstract members undefined: {missing}"
+                f"engine class {engine_class.__qualname__} leaves abstract members "
+                f"undefined: {missing}"
             )
         if not hasattr(engine_class, "group_re"):
             raise self._error(f"engine class {engine_class.__qualname__} does not define group_re")
@@ -190,7 +207,7 @@ class LoadedEngine:
         return EngineLoadError(self.name, self.source, core_version(), cause)
 
     def _call_hook(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call one of this plugin's hooks; an exception it raises becomes an :class:`EngineLoadError`."""
+        """Call one of this plugin's hooks; what it raises becomes an ``EngineLoadError``."""
         try:
             return getattr(self._manager.hook, hook_name)(**kwargs)
         except Exception as exc:
@@ -199,15 +216,13 @@ class LoadedEngine:
 
     @property
     def section_keys(self) -> tuple[str, ...] | None:
-        """The keys the section accepts, as named in the configuration; None when any key is accepted.
+        """The keys the section accepts, as named in the configuration; None when any key goes.
 
         These are also the keys that ``PATRONI_<SECTION>_<KEY>`` environment variables may set.
         """
         if self.config_model is None:
             return None
-        return tuple(
-            field.alias or key for key, field in self.config_model.model_fields.items()
-        )
+        return tuple(field.alias or key for key, field in self.config_model.model_fields.items())
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema of the section, from the config model (any object when there is none).
@@ -272,7 +287,7 @@ class LoadedEngine:
             raise self._error(
                 f"hook mpp_handler returned {type(handler).__name__}, not an AbstractMPPHandler"
             )
-        return handler  # type: ignore[no-any-return]
+        return handler
 
 
 def problems_from_validation(exc: ValidationError) -> list[FieldProblem]:
@@ -292,11 +307,11 @@ _loaded: dict[tuple[str, str, str], LoadedEngine] = {}
 
 
 def _import_plugin(name: str, entry_point: metadata.EntryPoint) -> LoadedEngine:
-    source = _source_of(entry_point)
-    key = (name, source.name, entry_point.value)
+    key = (name, _dist_key(entry_point), entry_point.value)
     with _loaded_lock:
         if key in _loaded:
             return _loaded[key]
+        source = _source_of(entry_point)
         # The requirement is checked before importing: a plugin built for another core may fail
         # in confusing ways at import time, or worse, import fine and misbehave later.
         mismatch = _check_core_requirement(entry_point)
@@ -337,7 +352,8 @@ def load_engine(
     """Import and check the plugin serving section ``name``.
 
     :param name: the section (entry point) name.
-    :param entry_points: the ``patroni.mpp`` entry points to choose from; the installed ones by default.
+    :param entry_points: the ``patroni.mpp`` entry points to choose from; the installed ones by
+        default.
     :returns: the loaded engine (cached: a second call does not import again).
     :raises EngineNotInstalledError: no entry point has that name.
     :raises EngineConflictError: two distributions claim it.
@@ -438,17 +454,20 @@ def get_mpp(
 ) -> AbstractMPP:
     """Build the MPP engine descriptor the configuration asks for.
 
-    Only the configured engine's plugin is imported (or ``null`` when no MPP section is present). Unlike
-    Patroni's built-in lookup, an invalid or unusable section is an error, never a quiet fall-back to a
-    non-MPP cluster.
+    Only the configured engine's plugin is imported (or ``null`` when no MPP section is present).
+    Unlike Patroni's built-in lookup, an invalid or unusable section is an error, never a quiet
+    fall-back to a non-MPP cluster.
 
-    :param config: the whole Patroni configuration: a dict, any Mapping, or the host's config object.
+    :param config: the whole Patroni configuration: a dict, any Mapping, or the host's config
+        object.
     :param entry_points: the entry points to discover from (tests); the installed ones by default.
     :returns: the engine descriptor (the Null engine when MPP is not configured).
     :raises MultipleEnginesError: more than one MPP section.
-    :raises EngineNotInstalledError: the configured engine is not installed (says which wheel to install).
+    :raises EngineNotInstalledError: the configured engine is not installed (says which wheel to
+        install).
     :raises EngineConflictError: two distributions claim the configured engine.
-    :raises EngineLoadError: the plugin fails to import, breaks the hook contract or needs another core.
+    :raises EngineLoadError: the plugin fails to import, breaks the hook contract or needs another
+        core.
     :raises EngineConfigError: the section is invalid; the message names section and key.
     """
     eps = None if entry_points is None else list(entry_points)
@@ -463,10 +482,10 @@ def iter_mpp_classes(
 ) -> Iterator[tuple[str, type[AbstractMPP]]]:
     """Yield ``(section name, engine class)`` for engines, in name order, as Patroni's loader does.
 
-    With a configuration, only engines that have a section in it are imported; configured engines that
-    fail raise (see :func:`get_mpp`). Without one, every installed engine is imported; those that fail
-    are logged and skipped. ``null`` is yielded only when no configuration is given (or when the
-    configuration has an explicit ``null`` section).
+    With a configuration, only engines that have a section in it are imported; configured engines
+    that fail raise (see :func:`get_mpp`). Without one, every installed engine is imported; those
+    that fail are logged and skipped. ``null`` is yielded only when no configuration is given (or
+    when the configuration has an explicit ``null`` section).
 
     :param config: the Patroni configuration, or None to list everything.
     :param entry_points: the entry points to discover from (tests); the installed ones by default.
@@ -506,7 +525,7 @@ class EngineReport:
 def iter_engine_reports(
     entry_points: Iterable[metadata.EntryPoint] | None = None, *, quiet: bool = False
 ) -> Iterator[EngineReport]:
-    """Import every installed engine and report on each, in name order; failures are logged, not raised.
+    """Import every installed engine and report on each, by name; failures are logged, not raised.
 
     :param entry_points: the entry points to list (tests); the installed ones by default.
     :param quiet: log failures at DEBUG instead of WARNING (for callers that show them themselves).

@@ -1,9 +1,9 @@
 """``PATRONI_<SECTION>_<KEY>`` environment variables that override keys of an engine's section.
 
 Patroni itself reads only ``PATRONI_CITUS_GROUP`` and ``PATRONI_CITUS_DATABASE`` for the ``citus``
-section. The same naming applies here to any engine: ``PATRONI_`` + the section name + ``_`` + the key,
-upper-cased, with every character other than a letter or digit turned into ``_``. Values are strings;
-the engine's config model converts them (``"1"`` for an integer field, for example).
+section. The same naming applies here to any engine: ``PATRONI_`` + the section name + ``_`` + the
+key, upper-cased, with every character other than a letter or digit turned into ``_``. Values are
+strings; the engine's config model converts them (``"1"`` for an integer field, for example).
 """
 
 from __future__ import annotations
@@ -67,9 +67,7 @@ def sections_in_environment(
     """
     env = os.environ if environ is None else environ
     prefixes = {name: section_env_prefix(name) for name in names}
-    return [
-        name for name, prefix in prefixes.items() if any(var.startswith(prefix) for var in env)
-    ]
+    return [name for name, prefix in prefixes.items() if any(var.startswith(prefix) for var in env)]
 
 
 def apply_environment(
@@ -84,8 +82,9 @@ def apply_environment(
     :param section: the section name.
     :param keys: the keys the section accepts (see :func:`environment_overrides`).
     :param environ: the environment (``os.environ`` by default).
-    :returns: the merged value (``value`` unchanged when nothing applies or when it is not a mapping,
-        so that validation reports it) and the overrides that were applied (key -> variable name).
+    :returns: the merged value (``value`` unchanged when nothing applies or when it is not a
+        mapping, so that validation reports it) and the overrides that were applied (key -> variable
+        name).
     """
     overrides = environment_overrides(section, keys, environ)
     if not overrides or not (value is None or isinstance(value, Mapping)):

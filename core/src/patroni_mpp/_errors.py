@@ -48,7 +48,7 @@ class EngineLoadError(MPPError):
         self.cause = cause
         super().__init__(
             f"MPP engine '{section}' from {source} (entry point {source.value}) "
-            f"cannot be used with patroni-mpp {core_version}: {cause}"
+            f"is unusable (core: patroni-mpp {core_version}): {cause}"
         )
 
 
@@ -80,7 +80,8 @@ class MultipleEnginesError(MPPError):
 class FieldProblem:
     """One problem found in an engine's configuration section.
 
-    :ivar location: dotted path of the offending key inside the section (``""`` for the whole section).
+    :ivar location: dotted path of the offending key inside the section (``""`` for the whole
+        section).
     :ivar message: what is wrong, in words meant for an operator.
     """
 

@@ -1,8 +1,9 @@
 """The parts of Patroni's objects that engines may rely on, as structural types.
 
-Patroni's own ``Cluster``, ``Member``, ``Leader`` and ``Postgresql`` objects satisfy these protocols; the
-small real implementations in :mod:`patroni_mpp.testing.host` do too. An engine should touch nothing of a
-host object beyond what is declared here, so that it keeps working across the supported Patroni versions.
+Patroni's own ``Cluster``, ``Member``, ``Leader`` and ``Postgresql`` objects satisfy these
+protocols; the small real implementations in :mod:`patroni_mpp.testing.host` do too. An engine
+should touch nothing of a host object beyond what is declared here, so that it keeps working across
+the supported Patroni versions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class MemberLike(Protocol):
 
     @property
     def data(self) -> Mapping[str, Any]:
-        """The member key's JSON content: ``conn_url``, ``api_url``, ``state``, ``role``, ``tags``, ..."""
+        """The member key's JSON content (``conn_url``, ``api_url``, ``state``, ``role``, ...)."""
 
     @property
     def conn_url(self) -> str | None:
@@ -33,7 +34,7 @@ class MemberLike(Protocol):
 
     @property
     def state(self) -> str:
-        """PostgreSQL state reported by the member (``running``, ``stopped``, ...; ``unknown`` if absent)."""
+        """The member's PostgreSQL state (``running``, ``stopped``, ...; ``unknown`` if absent)."""
 
     @property
     def is_running(self) -> bool:
@@ -73,7 +74,8 @@ class LeaderLike(Protocol):
 class ClusterLike(Protocol):
     """One Patroni cluster (one MPP group) as read from the DCS.
 
-    On an MPP coordinator the cluster also carries :attr:`workers`, the clusters of every worker group.
+    On an MPP coordinator the cluster also carries :attr:`workers`, the clusters of every worker
+    group.
     """
 
     @property
@@ -86,7 +88,7 @@ class ClusterLike(Protocol):
 
     @property
     def workers(self) -> Mapping[int, Any]:
-        """Worker group id -> that group's cluster; filled on the coordinator only, ``{}`` elsewhere."""
+        """Worker group id -> that group's cluster; on the coordinator only, ``{}`` elsewhere."""
 
     @property
     def leader_name(self) -> str | None:
@@ -113,16 +115,16 @@ class ConnectionPoolLike(Protocol):
     """The host's pool of named connections to the local PostgreSQL."""
 
     def get(self, name: str, kwargs_override: dict[str, Any] | None = None) -> NamedConnectionLike:
-        """Register (once per name) and return a named connection; overrides are fixed at registration."""
+        """Register (once per name) and return a named connection; overrides fixed at first call."""
 
     @property
     def conn_kwargs(self) -> dict[str, Any]:
-        """A copy of the local superuser connection parameters (``{}`` until addresses are resolved)."""
+        """A copy of the local superuser connection parameters (``{}`` until they are known)."""
 
 
 @runtime_checkable
 class PostgresConfigLike(Protocol):
-    """The host's PostgreSQL configuration handler (does not exist yet while the handler is built)."""
+    """The host's PostgreSQL configuration handler (not built yet when the handler is created)."""
 
     @property
     def superuser(self) -> dict[str, Any]:
@@ -138,7 +140,7 @@ class PostgresqlLike(Protocol):
 
     @property
     def name(self) -> str:
-        """This member's name."""
+        """The name of this member."""
 
     @property
     def database(self) -> str:
@@ -146,7 +148,7 @@ class PostgresqlLike(Protocol):
 
     @property
     def connection_string(self) -> str:
-        """``postgres://host:port/db`` URL of this server, identical to the published ``conn_url``."""
+        """``postgres://host:port/db`` URL of this server, as published in ``conn_url``."""
 
     @property
     def connection_pool(self) -> ConnectionPoolLike:

@@ -20,8 +20,8 @@ KNOWN_ENGINE_WHEELS: Mapping[str, str] = MappingProxyType(
 )
 """Sections of the engines this project publishes, and the wheel that provides each.
 
-A configuration naming one of these without the plugin installed is an error that says which wheel to
-install, never a plain (non-MPP) cluster.
+A configuration naming one of these without the plugin installed is an error that says which wheel
+to install, never a plain (non-MPP) cluster.
 """
 
 PATRONI_SECTIONS = frozenset(
@@ -34,9 +34,10 @@ PATRONI_SECTIONS = frozenset(
         # dynamic settings, also accepted at the top level of the local configuration
         "ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "maximum_lag_on_syncnode",
         "max_timelines_history", "primary_start_timeout", "primary_stop_timeout",
-        "master_start_timeout", "master_stop_timeout", "synchronous_mode", "synchronous_mode_strict",
+        "master_start_timeout", "master_stop_timeout", "synchronous_mode",
+        "synchronous_mode_strict",
         "synchronous_node_count", "check_timeline", "standby_cluster", "slots", "ignore_slots",
         "failsafe_mode", "member_slots_ttl",
     }
 )  # fmt: skip
-"""Top-level keys that Patroni itself understands; anything else not claimed by an engine is warned about."""
+"""Top-level keys that Patroni understands; any other key no engine claims is warned about."""

@@ -26,13 +26,14 @@ from typing import Any
 
 from ._errors import BridgeError, PatroniLayoutError, PatroniNotInstalledError, UnsupportedPatroniError
 from ._patching import MARKER, is_patched, original_of, replace, restore_all
-from ._version import SUPPORTED_PATRONI, check_patroni_version, installed_patroni_version
+from ._version import SUPPORTED_PATRONI, SUPPORTED_PATRONI_RANGE, check_patroni_version, installed_patroni_version
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "MARKER",
     "SUPPORTED_PATRONI",
+    "SUPPORTED_PATRONI_RANGE",
     "BridgeError",
     "PatroniLayoutError",
     "PatroniNotInstalledError",

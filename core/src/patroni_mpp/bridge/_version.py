@@ -10,8 +10,11 @@ from packaging.version import InvalidVersion, Version
 from .._discovery import core_version
 from ._errors import PatroniNotInstalledError, UnsupportedPatroniError
 
-SUPPORTED_PATRONI = SpecifierSet(">=4.0,<4.2")
+SUPPORTED_PATRONI_RANGE = ">=4.0,<4.2"
 """Patroni releases whose MPP lookup the bridge knows how to route (tested on the newest 4.1.x)."""
+
+SUPPORTED_PATRONI = SpecifierSet(SUPPORTED_PATRONI_RANGE)
+""":data:`SUPPORTED_PATRONI_RANGE` as a specifier set."""
 
 
 def installed_patroni_version() -> str:
@@ -42,7 +45,7 @@ def check_patroni_version(version: str | None = None) -> str:
     try:
         parsed = Version(checked)
     except InvalidVersion:
-        raise UnsupportedPatroniError(checked, str(SUPPORTED_PATRONI), core_version()) from None
+        raise UnsupportedPatroniError(checked, SUPPORTED_PATRONI_RANGE, core_version()) from None
     if not SUPPORTED_PATRONI.contains(parsed, prereleases=True):
-        raise UnsupportedPatroniError(checked, str(SUPPORTED_PATRONI), core_version())
+        raise UnsupportedPatroniError(checked, SUPPORTED_PATRONI_RANGE, core_version())
     return checked

@@ -1,8 +1,8 @@
 """The ``patroni-mpp`` command: inspect engines, check configurations, and run Patroni with plugins.
 
 Each subcommand lives in its own module exposing ``add_parser(subparsers)``; the parser it adds sets
-``handler`` to a function taking the parsed arguments and returning the exit code. ``run`` and ``ctl``
-are drop-ins for ``patroni`` and ``patronictl`` and get their arguments untouched.
+``handler`` to a function taking the parsed arguments and returning the exit code. ``run`` and
+``ctl`` are drop-ins for ``patroni`` and ``patronictl`` and get their arguments untouched.
 """
 
 from __future__ import annotations

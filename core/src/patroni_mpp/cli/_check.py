@@ -1,8 +1,9 @@
-"""``patroni-mpp check CONFIG.yml``: which engine a Patroni configuration loads, and what is wrong with it.
+"""``patroni-mpp check CONFIG.yml``: which engine a Patroni configuration loads, and its problems.
 
 The file is read as Patroni reads its YAML configuration; ``PATRONI_<SECTION>_<KEY>`` environment
-variables then override keys of the engine's section (``PATRONI_CITUS_GROUP`` sets ``citus.group``), and
-may configure an engine section that the file does not have, as ``PATRONI_CITUS_*`` do for Patroni.
+variables then override keys of the engine's section (``PATRONI_CITUS_GROUP`` sets
+``citus.group``), and may configure an engine section that the file does not have, as
+``PATRONI_CITUS_*`` do for Patroni.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class CheckReport:
     :ivar environment: section key -> the environment variable that set it.
     :ivar warnings: things that do not stop the engine (ignored sections).
     :ivar errors: reasons why no engine can be built (not installed, broken, several sections).
-    :ivar problems: ``(location, message)`` for each invalid field, location prefixed by the section.
+    :ivar problems: ``(location, message)`` for each invalid field (``<section>.<key>``).
     """
 
     section: str | None = None
@@ -117,7 +118,9 @@ def _env_sections(
     found = []
     for name in sections_in_environment(names, environ):
         if name not in installed:
-            found.append(name)  # a known engine that is not installed: the error says what to install
+            found.append(
+                name
+            )  # a known engine that is not installed: the error says what to install
             continue
         try:
             keys = load_engine(name, entry_points).section_keys
@@ -165,9 +168,7 @@ def check_config(
         return report
     value = config.get(name)
     if report.section is not None:
-        value, report.environment = apply_environment(
-            value, name, report.engine.section_keys, env
-        )
+        value, report.environment = apply_environment(value, name, report.engine.section_keys, env)
     try:
         report.engine.create(value)
     except EngineConfigError as exc:

@@ -69,7 +69,9 @@ def format_table(table: list[dict[str, str | None]]) -> str:
     ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS) - 1)]
     return "\n".join(
-        "  ".join([*(cell.ljust(width) for cell, width in zip(line, widths)), line[-1]]).rstrip()
+        "  ".join(
+            [*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[-1]]
+        ).rstrip()
         for line in cells
     )
 
@@ -87,5 +89,7 @@ def run(args: argparse.Namespace) -> int:
     elif table:
         print(format_table(table))
     else:
-        print("no MPP engine is installed (not even 'null': reinstall patroni-mpp)", file=sys.stderr)
+        print(
+            "no MPP engine is installed (not even 'null': reinstall patroni-mpp)", file=sys.stderr
+        )
     return 0 if table and all(report.ok for report in reports) else 1

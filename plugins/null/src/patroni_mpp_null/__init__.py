@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from patroni_mpp import AbstractMPP, AbstractMPPHandler, ClusterLike, PostgresqlLike, hookimpl
+from pydantic import BaseModel, ConfigDict
 
 __all__ = ["Null", "NullConfig", "NullHandler"]
 

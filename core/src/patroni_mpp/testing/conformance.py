@@ -1,0 +1,285 @@
+"""The engine conformance suite: the contract checks patroni-mpp holds every engine to, ours first.
+
+Subclass :class:`EngineConformance` in a test module, name the engine and give configuration
+samples; pytest collects the inherited ``test_*`` methods::
+
+    from patroni_mpp.testing.conformance import EngineConformance, Invalid
+
+
+    class TestMyEngineConformance(EngineConformance):
+        engine_name = "myengine"
+        distribution = "patroni-mpp-myengine"
+        valid_configs = [{"database": "app"}, {"database": "app", "group": 2}]
+        invalid_configs = [{"group": -1, "database": "app"}, Invalid({"database": 5}, "database")]
+
+Handler checks run against the fixtures of the ``patroni_mpp`` pytest plugin (``mpp_postgresql``,
+``mpp_bootstrap_postgresql``, ``mpp_cluster``; see :mod:`patroni_mpp.testing.plugin`), which default to
+real temporary PostgreSQL servers; override them to hand the engine a server prepared for it. Override
+:meth:`EngineConformance.stop_handler` when the handler starts threads, and the
+``expected_bootstrap_error`` fixture when ``bootstrap()`` must fail on the server the suite gives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from .._abstract import AbstractMPP, AbstractMPPHandler
+from .._discovery import LoadedEngine, load_engine
+from .._protocols import ClusterLike, PostgresqlLike
+from .conformance_checks import (
+    GROUP_STRINGS,
+    ExpectedError,
+    Invalid,
+    check_adjust_postgres_gucs,
+    check_bootstrap,
+    check_core_requirement,
+    check_factories,
+    check_group_re,
+    check_handler_calls,
+    check_handler_identity,
+    check_hook_module,
+    check_identity,
+    check_ignore_replication_slot,
+    check_invalid_config,
+    check_json_schema,
+    check_loads_in_fresh_interpreter,
+    check_no_thread_left,
+    check_threads_are_daemons,
+    check_valid_config,
+    check_validate_config_total,
+    installed_entry_point,
+)
+from .host import LocalPostgresql
+
+__all__ = ["EngineConformance", "Invalid"]
+
+
+class EngineConformance:
+    """Base class of an engine's conformance tests; subclass it as ``Test...`` in a test module.
+
+    Configure it with class attributes; override the methods and fixtures below where the engine needs.
+
+    :cvar engine_name: the engine's entry point (= configuration section) name. Required.
+    :cvar valid_configs: raw section values the engine must accept; include a coordinator and a worker
+        section when the engine has groups. At least one is required.
+    :cvar invalid_configs: raw section values it must reject, each with at least one error naming a
+        key; wrap one in :class:`Invalid` to require a particular location. At least one is required.
+    :cvar distribution: the distribution expected to declare the entry point (None: not checked).
+    :cvar group_strings: the strings ``group_re`` is tried against (see
+        :data:`~patroni_mpp.testing.conformance_checks.GROUP_STRINGS`).
+    :cvar thread_join_timeout: seconds to wait for each handler thread to end after
+        :meth:`stop_handler` (a guard against a hang, not a measured limit).
+    """
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.mpp_conformance]
+
+    engine_name: ClassVar[str] = ""
+    valid_configs: ClassVar[Sequence[Any]] = ()
+    invalid_configs: ClassVar[Sequence[Any]] = ()
+    distribution: ClassVar[str | None] = None
+    group_strings: ClassVar[Sequence[str]] = GROUP_STRINGS
+    thread_join_timeout: ClassVar[float] = 30.0
+
+    # -- collection -------------------------------------------------------------------------
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Parametrize ``valid_config`` and ``invalid_config`` with the class's samples (pytest hook).
+
+        :param metafunc: the test function being collected.
+        """
+        if "valid_config" in metafunc.fixturenames:
+            samples = list(self.valid_configs)
+            ids = [f"valid{i}" for i in range(len(samples))]
+            metafunc.parametrize("valid_config", samples, ids=ids)
+        if "invalid_config" in metafunc.fixturenames:
+            samples = list(self.invalid_configs)
+            ids = [f"invalid{i}" for i in range(len(samples))]
+            metafunc.parametrize("invalid_config", samples, ids=ids)
+
+    # -- what engines override ---------------------------------------------------------------
+
+    def make_handler(self, engine: AbstractMPP, postgresql: PostgresqlLike) -> AbstractMPPHandler:
+        """Build the handler as the host does (override to wrap or prepare it).
+
+        :param engine: the descriptor, built through discovery.
+        :param postgresql: the host PostgreSQL object.
+        :returns: the handler.
+        """
+        return engine.get_handler_impl(postgresql)
+
+    def stop_handler(self, handler: AbstractMPPHandler) -> None:
+        """Stop whatever the handler started (threads, connections); the default does nothing.
+
+        Called once for every handler the suite builds, also when a check failed.
+
+        :param handler: a handler built by :meth:`make_handler`.
+        """
+
+    @pytest.fixture
+    def expected_bootstrap_error(self) -> ExpectedError | None:
+        """The error ``bootstrap()`` must raise on the ``mpp_bootstrap_postgresql`` server (None: success).
+
+        Override this fixture for an engine that needs something the test server lacks, such as an
+        extension; ``bootstrap()`` must then fail with this error and a message.
+        """
+        return None
+
+    @pytest.fixture
+    def loaded_engine(self) -> LoadedEngine:
+        """The engine as discovery loads it from the installed entry point."""
+        assert self.engine_name, "set engine_name on the conformance class"
+        return load_engine(self.engine_name)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def running_handler(
+        self, loaded: LoadedEngine, config: Any, postgresql: PostgresqlLike
+    ) -> Iterator[tuple[AbstractMPP, AbstractMPPHandler]]:
+        """Build the descriptor and its handler for ``config``; stop the handler on leaving.
+
+        :param loaded: the engine as discovery loaded it.
+        :param config: a valid raw section value.
+        :param postgresql: the host PostgreSQL object.
+        :returns: a context yielding ``(descriptor, handler)``.
+        """
+        engine = loaded.create(config)
+        handler = self.make_handler(engine, postgresql)
+        try:
+            yield engine, check_handler_identity(engine, handler, postgresql)
+        finally:
+            self.stop_handler(handler)
+
+    # -- packaging and hooks -----------------------------------------------------------------
+
+    def test_samples_given(self) -> None:
+        """The class names the engine and gives valid and invalid configuration samples."""
+        assert self.engine_name, "set engine_name to the engine's entry point name"
+        assert self.valid_configs, "give at least one valid configuration sample (valid_configs)"
+        assert self.invalid_configs, (
+            "give at least one invalid configuration sample (invalid_configs)"
+        )
+
+    def test_entry_point_declared(self) -> None:
+        """One installed distribution declares the entry point, naming a module."""
+        installed_entry_point(self.engine_name, self.distribution)
+
+    def test_requires_compatible_core(self) -> None:
+        """The distribution declares a bounded patroni-mpp range that admits the installed core."""
+        check_core_requirement(installed_entry_point(self.engine_name, self.distribution))
+
+    def test_loads_in_fresh_interpreter(self, tmp_path: Path) -> None:
+        """Discovery loads the engine in a new interpreter, without importing other engines."""
+        check_loads_in_fresh_interpreter(self.engine_name, tmp_path)
+
+    def test_hooks_implement_only_declared_specs(self, loaded_engine: LoadedEngine) -> None:
+        """Every hook implementation matches a declared specification; hook-named functions are marked."""
+        implemented = check_hook_module(loaded_engine.module)
+        assert "mpp_engine_class" in implemented
+
+    def test_factories_return_right_types(self, loaded_engine: LoadedEngine) -> None:
+        """Factory hooks return an engine class and a config model, and None for what is not theirs."""
+        check_factories(loaded_engine, LocalPostgresql("not-connected", "127.0.0.1", 1))
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def test_valid_config_accepted(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """The config model accepts the sample (also with numbers as strings) and builds an engine."""
+        check_valid_config(loaded_engine, valid_config)
+
+    def test_invalid_config_rejected(
+        self, loaded_engine: LoadedEngine, invalid_config: Any
+    ) -> None:
+        """The config model rejects the sample with field-level messages."""
+        check_invalid_config(loaded_engine, invalid_config)
+
+    def test_config_schema(self, loaded_engine: LoadedEngine) -> None:
+        """The config model yields a JSON Schema (``patroni-mpp schema``)."""
+        check_json_schema(loaded_engine)
+
+    def test_validate_config_answers_any_value(self, loaded_engine: LoadedEngine) -> None:
+        """``validate_config`` answers True or False for raw values of any type, never raises."""
+        check_validate_config_total(loaded_engine.engine_class)
+
+    # -- identity ----------------------------------------------------------------------------
+
+    def test_identity(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """type, k8s_group_label, group ids and is_coordinator/is_worker are consistent."""
+        check_identity(check_valid_config(loaded_engine, valid_config))
+
+    def test_group_re_matches_only_integers(self, loaded_engine: LoadedEngine) -> None:
+        """``group_re`` matches only strings ``int()`` accepts, over a matrix of group strings."""
+        engines = [loaded_engine.create(config) for config in self.valid_configs]
+        if not any(engine.is_enabled() for engine in engines):
+            pytest.skip("no valid sample enables the engine, so the DCS never uses its group_re")
+        check_group_re(loaded_engine.engine_class.group_re, self.group_strings)
+
+    # -- the handler -------------------------------------------------------------------------
+
+    def test_handler_identity(
+        self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
+    ) -> None:
+        """The handler is an AbstractMPPHandler sharing its descriptor's identity and config."""
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql):
+            pass
+
+    def test_handler_methods(
+        self,
+        loaded_engine: LoadedEngine,
+        valid_config: Any,
+        mpp_postgresql: PostgresqlLike,
+        mpp_cluster: ClusterLike,
+    ) -> None:
+        """sync_meta_data, handle_event, schedule_cache_rebuild and on_demote run and return None."""
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_handler_calls(handler, mpp_cluster)
+
+    def test_adjust_postgres_gucs(
+        self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
+    ) -> None:
+        """adjust_postgres_gucs is idempotent and never drops other shared_preload_libraries."""
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_adjust_postgres_gucs(handler)
+
+    def test_ignore_replication_slot(
+        self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
+    ) -> None:
+        """ignore_replication_slot returns a bool for any slot dict, missing keys included."""
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (engine, handler):
+            databases = [mpp_postgresql.database]
+            database = engine.config.get("database")
+            if isinstance(database, str):
+                databases.insert(0, database)
+            check_ignore_replication_slot(handler, databases)
+
+    def test_bootstrap(
+        self,
+        loaded_engine: LoadedEngine,
+        valid_config: Any,
+        mpp_bootstrap_postgresql: PostgresqlLike,
+        expected_bootstrap_error: ExpectedError | None,
+    ) -> None:
+        """bootstrap() prepares a freshly initialised server (or fails as the class expects)."""
+        handler_cm = self.running_handler(loaded_engine, valid_config, mpp_bootstrap_postgresql)
+        with handler_cm as (_, handler):
+            check_bootstrap(handler, expected_bootstrap_error)
+
+    def test_no_thread_left_after_stop(
+        self,
+        loaded_engine: LoadedEngine,
+        valid_config: Any,
+        mpp_postgresql: PostgresqlLike,
+        mpp_cluster: ClusterLike,
+    ) -> None:
+        """Threads the handler starts are daemons and all end once stop_handler() ran."""
+        before = set(threading.enumerate())
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_handler_calls(handler, mpp_cluster)
+            check_threads_are_daemons(before)
+        check_no_thread_left(before, self.thread_join_timeout)

@@ -1,0 +1,17 @@
+"""The Null engine passes the conformance suite (its module lives here: core owns plugins/null)."""
+
+from __future__ import annotations
+
+from patroni_mpp.testing.conformance import EngineConformance, Invalid
+
+
+class TestNullConformance(EngineConformance):
+    engine_name = "null"
+    distribution = "patroni-mpp-null"
+    valid_configs = [{}, None]
+    invalid_configs = [
+        {"group": 0},
+        {"database": "postgres"},
+        Invalid(["not", "a", "mapping"], ""),
+        Invalid("text", ""),
+    ]

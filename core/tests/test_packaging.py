@@ -1,0 +1,449 @@
+"""Discovery through real packaging: wheels built, installed by pip into fresh venvs, found through
+their entry points.
+
+The wheels of core and null come from ``$PATRONI_MPP_WHEELS`` (nox builds them once per run) or are
+built here from the source tree. The test plugins are written into a temporary directory as projects
+and built with the hatchling backend. One wheelhouse (our wheels plus their dependencies, downloaded
+once) feeds every venv, so the venvs install offline. Two venvs serve every scenario: ``core-only``
+(``pip install patroni-mpp`` and nothing else) and ``zoo`` (core, null and every test plugin, good
+and bad: discovery only imports what a configuration names, so they can share it). Each scenario
+runs in a new interpreter, which is what shows which modules discovery imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import engine_source
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_PREFIX = "tp_"
+VALID = {"group": 1, "database": "db"}
+
+PYPROJECT = """\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "{dist}"
+version = "{version}"
+requires-python = ">=3.11"
+dependencies = {dependencies}
+
+[project.entry-points."patroni.mpp"]
+{entry_point} = "{module}"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/{module}"]
+"""
+
+BROKEN_ON_IMPORT = "raise RuntimeError('tp_broken cannot start: missing licence file')\n"
+
+UNDECLARED_HOOK = """\
+from patroni_mpp import hookimpl
+
+
+@hookimpl
+def mpp_engine_factory(name):
+    return None
+"""
+
+WRONG_ARGUMENT_NAMES = """\
+from patroni_mpp import hookimpl
+
+
+@hookimpl
+def mpp_engine_class(section_name):
+    return None
+"""
+
+COMPATIBLE = '["patroni-mpp>=0.1,<0.2", "pydantic>=2"]'
+
+TEST_PLUGINS: list[dict[str, str]] = [
+    {"dist": "acme-engine", "version": "1.4", "entry_point": "acme", "module": "tp_acme",
+     "source": engine_source("acme"), "dependencies": COMPATIBLE},
+    {"dist": "broken-engine", "version": "0.3", "entry_point": "broken", "module": "tp_broken",
+     "source": BROKEN_ON_IMPORT, "dependencies": COMPATIBLE},
+    {"dist": "badhook-engine", "version": "0.1", "entry_point": "badhook", "module": "tp_badhook",
+     "source": UNDECLARED_HOOK, "dependencies": COMPATIBLE},
+    {"dist": "badargs-engine", "version": "0.1", "entry_point": "badargs", "module": "tp_badargs",
+     "source": WRONG_ARGUMENT_NAMES, "dependencies": COMPATIBLE},
+    {"dist": "oldcore-engine", "version": "0.0.9", "entry_point": "oldcore", "module": "tp_oldcore",
+     "source": engine_source("oldcore"), "dependencies": '["patroni-mpp<0.1"]'},
+    {"dist": "twin-a", "version": "1.0", "entry_point": "twin", "module": "tp_twin_a",
+     "source": engine_source("twin"), "dependencies": COMPATIBLE},
+    {"dist": "twin-b", "version": "2.0", "entry_point": "twin", "module": "tp_twin_b",
+     "source": engine_source("twin"), "dependencies": COMPATIBLE},
+]  # fmt: skip
+"""Test plugins: one good third-party engine and the ways a plugin can be wrong."""
+
+PROBE = """\
+import json, logging, sys
+
+messages = []
+
+
+class Collect(logging.Handler):
+    def emit(self, record):
+        messages.append(record.getMessage())
+
+
+logging.getLogger("patroni_mpp").addHandler(Collect())
+import patroni_mpp
+
+
+class Postgresql:
+    name = "node1"
+    database = "postgres"
+    connection_string = "postgres://127.0.0.1:5432/postgres"
+
+
+result = {"core_file": patroni_mpp.__file__}
+try:
+    engine = patroni_mpp.get_mpp(json.loads(sys.argv[1]))
+    result.update(ok=True, cls=type(engine).__name__, module=type(engine).__module__,
+                  type=engine.type, group=engine.group, coordinator=engine.is_coordinator())
+    handler = engine.get_handler_impl(Postgresql())
+    result["handler"] = type(handler).__name__
+except Exception as exc:
+    result.update(ok=False, error_type=type(exc).__name__, error=str(exc))
+result["imported"] = sorted(m for m in sys.modules if m.startswith("tp_"))
+result["warnings"] = messages
+print(json.dumps(result))
+"""
+
+
+def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTHON", "PATRONI_", "VIRTUAL_ENV"))
+    }
+    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    env.update(extra or {})
+    return env
+
+
+def _run(args: Sequence[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, check=False, timeout=600, **kwargs
+    )
+    return result
+
+
+def _checked(args: Sequence[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    result = _run(args, env=_clean_env(), **kwargs)
+    if result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def _pip(*args: str | Path) -> list[str | Path]:
+    return [sys.executable, "-m", "pip", *args]
+
+
+def _build(projects: list[Path], out: Path) -> None:
+    """Build wheels with the hatchling backend (from this venv when it has it, else isolated)."""
+    isolation = [] if importlib.util.find_spec("hatchling") else ["--use-pep517"]
+    no_isolation = ["--no-build-isolation"] if not isolation else []
+    _checked(_pip("wheel", "--no-deps", *no_isolation, *isolation, "--wheel-dir", out, *projects))
+
+
+@dataclass
+class Venv:
+    """A venv made by :meth:`Wheelhouse.venv`."""
+
+    path: Path
+
+    @property
+    def python(self) -> Path:
+        return self.path / "bin" / "python"
+
+    def run(
+        self, *args: str | Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a program of the venv (``python``, ``patroni-mpp``, ...)."""
+        return _run(
+            [self.path / "bin" / str(args[0]), *args[1:]], env=_clean_env(env), cwd=self.path
+        )
+
+    def probe(self, config: dict[str, Any]) -> dict[str, Any]:
+        """``get_mpp(config)`` and its handler in a new interpreter: the outcome and the imports."""
+        result = self.run("python", "-I", "-c", PROBE, json.dumps(config))
+        assert result.returncode == 0, result.stderr
+        data: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+        assert data["core_file"].startswith(str(self.path)), "core must be installed, not editable"
+        return data
+
+    def distributions(self) -> dict[str, str]:
+        """Installed distribution name -> version."""
+        code = (
+            "import json, importlib.metadata as m; "
+            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+        )
+        return dict(json.loads(self.run("python", "-I", "-c", code).stdout))
+
+
+@dataclass
+class Wheelhouse:
+    """Every wheel the venvs need: ours, the test plugins' and our dependencies."""
+
+    path: Path
+
+    def venv(self, path: Path, requirements: Sequence[str], no_deps: Sequence[str] = ()) -> Venv:
+        """Make a venv; install ``requirements``, then ``no_deps`` without their dependencies."""
+        _checked([sys.executable, "-m", "venv", "--without-pip", path])
+        venv = Venv(path)
+        base: list[str | Path] = [
+            "--python",
+            venv.python,
+            "install",
+            "--no-index",
+            "--find-links",
+            self.path,
+        ]
+        _checked(_pip(*base, *requirements))
+        if no_deps:
+            _checked(_pip(*base, "--no-deps", *no_deps))
+        return venv
+
+
+def _our_wheels(out: Path, scratch: Path) -> None:
+    prebuilt = os.environ.get("PATRONI_MPP_WHEELS")
+    if prebuilt:
+        for pattern in ("patroni_mpp-*.whl", "patroni_mpp_null-*.whl"):
+            found = sorted(Path(prebuilt).glob(pattern))
+            assert len(found) == 1, f"expected one {pattern} in {prebuilt}, found {found}"
+            shutil.copy(found[0], out)
+        return
+    # Build from a copy: building in place would leave build artefacts in the source tree.
+    projects = []
+    for package in ("core", "plugins/null"):
+        copy = scratch / package.replace("/", "-")
+        shutil.copytree(ROOT / package, copy, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+        projects.append(copy)
+    _build(projects, out)
+
+
+def _write_plugin(root: Path, plugin: dict[str, str]) -> Path:
+    project = root / plugin["dist"]
+    package = project / "src" / plugin["module"]
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(textwrap.dedent(plugin["source"]))
+    (project / "pyproject.toml").write_text(PYPROJECT.format(**plugin))
+    return project
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
+    """Build everything once per test session."""
+    base = tmp_path_factory.mktemp("packaging")
+    house = base / "wheelhouse"
+    house.mkdir()
+    _our_wheels(house, base)
+    _build([_write_plugin(base / "projects", plugin) for plugin in TEST_PLUGINS], house)
+    ours = [str(p) for p in sorted(house.glob("patroni_mpp*.whl"))]
+    _checked(_pip("download", "--dest", house, "--find-links", house, *ours))
+    return Wheelhouse(house)
+
+
+@pytest.fixture(scope="session")
+def core_only(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """``pip install patroni-mpp`` and nothing else."""
+    return wheelhouse.venv(tmp_path_factory.mktemp("venvs") / "core-only", ["patroni-mpp"])
+
+
+@pytest.fixture(scope="session")
+def zoo(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """Core, null and every test plugin; oldcore is forced in against its requirement."""
+    good = [p["dist"] for p in TEST_PLUGINS if p["dist"] != "oldcore-engine"]
+    return wheelhouse.venv(
+        tmp_path_factory.mktemp("venvs") / "zoo", ["patroni-mpp", *good], no_deps=["oldcore-engine"]
+    )
+
+
+# -- pip install patroni-mpp alone -------------------------------------------------------------
+
+
+def test_core_alone_pulls_in_null(core_only: Venv) -> None:
+    dists = core_only.distributions()
+    assert dists["patroni-mpp"] == dists["patroni-mpp-null"]
+    assert not any(name.endswith("-engine") for name in dists)
+
+
+def test_core_alone_gives_null(core_only: Venv) -> None:
+    result = core_only.probe({"scope": "demo", "postgresql": {"listen": "127.0.0.1:5432"}})
+    assert result["ok"], result
+    assert (result["cls"], result["module"], result["handler"]) == (
+        "Null",
+        "patroni_mpp_null",
+        "NullHandler",
+    )
+    assert result["group"] is None
+    assert result["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("section", "wheel"),
+    [("citus", "patroni-mpp-citus"), ("timescaledb", "patroni-mpp-timescaledb")],
+)
+def test_core_alone_names_missing_wheel(core_only: Venv, section: str, wheel: str) -> None:
+    result = core_only.probe({section: {"group": 0, "database": "x"}})
+    assert result["error_type"] == "EngineNotInstalledError"
+    assert f"section '{section}'" in result["error"]
+    assert f"pip install {wheel}" in result["error"]
+
+
+def test_core_alone_lists_null(core_only: Venv) -> None:
+    result = core_only.run("patroni-mpp", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["name"], r["distribution"], r["status"]) for r in rows] == [
+        ("null", "patroni-mpp-null", "ok")
+    ]
+
+
+# -- the zoo: one good third-party engine beside broken ones -----------------------------------
+
+
+def test_third_party_engine_is_discovered_and_loaded(zoo: Venv) -> None:
+    result = zoo.probe({"scope": "demo", "acme": {"group": 0, "database": "db"}})
+    assert result["ok"], result
+    assert (result["cls"], result["module"], result["type"]) == ("Acme", "tp_acme", "Acme")
+    assert result["coordinator"] is True
+    assert result["handler"] == "AcmeHandler"
+    assert result["imported"] == ["tp_acme"]
+    assert result["warnings"] == []
+
+
+def test_unconfigured_broken_plugins_change_nothing(zoo: Venv) -> None:
+    result = zoo.probe({"scope": "demo"})
+    assert result["ok"], result
+    assert result["cls"] == "Null"
+    assert result["imported"] == []
+
+
+def test_configured_broken_plugin_is_named(zoo: Venv) -> None:
+    result = zoo.probe({"broken": {}})
+    assert result["error_type"] == "EngineLoadError"
+    assert result["error"].startswith(
+        "MPP engine 'broken' from broken-engine 0.3 (entry point tp_broken)"
+    )
+    assert "RuntimeError: tp_broken cannot start: missing licence file" in result["error"]
+
+
+@pytest.mark.parametrize(
+    ("section", "dist", "cause"),
+    [
+        ("badhook", "badhook-engine 0.1", "mpp_engine_factory"),
+        ("badargs", "badargs-engine 0.1", "section_name"),
+    ],
+)
+def test_hook_contract_broken(zoo: Venv, section: str, dist: str, cause: str) -> None:
+    result = zoo.probe({section: {}})
+    assert result["error_type"] == "EngineLoadError"
+    assert f"'{section}' from {dist}" in result["error"]
+    assert "hook contract broken" in result["error"]
+    assert cause in result["error"]
+
+
+def test_incompatible_core_requirement(zoo: Venv) -> None:
+    result = zoo.probe({"oldcore": VALID})
+    assert result["error_type"] == "EngineLoadError"
+    assert "'oldcore' from oldcore-engine 0.0.9" in result["error"]
+    assert "it requires patroni-mpp<0.1, but patroni-mpp 0.1" in result["error"]
+    assert result["imported"] == []
+
+
+def test_two_distributions_claiming_one_name(zoo: Venv) -> None:
+    result = zoo.probe({"twin": VALID})
+    assert result["error_type"] == "EngineConflictError"
+    assert "twin-a 1.0 (tp_twin_a) and twin-b 2.0 (tp_twin_b)" in result["error"]
+    assert result["imported"] == []
+
+
+def test_multiple_sections(zoo: Venv) -> None:
+    result = zoo.probe({"acme": VALID, "twin": VALID})
+    assert result["error_type"] == "MultipleEnginesError"
+    assert "'acme', 'twin'" in result["error"]
+    assert result["imported"] == []
+
+
+def test_known_engine_not_installed(zoo: Venv) -> None:
+    result = zoo.probe({"citus": {"group": 1, "database": "citus"}})
+    assert result["error_type"] == "EngineNotInstalledError"
+    assert "pip install patroni-mpp-citus" in result["error"]
+
+
+def test_invalid_section(zoo: Venv) -> None:
+    result = zoo.probe({"acme": {"group": "one"}})
+    assert result["error_type"] == "EngineConfigError"
+    assert "acme.group: Input should be a valid integer" in result["error"]
+    assert "acme.database: Field required" in result["error"]
+
+
+def test_unknown_section_warns(zoo: Venv) -> None:
+    result = zoo.probe({"scope": "demo", "foo": {"x": 1}, "acme": VALID})
+    assert result["ok"], result
+    assert len(result["warnings"]) == 1
+    assert "'foo'" in result["warnings"][0]
+
+
+def test_list_every_engine(zoo: Venv) -> None:
+    result = zoo.run("patroni-mpp", "list", "--json")
+    assert result.returncode == 1
+    rows = [(r["name"], r["distribution"], r["status"]) for r in json.loads(result.stdout)]
+    assert rows == [
+        ("acme", "acme-engine", "ok"),
+        ("badargs", "badargs-engine", "error"),
+        ("badhook", "badhook-engine", "error"),
+        ("broken", "broken-engine", "error"),
+        ("null", "patroni-mpp-null", "ok"),
+        ("oldcore", "oldcore-engine", "error"),
+        ("twin", "twin-a", "error"),
+        ("twin", "twin-b", "error"),
+    ]
+
+
+def test_list_table(zoo: Venv) -> None:
+    result = zoo.run("patroni-mpp", "list")
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "MODULE", "STATUS"]
+    assert len(lines) == 9
+    broken = next(line for line in lines if line.startswith("broken"))
+    assert broken.split()[:5] == ["broken", "broken-engine", "0.3", "tp_broken", "error:"]
+    assert "missing licence file" in broken
+    assert "Traceback" not in result.stderr
+
+
+def test_check_with_environment(zoo: Venv, tmp_path: Path) -> None:
+    config = tmp_path / "patroni.yml"
+    config.write_text("scope: demo\nacme:\n  database: db\n")
+    result = zoo.run("patroni-mpp", "check", config, env={"PATRONI_ACME_GROUP": "3"})
+    assert result.returncode == 0, result.stderr
+    assert "engine: acme from acme-engine 1.4 (module tp_acme)" in result.stdout
+    assert "environment: PATRONI_ACME_GROUP sets acme.group" in result.stdout
+    invalid = zoo.run("patroni-mpp", "check", config)
+    assert invalid.returncode == 1
+    assert "error: acme.group: Field required" in invalid.stderr
+
+
+def test_schema(zoo: Venv) -> None:
+    result = zoo.run("python", "-m", "patroni_mpp", "schema", "acme")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["required"] == ["group", "database"]

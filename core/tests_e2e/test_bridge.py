@@ -1,0 +1,204 @@
+"""The bridge inside this process, against the installed Patroni: what it replaces and how it behaves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import patroni_mpp
+from patroni_mpp import bridge
+from patroni_mpp._discovery import installed_engines
+
+
+@pytest.fixture
+def installed() -> Iterator[str]:
+    version = bridge.install()
+    yield version
+    bridge.uninstall()
+
+
+@pytest.fixture
+def probe_importable(probe_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.syspath_prepend(str(probe_path))
+    patroni_mpp.clear_caches()
+    yield
+    monkeypatch.undo()
+    patroni_mpp.clear_caches()
+
+
+def test_install_is_idempotent_and_routes_every_lookup(installed: str) -> None:
+    import patroni.api
+    import patroni.config
+    import patroni.ctl
+    import patroni.postgresql.mpp
+    import patroni.postgresql.slots
+    import patroni.validator
+
+    assert bridge.install() == installed == bridge.installed_version()
+    assert patroni.postgresql.mpp.get_mpp.__module__ == "patroni_mpp.bridge._lookup"
+    assert patroni.postgresql.mpp.iter_mpp_classes.__module__ == "patroni_mpp.bridge._lookup"
+    assert patroni.ctl.get_mpp.__module__ == "patroni_mpp.bridge._ctl"
+    assert patroni.ctl.get_dcs.__module__ == "patroni_mpp.bridge._ctl"
+    for patched in (
+        patroni.postgresql.mpp.get_mpp,
+        patroni.ctl.get_mpp,
+        patroni.ctl.get_dcs,
+        patroni.config.Config._build_effective_configuration,
+        patroni.config.Config._build_environment_configuration,
+        patroni.api.RestApiHandler.do_POST_mpp,
+        patroni.api.RestApiHandler.do_POST_citus,
+        patroni.postgresql.slots.SlotsHandler.ignore_replication_slot,
+        patroni.validator.schema,
+    ):
+        assert bridge.is_patched(patched), patched
+    # A second install changed nothing: no wrapper of a wrapper.
+    assert not bridge.is_patched(bridge.original_of(patroni.ctl.get_dcs))
+    group_defaults = [
+        p.default for c in patroni.ctl.ctl.commands.values() for p in c.params
+        if p.name == "group" and callable(p.default)
+    ]  # fmt: skip
+    assert len(group_defaults) >= 5
+    assert all(bridge.is_patched(d) for d in group_defaults)
+
+
+def test_uninstall_restores_patroni(installed: str) -> None:
+    import patroni.ctl
+    import patroni.postgresql.mpp
+
+    bridge.uninstall()
+    assert not bridge.is_patched(patroni.postgresql.mpp.get_mpp)
+    assert not bridge.is_patched(patroni.ctl.get_mpp)
+    assert patroni.postgresql.mpp.get_mpp.__module__ == "patroni.postgresql.mpp"
+    assert bridge.installed_version() is None
+    bridge.install()
+
+
+@pytest.mark.parametrize("version", ["3.3.1", "4.2.0", "4.2.0rc1", "5.0", "not-a-version"])
+def test_unsupported_versions_are_refused(version: str) -> None:
+    with pytest.raises(bridge.UnsupportedPatroniError) as info:
+        bridge.check_patroni_version(version)
+    assert f"Patroni {version} is not supported" in str(info.value)
+    assert bridge.SUPPORTED_PATRONI_RANGE in str(info.value)
+
+
+@pytest.mark.parametrize("version", ["4.0.0", "4.0.7", "4.1.0", "4.1.5"])
+def test_supported_versions(version: str) -> None:
+    assert bridge.check_patroni_version(version) == version
+
+
+def test_refusal_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import patroni.postgresql.mpp
+
+    bridge.uninstall()
+    monkeypatch.setattr("patroni_mpp.bridge._version.installed_patroni_version", lambda: "3.3.1")
+    with pytest.raises(bridge.UnsupportedPatroniError):
+        bridge.install()
+    assert not bridge.is_patched(patroni.postgresql.mpp.get_mpp)
+    assert bridge.installed_version() is None
+
+
+def test_get_mpp_without_section_is_null(installed: str) -> None:
+    import patroni.postgresql.mpp
+
+    engine = patroni.postgresql.mpp.get_mpp({"scope": "x", "patronictl": True})
+    assert type(engine).__name__ == "Null"
+    assert not engine.is_enabled()
+
+
+def _write_config(tmp_path: Path, extra: dict[str, Any]) -> Path:
+    config = {"scope": "s", "name": "n", "postgresql": {"data_dir": str(tmp_path / "d")}, **extra}
+    path = tmp_path / "patroni.yml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_config_keeps_engine_section_with_citus_treatment(
+    installed: str, probe_importable: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patroni.config import Config
+
+    monkeypatch.setenv("PATRONI_E2EPROBE_GROUP", "3")
+    path = _write_config(tmp_path, {"e2eprobe": {"record_dir": "/r"}})
+    config = Config(str(path), validator=None)
+    assert config["e2eprobe"] == {"group": 3, "record_dir": "/r", "marker": "on", "keep_slot_prefix": "probe_"}
+    assert config["postgresql"]["e2eprobe"]["group"] == 3
+    assert config["bootstrap"]["dcs"]["synchronous_mode"] == "quorum"
+    engine = patroni_mpp.bridge._lookup.routed_get_mpp(config)
+    assert type(engine).__name__ == "E2eprobe"
+    assert engine.group == 3 and engine.is_worker()
+
+
+def test_env_group_is_parsed_as_integer(
+    installed: str, probe_importable: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patroni.config import Config
+
+    monkeypatch.setenv("PATRONI_E2EPROBE_GROUP", "12")
+    monkeypatch.setenv("PATRONI_E2EPROBE_DATABASE", "db")
+    env = Config._build_environment_configuration()
+    assert env["e2eprobe"] == {"group": 12, "database": "db"}
+    monkeypatch.setenv("PATRONI_E2EPROBE_GROUP", "twelve")
+    env = Config._build_environment_configuration()
+    assert "group" not in env["e2eprobe"]
+
+
+def test_invalid_section_is_kept_so_that_the_engine_reports_it(
+    installed: str, probe_importable: None, tmp_path: Path
+) -> None:
+    from patroni.config import Config
+
+    path = _write_config(tmp_path, {"e2eprobe": {"group": "x", "record_dir": "/r"}})
+    config = Config(str(path), validator=None)
+    assert config["e2eprobe"] == {"group": "x", "record_dir": "/r"}
+    with pytest.raises(patroni_mpp.EngineConfigError, match=r"e2eprobe\.group"):
+        patroni_mpp.bridge._lookup.routed_get_mpp(config)
+
+
+def test_validator_checks_engine_section_with_its_model(installed: str, probe_importable: None) -> None:
+    import patroni.validator
+
+    errors = patroni.validator.schema({"e2eprobe": {"group": -2, "record_dir": "/r"}})
+    assert "e2eprobe.group: Input should be greater than or equal to 0" in errors
+    errors = patroni.validator.schema({"e2eprobe": {"group": 2, "record_dir": "/r"}})
+    assert not [e for e in errors if "e2eprobe" in e]
+
+
+@pytest.mark.skipif("citus" not in installed_engines(), reason="the citus engine plugin is not installed")
+def test_validator_leaves_citus_to_the_citus_model(installed: str) -> None:
+    import patroni.validator
+
+    errors = patroni.validator.schema({"citus": {"group": "x", "database": "citus"}})
+    assert any(e.startswith("citus.group") for e in errors)
+
+
+def test_slot_dict_gets_the_name_and_patroni_table_stays_unchanged(installed: str) -> None:
+    from patroni.postgresql.slots import SlotsHandler
+
+    seen: list[dict[str, Any]] = []
+    handler = SimpleNamespace(ignore_replication_slot=lambda slot: seen.append(slot) or True)
+    slots = {"keep_me": {"type": "logical", "database": "db", "plugin": "pgoutput"}}
+    host = SimpleNamespace(_replication_slots=slots, _postgresql=SimpleNamespace(mpp_handler=handler))
+    cluster = SimpleNamespace(config=None)
+    assert SlotsHandler.ignore_replication_slot(host, cluster, "keep_me") is True
+    assert seen == [{"type": "logical", "database": "db", "plugin": "pgoutput", "name": "keep_me"}]
+    assert host._replication_slots is slots
+    assert "name" not in slots["keep_me"]
+
+
+@pytest.mark.parametrize("endpoint", ["do_POST_mpp", "do_POST_citus"])
+def test_mpp_endpoints_check_access(installed: str, endpoint: str) -> None:
+    from patroni.api import RestApiHandler
+
+    calls: list[str] = []
+    server = SimpleNamespace(check_access=lambda rh, **kw: calls.append("checked") and False)
+    request = SimpleNamespace(server=server, _read_json_content=lambda: calls.append("read") or None)
+    getattr(RestApiHandler, endpoint)(request)
+    assert calls == ["checked"], "a refused request must not reach the handler"
+    server.check_access = lambda rh, **kw: calls.append("checked again") or True
+    getattr(RestApiHandler, endpoint)(request)
+    assert calls == ["checked", "checked again", "read"], "checked exactly once, then handled"

@@ -1,0 +1,201 @@
+"""Sessions of patroni-mpp: wheels, tests-<package>, lint, types, e2e, bench.
+
+Plain ``nox`` runs what CI needs: lint, types, every tests-<package> and e2e. Every session that
+installs our packages ``requires`` the ``wheels`` session, which builds every package's wheel once
+per nox invocation into ``.nox/_wheels``; sessions install those wheels (never editable installs, so
+packaging mistakes show). ``nox --parallel 2`` runs the independent sessions two at a time; e2e
+always runs alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+PYTHON = "3.11"
+WHEELS = ROOT / ".nox" / "_wheels"
+REPORTS = ROOT / ".nox" / "_reports"
+
+ALL_PACKAGES = {
+    # package directory: (short name, distribution file name prefix)
+    "core": ("core", "patroni_mpp"),
+    "plugins/null": ("null", "patroni_mpp_null"),
+    "plugins/citus": ("citus", "patroni_mpp_citus"),
+    "plugins/timescaledb-stub": ("timescaledb-stub", "patroni_mpp_timescaledb"),
+}
+PACKAGES = [pkg for pkg in ALL_PACKAGES if (ROOT / pkg / "pyproject.toml").is_file()]
+"""The packages present in this checkout (plugins appear as their authors add them)."""
+
+BUILD_DEPS = ["pip>=24", "hatchling>=1.21"]
+TEST_DEPS = ["pytest>=8", "pip>=24", "hatchling>=1.21"]
+LINT_DEPS = ["ruff==0.17.6"]
+TYPE_DEPS = ["mypy==2.4.1", "types-PyYAML", "pytest>=8"]
+PATRONI = "patroni[etcd3,psycopg3]>=4.0,<4.2"
+
+PYTEST_NO_TESTS = 5
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "types", "tests", "e2e"]
+
+
+def _short(package: str) -> str:
+    return ALL_PACKAGES[package][0]
+
+
+def _wheel(session: nox.Session, package: str) -> str:
+    prefix = ALL_PACKAGES[package][1]
+    found = sorted(WHEELS.glob(f"{prefix}-*.whl"))
+    if len(found) != 1:
+        session.error(
+            f"expected one {prefix} wheel in {WHEELS}, found {len(found)}: run 'nox -s wheels'"
+        )
+    return str(found[0])
+
+
+def _install_packages(
+    session: nox.Session, packages: list[str], core_extras: str = "testing", *extra: str
+) -> None:
+    """Install core (with ``core_extras``), null and ``packages`` from the wheels, plus ``extra``.
+
+    :param session: the nox session.
+    :param packages: package directories to install besides core and null.
+    :param core_extras: comma-separated extras of core (``testing``, ``patroni``).
+    :param extra: further requirements (test tools).
+    """
+    ordered = ["core", "plugins/null", *[p for p in packages if p not in ("core", "plugins/null")]]
+    wheels = [_wheel(session, p) for p in ordered]
+    core = f"patroni-mpp[{core_extras}] @ {Path(wheels[0]).as_uri()}" if core_extras else wheels[0]
+    session.install("--find-links", str(WHEELS), core, *wheels[1:], *extra)
+    # Wheels keep their version between builds: without this a reused venv would keep the old files.
+    session.install("--force-reinstall", "--no-deps", *wheels)
+
+
+def _pytest(session: nox.Session, name: str, *args: str) -> None:
+    """Run pytest with a JUnit report (read by scripts/test); collecting no test is no failure."""
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    code = session.run(
+        "pytest",
+        f"--junitxml={REPORTS / f'{name}.xml'}",
+        "-o",
+        "junit_family=xunit2",
+        *args,
+        *session.posargs,
+        success_codes=[0, PYTEST_NO_TESTS],
+    )
+    if code == PYTEST_NO_TESTS:
+        session.warn(f"{name}: pytest collected no tests")
+
+
+@nox.session(python=PYTHON, allow_parallel=True, default=False)
+def wheels(session: nox.Session) -> None:
+    """Build the wheel of every package into .nox/_wheels (once per nox invocation)."""
+    session.install(*BUILD_DEPS)
+    if WHEELS.exists():
+        shutil.rmtree(WHEELS)
+    WHEELS.mkdir(parents=True)
+    # One pip process builds them all without isolation: hatchling is already in this venv, so no
+    # per-package build environment is created (that would dominate the time on 2 cores).
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--wheel-dir",
+        str(WHEELS),
+        *[str(ROOT / p) for p in PACKAGES],
+    )
+    for package in PACKAGES:
+        _wheel(session, package)
+
+
+def _tests_session(package: str) -> None:
+    name = f"tests-{_short(package)}"
+
+    @nox.session(name=name, python=PYTHON, requires=["wheels"], allow_parallel=True, default=False)
+    def tests(session: nox.Session) -> None:
+        tests_dir = ROOT / package / "tests"
+        if not tests_dir.is_dir():
+            session.skip(f"{package} has no tests/ directory yet")
+        _install_packages(session, [package], "testing", *TEST_DEPS)
+        session.chdir(ROOT / package)
+        session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
+        _pytest(session, name, "tests")
+
+    tests.__doc__ = f"Run {package}/tests in a venv holding core, null and {package} wheels."
+
+
+for _package in PACKAGES:
+    _tests_session(_package)
+
+
+@nox.session(
+    python=False,
+    requires=[f"tests-{_short(p)}" for p in PACKAGES],
+    allow_parallel=True,
+)
+def tests(session: nox.Session) -> None:
+    """Run every tests-<package> session (each in its own venv)."""
+    session.log("tests-%s passed", ", tests-".join(_short(p) for p in PACKAGES))
+
+
+@nox.session(python=PYTHON, allow_parallel=True)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the repository."""
+    session.install(*LINT_DEPS)
+    session.run("ruff", "check", str(ROOT))
+    session.run("ruff", "format", "--check", str(ROOT))
+
+
+@nox.session(python=PYTHON, requires=["wheels"], allow_parallel=True)
+def types(session: nox.Session) -> None:
+    """mypy --strict over every package's sources and tests."""
+    _install_packages(session, PACKAGES, "testing", *TYPE_DEPS)
+    config = str(ROOT / "mypy.ini")
+    session.run("mypy", "--config-file", config, *[str(ROOT / p / "src") for p in PACKAGES])
+    for directory in _test_directories():
+        # Test directories are not packages and several have a conftest.py that their tests
+        # import as ``conftest`` (pytest puts the directory on sys.path): one run per directory,
+        # with that directory on MYPYPATH, as pytest sees it.
+        files = sorted(str(path) for path in directory.glob("*.py"))
+        session.run("mypy", "--config-file", config, *files, env={"MYPYPATH": str(directory)})
+
+
+def _test_directories() -> list[Path]:
+    """Every directory holding test modules, in every package's tests/ tree."""
+    found = set()
+    for package in PACKAGES:
+        for path in (ROOT / package / "tests").rglob("*.py"):
+            if "__pycache__" not in path.parts:
+                found.add(path.parent)
+    return sorted(found)
+
+
+@nox.session(python=PYTHON, requires=["wheels"], allow_parallel=False)
+def e2e(session: nox.Session) -> None:
+    """End-to-end tests (core/tests_e2e): etcd and real Patroni nodes through the launcher."""
+    if not (ROOT / "core" / "tests_e2e").is_dir():
+        session.skip("core/tests_e2e does not exist yet")
+    plugins = [p for p in ("plugins/citus",) if p in PACKAGES]
+    _install_packages(session, plugins, "testing,patroni", *TEST_DEPS, PATRONI)
+    session.chdir(ROOT / "core")
+    session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
+    _pytest(session, "e2e", "tests_e2e")
+
+
+@nox.session(python=PYTHON, requires=["wheels"], default=False)
+def bench(session: nox.Session) -> None:
+    """Run every bench/*.py in a venv holding all wheels; each updates its part of BENCHMARKS.md."""
+    _install_packages(session, PACKAGES, "testing", "pip>=24", "hatchling>=1.21")
+    session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
+    scripts = sorted((ROOT / "bench").glob("*.py"))
+    if not scripts:
+        session.skip("no bench/*.py")
+    for script in scripts:
+        session.run("python", str(script), *session.posargs)

@@ -1,0 +1,1 @@
+"""The Citus MPP engine for patroni-mpp."""

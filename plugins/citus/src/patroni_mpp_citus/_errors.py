@@ -1,0 +1,40 @@
+"""Exceptions of the Citus engine."""
+
+from __future__ import annotations
+
+from patroni_mpp import FieldProblem
+
+__all__ = ["CitusBootstrapError", "CitusError", "CitusEventError", "MetadataQueryError"]
+
+
+class CitusError(Exception):
+    """Base class of the errors raised by the Citus engine."""
+
+
+class CitusEventError(CitusError, ValueError):
+    """An event POSTed to the coordinator is malformed; nothing was queued and no SQL was run.
+
+    :ivar problems: one entry per offending field (``""`` for the event as a whole).
+    """
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        parts = [f"{p.location}: {p.message}" if p.location else p.message for p in problems]
+        super().__init__("invalid citus event: " + "; ".join(parts))
+
+
+class MetadataQueryError(CitusError):
+    """A statement on the ``citus`` metadata connection failed (the connection was closed).
+
+    :ivar sql: the statement.
+    :ivar cause: the host's exception.
+    """
+
+    def __init__(self, sql: str, cause: BaseException) -> None:
+        self.sql = sql
+        self.cause = cause
+        super().__init__(f"{type(cause).__name__}: {cause}")
+
+
+class CitusBootstrapError(CitusError):
+    """A bootstrap step failed in a way whose server message could reveal a secret (it is redacted)."""

@@ -1,0 +1,55 @@
+"""The Citus descriptor: identity questions the DCS layer asks before PostgreSQL exists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from patroni_mpp import AbstractMPP
+
+from ._config import config_problems, parse_group
+
+__all__ = ["COORDINATOR_GROUP_ID", "GROUP_RE", "Citus"]
+
+COORDINATOR_GROUP_ID = 0
+"""Citus group of the coordinator."""
+
+GROUP_RE = re.compile(r"^(0|[1-9][0-9]*)$")
+"""Group ids in DCS key paths and Kubernetes labels: decimal without leading zeros."""
+
+
+class Citus(AbstractMPP):
+    """Descriptor of the Citus engine, built from the validated ``citus`` section.
+
+    Its :attr:`type` is ``Citus``, so Patroni workers notify the coordinator on ``/citus``.
+    """
+
+    group_re: ClassVar[re.Pattern[str]] = GROUP_RE
+
+    @staticmethod
+    def validate_config(config: Any) -> bool:
+        """True when ``config`` is a mapping that :class:`~patroni_mpp_citus.CitusConfig` accepts.
+
+        :param config: the raw section value, of any type.
+        :returns: whether the section is usable.
+        """
+        return isinstance(config, Mapping) and not config_problems(config)
+
+    @property
+    def group(self) -> int:
+        """This cluster's Citus group id.
+
+        :raises ValueError: when the section was not validated and holds an unusable group.
+        """
+        return parse_group(self.config["group"])
+
+    @property
+    def coordinator_group_id(self) -> int:
+        """Always ``0``."""
+        return COORDINATOR_GROUP_ID
+
+    @property
+    def database(self) -> str:
+        """The database holding the citus extension."""
+        return str(self.config["database"])

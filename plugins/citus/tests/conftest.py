@@ -1,0 +1,89 @@
+"""Shared fixtures of the Citus engine tests: a real PostgreSQL server with real or emulated Citus.
+
+Choose with ``PATRONI_MPP_TEST_CITUS=real|emulated|auto`` (default ``auto``: real Citus when the
+PostgreSQL installation has the citus extension, else the SQL emulation). ``real`` without the
+extension fails the session's Citus tests with a clear message.
+
+Fixtures:
+
+* ``citus_server`` (session): the started :class:`CitusTestServer` (database ``citus``).
+* ``citus_mode`` (session): ``"real"`` or ``"emulated"``.
+* ``citus`` (function): ``citus_server`` after emptying ``pg_dist_node``/``pg_dist_authinfo``.
+* ``citus_conn`` (function): an auto-commit connection to ``citus`` (after the reset), closed after.
+* ``statement_log`` (function): a :class:`StatementLog` view that only shows this test's statements.
+* ``client_ops`` (function): start background client writes/reads; all are closed after the test.
+* ``emulated_only`` (function): skips the test on real Citus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from patroni_mpp.testing.postgres import PostgresUnavailable
+from patroni_mpp_citus.emulation import Connection
+from patroni_mpp_citus.emulation.server import (
+    CitusTestServer,
+    CitusUnavailableError,
+    ClientOps,
+    Mode,
+)
+from patroni_mpp_citus.emulation.statement_log import StatementLogView
+
+
+@pytest.fixture(scope="session")
+def citus_server() -> Iterator[CitusTestServer]:
+    """The session's Citus test server; stopped (by pid) at the end of the session."""
+    try:
+        server = CitusTestServer.start()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    except CitusUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def citus_mode(citus_server: CitusTestServer) -> Mode:
+    """``"real"`` or ``"emulated"``."""
+    return citus_server.mode
+
+
+@pytest.fixture
+def citus(citus_server: CitusTestServer) -> CitusTestServer:
+    """The Citus test server with empty node metadata (reset before the test)."""
+    citus_server.reset()
+    return citus_server
+
+
+@pytest.fixture
+def citus_conn(citus: CitusTestServer) -> Iterator[Connection]:
+    """An auto-commit superuser connection to database ``citus`` (metadata emptied first)."""
+    with citus.connect(application_name="citus-test") as conn:
+        yield conn
+
+
+@pytest.fixture
+def statement_log(citus: CitusTestServer) -> StatementLogView:
+    """The statements the server logs from now on (filter by ``application_name=...``)."""
+    return StatementLogView(citus.statement_log, citus.statement_log.mark())
+
+
+@pytest.fixture
+def client_ops(citus: CitusTestServer) -> Iterator[ClientOps]:
+    """Background client writes/reads (``client_ops.write(g)`` / ``client_ops.read(g)``)."""
+    ops = ClientOps(citus)
+    try:
+        yield ops
+    finally:
+        ops.close()
+
+
+@pytest.fixture
+def emulated_only(citus_mode: Mode) -> None:
+    """Skip the test unless it runs against the emulation."""
+    if citus_mode != "emulated":
+        pytest.skip("tests an emulation-internal feature")
