@@ -1,7 +1,7 @@
 """Finding, loading and validating engine plugins through the ``patroni.mpp`` entry-point group.
 
-Two policies, as in stevedore: the run path (:func:`get_mpp`) imports only the configured engine
-(and the ``null`` fallback) and raises a clear error when it cannot be used; the listing path
+Two policies: the run path (:func:`get_mpp`) imports only the configured engine (or the ``null``
+fallback when none is configured) and raises a clear error when it cannot be used; the listing path
 (:func:`iter_engine_reports`) imports everything, logs failures and carries on.
 """
 

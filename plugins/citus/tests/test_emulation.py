@@ -20,6 +20,7 @@ from patroni_mpp_citus.emulation import (
     install_emulation,
     is_emulated,
     is_real_citus,
+    metadata_unsynced,
     set_call_log,
     wait_metadata_synced,
 )
@@ -341,6 +342,7 @@ def test_add_remove_refused_after_primary_update_in_same_transaction(
     secondary = citus.node_address(2)
     citus_conn.execute("BEGIN")
     update_node(citus_conn, group1, f"{host}-demoted", port)
+    assert metadata_unsynced(citus_conn) is not None
     with pytest.raises(psycopg.Error, match="is a metadata node, but is out of sync"):
         if operation == "add":
             add_node(citus_conn, citus.node_address(3), 1, "secondary")
@@ -414,6 +416,11 @@ def test_authinfo_keys_checked(citus_conn: Connection, authinfo: str, valid: boo
             citus_conn.execute(insert, (authinfo,))
 
 
+def test_create_extension_if_not_exists_is_noop(citus_conn: Connection) -> None:
+    citus_conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+    assert scalar(citus_conn, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == 1
+
+
 # -- emulation internals --------------------------------------------------------------------------
 
 
@@ -444,17 +451,14 @@ def test_force_update_terminates_lock_holders_after_cooldown(
     host, port = citus.node_address(1)
     with citus.connect(autocommit=False) as holder:
         holder.execute("SELECT citus_emulation.client_write(1, 'long transaction')")
-        holder_pid = holder.info.backend_pid
         citus_conn.execute(
             "SELECT pg_catalog.citus_update_node(%s, %s, %s, true, 50)",
             (group1, f"{host}-demoted", port),
         )
-        gone = scalar(
-            citus_conn, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", holder_pid
-        )
-        assert gone == 0
+        # the update got the lock because the holder's backend was terminated
         with pytest.raises(psycopg.OperationalError):
             holder.execute("SELECT 1")
+    assert citus.client_read(1) == 0  # its write was never committed
 
 
 def test_update_without_force_respects_lock_timeout(
@@ -504,6 +508,17 @@ def test_call_log_and_counter(citus_conn: Connection, group1: int, emulated_only
     update_node(citus_conn, group1, "x", 1)
     assert len(call_log(citus_conn, "citus_update_node")) == 0
     assert call_count(citus_conn) == 5
+
+
+def test_reset_reports_sessions_left_in_a_transaction(
+    citus: CitusTestServer, emulated_only: None
+) -> None:
+    with citus.connect(autocommit=False, application_name="forgotten") as open_tx:
+        open_tx.execute("SELECT count(*) FROM pg_catalog.pg_dist_node")
+        with pytest.raises(RuntimeError, match="forgotten"):
+            citus.reset(lock_timeout_ms=50)
+        open_tx.rollback()
+    citus.reset()
 
 
 def test_client_write_and_read_count(citus: CitusTestServer, emulated_only: None) -> None:
@@ -563,6 +578,28 @@ def test_install_refused_on_real_citus(citus_conn: Connection, citus_mode: str) 
         pytest.skip("needs real Citus")
     with pytest.raises(EmulationError):
         install_emulation(citus_conn)
+
+
+def test_new_databases_inherit_the_emulation(
+    citus_server: CitusTestServer, emulated_only: None
+) -> None:
+    # the engine's bootstrap creates its database and runs CREATE EXTENSION IF NOT EXISTS citus
+    server: PostgresServer = citus_server.server
+    with server.connect() as conn:
+        conn.execute("DROP DATABASE IF EXISTS emu_bootstrap")
+        conn.execute("CREATE DATABASE emu_bootstrap")
+    try:
+        with server.connect("emu_bootstrap") as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+            assert is_emulated(conn) and not is_real_citus(conn)
+            conn.execute("SELECT pg_catalog.citus_set_coordinator_host('10.1.0.1', 5432)")
+            conn.execute(
+                "INSERT INTO pg_catalog.pg_dist_authinfo VALUES (0, current_user, 'password=x')"
+            )
+            assert scalar(conn, "SELECT count(*) FROM pg_catalog.pg_dist_node") == 1
+    finally:
+        with server.connect() as conn:
+            conn.execute("DROP DATABASE emu_bootstrap")
 
 
 def test_emulation_can_live_in_any_database(

@@ -13,10 +13,10 @@ samples; pytest collects the inherited ``test_*`` methods::
         invalid_configs = [{"group": -1, "database": "app"}, Invalid({"database": 5}, "database")]
 
 Handler checks run against the fixtures of the ``patroni_mpp`` pytest plugin (``mpp_postgresql``,
-``mpp_bootstrap_postgresql``, ``mpp_cluster``; see :mod:`patroni_mpp.testing.plugin`), which default to
-real temporary PostgreSQL servers; override them to hand the engine a server prepared for it. Override
-:meth:`EngineConformance.stop_handler` when the handler starts threads, and the
-``expected_bootstrap_error`` fixture when ``bootstrap()`` must fail on the server the suite gives it.
+``mpp_bootstrap_postgresql``, ``mpp_cluster``; see :mod:`patroni_mpp.testing.plugin`), which
+default to real temporary PostgreSQL servers; override them to hand the engine a server prepared
+for it. Override :meth:`EngineConformance.stop_handler` when the handler starts threads, and the
+``expected_bootstrap_error`` fixture when ``bootstrap()`` must fail on the suite's server.
 """
 
 from __future__ import annotations
@@ -63,13 +63,15 @@ __all__ = ["EngineConformance", "Invalid"]
 class EngineConformance:
     """Base class of an engine's conformance tests; subclass it as ``Test...`` in a test module.
 
-    Configure it with class attributes; override the methods and fixtures below where the engine needs.
+    Configure it with class attributes; override the methods and fixtures below as the engine
+    needs.
 
     :cvar engine_name: the engine's entry point (= configuration section) name. Required.
-    :cvar valid_configs: raw section values the engine must accept; include a coordinator and a worker
-        section when the engine has groups. At least one is required.
+    :cvar valid_configs: raw section values the engine must accept; include a coordinator and a
+        worker section when the engine has groups. At least one is required.
     :cvar invalid_configs: raw section values it must reject, each with at least one error naming a
-        key; wrap one in :class:`Invalid` to require a particular location. At least one is required.
+        key; wrap one in :class:`Invalid` to require a particular location. At least one is
+        required.
     :cvar distribution: the distribution expected to declare the entry point (None: not checked).
     :cvar group_strings: the strings ``group_re`` is tried against (see
         :data:`~patroni_mpp.testing.conformance_checks.GROUP_STRINGS`).
@@ -89,7 +91,10 @@ class EngineConformance:
     # -- collection -------------------------------------------------------------------------
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        """Parametrize ``valid_config`` and ``invalid_config`` with the class's samples (pytest hook).
+        """Parametrize ``valid_config`` and ``invalid_config`` with the class's samples.
+
+        pytest calls this hook of a test class for each of its test functions.
+
 
         :param metafunc: the test function being collected.
         """
@@ -123,7 +128,10 @@ class EngineConformance:
 
     @pytest.fixture
     def expected_bootstrap_error(self) -> ExpectedError | None:
-        """The error ``bootstrap()`` must raise on the ``mpp_bootstrap_postgresql`` server (None: success).
+        """The error ``bootstrap()`` must raise on the ``mpp_bootstrap_postgresql`` server.
+
+        None (the default) expects success.
+
 
         Override this fixture for an engine that needs something the test server lacks, such as an
         extension; ``bootstrap()`` must then fail with this error and a message.
@@ -179,18 +187,18 @@ class EngineConformance:
         check_loads_in_fresh_interpreter(self.engine_name, tmp_path)
 
     def test_hooks_implement_only_declared_specs(self, loaded_engine: LoadedEngine) -> None:
-        """Every hook implementation matches a declared specification; hook-named functions are marked."""
+        """Every hook implementation matches a declared spec; hook-named functions are marked."""
         implemented = check_hook_module(loaded_engine.module)
         assert "mpp_engine_class" in implemented
 
     def test_factories_return_right_types(self, loaded_engine: LoadedEngine) -> None:
-        """Factory hooks return an engine class and a config model, and None for what is not theirs."""
+        """Factory hooks return an engine class and a config model; None for what is not theirs."""
         check_factories(loaded_engine, LocalPostgresql("not-connected", "127.0.0.1", 1))
 
     # -- configuration -----------------------------------------------------------------------
 
     def test_valid_config_accepted(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
-        """The config model accepts the sample (also with numbers as strings) and builds an engine."""
+        """The config model accepts the sample (also with numbers as strings); an engine builds."""
         check_valid_config(loaded_engine, valid_config)
 
     def test_invalid_config_rejected(
@@ -236,7 +244,7 @@ class EngineConformance:
         mpp_postgresql: PostgresqlLike,
         mpp_cluster: ClusterLike,
     ) -> None:
-        """sync_meta_data, handle_event, schedule_cache_rebuild and on_demote run and return None."""
+        """sync_meta_data, handle_event, schedule_cache_rebuild, on_demote run and return None."""
         with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
             check_handler_calls(handler, mpp_cluster)
 

@@ -1,10 +1,10 @@
 """The checks of the engine conformance suite, as plain functions.
 
 :class:`patroni_mpp.testing.conformance.EngineConformance` runs them; an engine's own tests may call
-them directly too. Each check raises :class:`AssertionError` with a message that names what is wrong
-and, where it helps, why the host needs it. Exceptions raised by the engine itself propagate unchanged
-unless the contract says the call must not raise (then the check turns them into a failure naming the
-input).
+them directly too. Each check raises :class:`AssertionError` with a message that names what is
+wrong and, where it helps, why the host needs it. Exceptions raised by the engine itself propagate
+unchanged unless the contract says the call must not raise (then the check turns them into a
+failure naming the input).
 """
 
 from __future__ import annotations
@@ -43,27 +43,27 @@ GROUP_STRINGS: tuple[str, ...] = (
     "\u00b2", "a", "1a", "a1", "null", "None", "leader", "members", "config", "initialize", "sync",
     "failover", "history", "status", "failsafe", "optime",
 )  # fmt: skip
-"""Strings a DCS may present where a group id is expected: key path components, Kubernetes label values.
+"""Strings a DCS may present where a group id is expected: key path parts, Kubernetes label values.
 
 Includes the canonical ids, strings ``int()`` accepts but that are not canonical (``"007"``,
-``" 1"``, ``"1_000"``, non-ASCII digits), strings it rejects (``""``, ``"1.0"``, ``"\u00b2"``), and the
-names of Patroni's own keys.
+``" 1"``, ``"1_000"``, non-ASCII digits), strings it rejects (``""``, ``"1.0"``, ``"\u00b2"``), and
+the names of Patroni's own keys.
 """
 
 JUNK_SECTIONS: tuple[Any, ...] = (
     None, 0, 1, -1, 1.5, True, "", "x", [], [1], (), {}, {"group": "x"}, {"group": None},
     {"group": -1}, {"database": 5}, {"group": 0, "database": None}, {"unknown": object()},
 )  # fmt: skip
-"""Raw section values of every kind; ``validate_config`` must answer each with a bool, never raise."""
+"""Raw section values of every kind; ``validate_config`` must answer each with a bool."""
 
 EVENT_TYPES: tuple[str, ...] = ("before_demote", "before_promote", "after_promote", "unknown_event")
-"""Event types sent to ``handle_event``: the three the host sends, and one it may send in the future."""
+"""Event types sent to ``handle_event``: the three the host sends, and one it may send later."""
 
 PRELOAD_SAMPLES: tuple[str | None, ...] = (
     None, "", "pg_stat_statements", "pg_stat_statements,auto_explain",
     " pg_stat_statements , auto_explain ", '"pg_stat_statements",pg_cron',
 )  # fmt: skip
-"""Values of ``shared_preload_libraries`` handed to ``adjust_postgres_gucs`` (None: the key is absent)."""
+"""Values of ``shared_preload_libraries`` handed to ``adjust_postgres_gucs`` (None: key absent)."""
 
 BASE_PARAMETERS: Mapping[str, Any] = {
     "max_connections": 100,
@@ -97,12 +97,16 @@ for ep in metadata.entry_points(group=patroni_mpp.ENTRY_POINT_GROUP):
     if dist != own and ep.module in sys.modules:
         others.add(f"{ep.name} (module {ep.module} of {dist})")
 cls = loaded.engine_class
-print(json.dumps({"engine_class": f"{cls.__module__}.{cls.__qualname__}", "others": sorted(others)}))
+report = {"engine_class": f"{cls.__module__}.{cls.__qualname__}", "others": sorted(others)}
+print(json.dumps(report))
 """
 
 
 def fail(message: str) -> AssertionError:
-    """Build the :class:`AssertionError` a check raises (``raise fail(...)`` keeps mypy's flow analysis).
+    """Build the :class:`AssertionError` that a check raises.
+
+    Checks write ``raise fail(...)``, which keeps mypy's flow analysis.
+
 
     :param message: what is wrong.
     """
@@ -129,8 +133,8 @@ def installed_entry_point(name: str, distribution: str | None = None) -> metadat
     if not found:
         raise fail(
             f"no installed distribution declares the entry point {name!r} in the group "
-            f"{ENTRY_POINT_GROUP!r}: install the engine (its wheel, or 'pip install -e .') into the "
-            "environment that runs the tests, and check [project.entry-points."
+            f"{ENTRY_POINT_GROUP!r}: install the engine (its wheel, or 'pip install -e .') "
+            "into the environment that runs the tests, and check [project.entry-points."
             f'"{ENTRY_POINT_GROUP}"] in its pyproject.toml'
         )
     if len(found) > 1:
@@ -267,8 +271,8 @@ def check_hook_module(module: ModuleType) -> list[str]:
 
     :param module: an engine's module of hook implementations.
     :returns: the names of the hooks it implements.
-    :raises AssertionError: for an implementation of an undeclared hook (optional or not), a function
-        named like a hook (``mpp_*``) without ``@hookimpl``, or anything pluggy refuses.
+    :raises AssertionError: for an implementation of an undeclared hook (optional or not), a
+        function named like a hook without ``@hookimpl``, or anything pluggy refuses.
     """
     declared = declared_hooks()
     marker = f"{hookspecs.PROJECT_NAME}_impl"
@@ -320,8 +324,8 @@ def check_factories(loaded: LoadedEngine, postgresql: PostgresqlLike) -> None:
 
     :param loaded: the engine as discovery loaded it.
     :param postgresql: a host PostgreSQL object (not used by a correct plugin answering None).
-    :raises AssertionError: for a wrong type, an abstract engine class, a missing config model, or an
-        answer for a section or engine the plugin does not serve.
+    :raises AssertionError: for a wrong type, an abstract engine class, a missing config model, or
+        an answer for a section or engine the plugin does not serve.
     """
     hook = plugin_manager(loaded.module).hook
     engine_class = hook.mpp_engine_class(name=loaded.name)
@@ -369,7 +373,7 @@ class Invalid:
 
 
 def _as_env_strings(value: Mapping[str, Any]) -> dict[str, Any]:
-    """The section with its top-level integers turned into strings, as environment variables give them."""
+    """The section with its top-level integers as strings, as environment variables give them."""
     return {
         key: str(item) if isinstance(item, int) and not isinstance(item, bool) else item
         for key, item in value.items()
@@ -401,8 +405,9 @@ def check_valid_config(loaded: LoadedEngine, value: Any) -> AbstractMPP:
                 again = loaded.validate(as_strings)
             except EngineConfigError as exc:
                 raise fail(
-                    f"sample {as_strings!r} (numbers as strings, as PATRONI_{loaded.name.upper()}_* "
-                    f"environment variables deliver them) was rejected:\n{exc}"
+                    f"sample {as_strings!r} (numbers as strings, as "
+                    f"PATRONI_{loaded.name.upper()}_* environment variables deliver them) was "
+                    f"rejected:\n{exc}"
                 ) from None
             if again != config:
                 raise fail(f"numbers given as strings validate to {again!r}, not {config!r}")
@@ -413,8 +418,9 @@ def check_invalid_config(loaded: LoadedEngine, sample: Any) -> EngineConfigError
     """Check that an invalid sample is rejected with field-level messages.
 
     :param loaded: the engine as discovery loaded it.
-    :param sample: a raw section value, or an :class:`Invalid` naming the location its error must name.
-        A mapping without an :class:`Invalid` wrapper must give at least one error naming a key.
+    :param sample: a raw section value, or an :class:`Invalid` naming the location its error must
+        name. A mapping without an :class:`Invalid` wrapper must give at least one error naming a
+        key.
     :returns: the error.
     :raises AssertionError: when the sample is accepted or the messages name no field.
     """
@@ -468,7 +474,7 @@ def check_validate_config_total(engine_class: type[AbstractMPP]) -> None:
     problems: list[str] = []
     for value in JUNK_SECTIONS:
         try:
-            answer = engine_class.validate_config(value)
+            answer: object = engine_class.validate_config(value)
         except Exception as exc:
             problems.append(f"{value!r}: raised {type(exc).__name__}: {exc}")
             continue
@@ -492,9 +498,9 @@ def check_identity(engine: AbstractMPP) -> None:
     """Check the derived identity of a descriptor (or handler).
 
     :param engine: an engine built from a valid section.
-    :raises AssertionError: for a non-string or abstract ``type``, an invalid Kubernetes label, non-bool
-        answers, coordinator and worker answers that contradict each other or the group, or an enabled
-        engine whose group ids are not integers that its ``group_re`` recognises.
+    :raises AssertionError: for a non-string or abstract ``type``, an invalid Kubernetes label,
+        non-bool answers, coordinator and worker answers that contradict each other or the group, or
+        an enabled engine whose group ids are not integers that its ``group_re`` recognises.
     """
     kind = engine.type
     if not isinstance(kind, str) or not kind or kind.startswith("Abstract"):
@@ -724,12 +730,16 @@ def check_adjust_postgres_gucs(handler: AbstractMPPHandler) -> None:
             raise fail(
                 f"adjust_postgres_gucs({text}) returned {answer!r}; it changes the dict in place"
             )
+        for key, value in once.items():
+            if not isinstance(value, GUC_VALUE_TYPES):
+                raise fail(f"adjust_postgres_gucs set {key} to {value!r}, which is not a GUC value")
         twice = once.copy()
         handler.adjust_postgres_gucs(twice)
         if _snapshot(twice) != _snapshot(once):
             raise fail(
                 f"adjust_postgres_gucs is not idempotent ({text}): once gave {_snapshot(once)!r}, "
-                f"twice gave {_snapshot(twice)!r}; the host computes the parameters again on every reload"
+                f"twice gave {_snapshot(twice)!r}; the host computes the parameters again on "
+                "every reload"
             )
         after = preload_entries(once.get("shared_preload_libraries"))
         dropped = [library for library in before if library not in after]
@@ -739,9 +749,6 @@ def check_adjust_postgres_gucs(handler: AbstractMPPHandler) -> None:
                 f"{parameters.get('shared_preload_libraries')!r} became "
                 f"{once.get('shared_preload_libraries')!r}"
             )
-        for key, value in once.items():
-            if not isinstance(value, GUC_VALUE_TYPES):
-                raise fail(f"adjust_postgres_gucs set {key} to {value!r}, which is not a GUC value")
 
 
 def sample_slots(databases: Iterable[str]) -> list[dict[str, Any]]:
@@ -784,11 +791,11 @@ def check_ignore_replication_slot(handler: AbstractMPPHandler, databases: Iterab
     """
     for slot in sample_slots(databases):
         try:
-            answer = handler.ignore_replication_slot(dict(slot))
+            answer: object = handler.ignore_replication_slot(dict(slot))
         except Exception as exc:
             raise fail(
-                f"ignore_replication_slot({slot!r}) raised {type(exc).__name__}: {exc}; the host may "
-                "pass any subset of the slot keys (the name is often missing)"
+                f"ignore_replication_slot({slot!r}) raised {type(exc).__name__}: {exc}; the host "
+                "may pass any subset of the slot keys (the name is often missing)"
             ) from exc
         if not isinstance(answer, bool):
             raise fail(f"ignore_replication_slot({slot!r}) returned {answer!r}, not a bool")

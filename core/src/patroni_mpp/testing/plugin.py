@@ -7,9 +7,10 @@ needs only when a test asks for it.
 
 Fixtures:
 
-* ``postgres_server`` (session): a real temporary PostgreSQL server (:class:`PostgresServer`) shared by
-  the session, stopped at its end. Tests that use it are skipped, with the reason, when no PostgreSQL
-  installation is found; set ``PATRONI_MPP_REQUIRE_POSTGRES=1`` to make that an error instead (CI).
+* ``postgres_server`` (session): a real temporary PostgreSQL server (:class:`PostgresServer`)
+  shared by the session, stopped at its end. Tests that use it are skipped, with the reason, when no
+  PostgreSQL installation is found; set ``PATRONI_MPP_REQUIRE_POSTGRES=1`` to make that an error
+  instead (CI).
 * ``fresh_postgres_server`` (function): a server of the test's own, stopped when the test ends (for
   work that can run once per server, such as an engine's ``bootstrap()``).
 * ``mpp_postgresql`` (function): the host PostgreSQL object handlers are built with: a
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from .postgres import PostgresServer
 
 REQUIRE_POSTGRES_ENV = "PATRONI_MPP_REQUIRE_POSTGRES"
-"""Environment variable: when set to ``1``, a missing PostgreSQL installation fails instead of skipping."""
+"""Environment variable: when ``1``, a missing PostgreSQL installation fails instead of skipping."""
 
 NODE_NAME = "conformance-node"
 """Member name of the host PostgreSQL objects built by the fixtures."""
@@ -56,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _start_server() -> PostgresServer:
     """Start a temporary server, or skip (fail when required) when PostgreSQL is not installed."""
-    from .postgres import PostgresServer, PostgresUnavailable
+    from .postgres import PostgresServer, PostgresUnavailable  # noqa: PLC0415 - see the module doc
 
     try:
         server = PostgresServer()
@@ -73,7 +74,7 @@ def _start_server() -> PostgresServer:
 
 
 def _local_postgresql(server: PostgresServer) -> LocalPostgresql:
-    from .host import LocalPostgresql
+    from .host import LocalPostgresql  # noqa: PLC0415
 
     return LocalPostgresql(NODE_NAME, server.host, server.port, password=server.password)
 
@@ -121,7 +122,7 @@ def mpp_bootstrap_postgresql(fresh_postgres_server: PostgresServer) -> Iterator[
 @pytest.fixture
 def mpp_cluster(mpp_postgresql: PostgresqlLike) -> Cluster:
     """A one-member DCS view whose leader is the ``mpp_postgresql`` node (a primary); no workers."""
-    from .host import cluster, member
+    from .host import cluster, member  # noqa: PLC0415
 
     url = urlsplit(mpp_postgresql.connection_string)
     return cluster(

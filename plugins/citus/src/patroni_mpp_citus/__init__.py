@@ -1,1 +1,67 @@
-"""The Citus MPP engine for patroni-mpp."""
+"""
+The Citus MPP engine for patroni-mpp: ``pg_dist_node`` managed from Patroni's DCS view.
+
+Installed as the ``citus`` entry point of the ``patroni.mpp`` group; configure it with a ``citus:``
+section
+(``group``, ``database``). See the package README for what the engine does on each event and where
+it
+deliberately differs from Patroni's built-in Citus support.
+"""
+
+from importlib import metadata as _metadata
+
+from ._config import CitusConfig, config_problems, parse_group
+from ._errors import CitusBootstrapError, CitusError, CitusEventError, MetadataQueryError
+from ._events import CitusEvent, parse_event
+from ._handler import CitusHandler
+from ._identity import COORDINATOR_GROUP_ID, GROUP_RE, Citus
+from ._model import (
+    AFTER_PROMOTE,
+    BEFORE_DEMOTE,
+    BEFORE_PROMOTE,
+    DEMOTED,
+    PRIMARY,
+    SECONDARY,
+    Group,
+    Outcome,
+    Row,
+    Task,
+)
+from ._store import MetadataStore
+from ._transition import transition
+from ._worker import MetadataWorker
+
+try:
+    __version__ = _metadata.version("patroni-mpp-citus")
+except _metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AFTER_PROMOTE",
+    "BEFORE_DEMOTE",
+    "BEFORE_PROMOTE",
+    "COORDINATOR_GROUP_ID",
+    "DEMOTED",
+    "GROUP_RE",
+    "PRIMARY",
+    "SECONDARY",
+    "Citus",
+    "CitusBootstrapError",
+    "CitusConfig",
+    "CitusError",
+    "CitusEvent",
+    "CitusEventError",
+    "CitusHandler",
+    "Group",
+    "MetadataQueryError",
+    "MetadataStore",
+    "MetadataWorker",
+    "Outcome",
+    "Row",
+    "Task",
+    "__version__",
+    "config_problems",
+    "parse_event",
+    "parse_group",
+    "transition",
+]

@@ -1,8 +1,11 @@
-"""The ``citus`` configuration section: its pydantic model and the group parser.
+"""
+The ``citus`` configuration section: its pydantic model and the group parser.
 
-Stricter than Patroni's checks (citus-engine.md 1.2): ``group`` must be a non-negative integer, given as
+Stricter than Patroni's checks (citus-engine.md 1.2): ``group`` must be a non-negative integer,
+given as
 an ``int`` or a string of decimal digits (environment variables are strings), and ``database`` a
-non-empty name PostgreSQL will not truncate. Booleans, floats, ``'1.5'``, ``'0x10'`` and negative numbers
+non-empty name PostgreSQL will not truncate. Booleans, floats, ``'1.5'``, ``'0x10'`` and negative
+numbers
 are rejected when the section is validated, not later when the group is used.
 """
 
@@ -27,11 +30,14 @@ _DIGITS = re.compile(r"\s*[0-9]+\s*")
 
 
 def parse_group(value: Any) -> int:
-    """Convert a configured group id to an ``int``.
+    """
+    Convert a configured group id to an ``int``.
 
-    :param value: an ``int`` (not a ``bool``) or a string of decimal digits, surrounding blanks allowed.
+    :param value: an ``int`` (not a ``bool``) or a string of decimal digits, surrounding blanks
+        allowed.
     :returns: the group id.
-    :raises ValueError: for anything else, or a value outside ``0 .. 2**31-1``; the message names the key.
+    :raises ValueError: for anything else, or a value outside ``0 .. 2**31-1``; the message names
+        the key.
     """
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(
@@ -41,10 +47,12 @@ def parse_group(value: Any) -> int:
     if isinstance(value, str):
         if not _DIGITS.fullmatch(value):
             raise ValueError("group must be a non-negative integer or a string of decimal digits")
-        value = int(value)
-    if not 0 <= value <= MAX_GROUP:
+        number = int(value)
+    else:
+        number = int(value)
+    if not 0 <= number <= MAX_GROUP:
         raise ValueError(f"group must be between 0 and {MAX_GROUP}")
-    return value
+    return number
 
 
 def _check_group(value: Any) -> int:
@@ -57,7 +65,9 @@ def _check_group(value: Any) -> int:
 def _check_database(value: Any) -> str:
     if not isinstance(value, str):
         raise PydanticCustomError(
-            "citus_database", "database must be a string, not {kind}", {"kind": type(value).__name__}
+            "citus_database",
+            "database must be a string, not {kind}",
+            {"kind": type(value).__name__},
         )
     if not value:
         raise PydanticCustomError("citus_database", "database must not be empty")
@@ -73,9 +83,11 @@ def _check_database(value: Any) -> str:
 
 
 class CitusConfig(BaseModel):
-    """The ``citus`` section of ``patroni.yml`` (env: ``PATRONI_CITUS_GROUP``, ``PATRONI_CITUS_DATABASE``).
+    """
+    The ``citus`` section of ``patroni.yml``.
 
-    Other keys are ignored, as Patroni ignores them.
+    Environment: ``PATRONI_CITUS_GROUP``, ``PATRONI_CITUS_DATABASE``. Other keys are ignored,
+    as Patroni ignores them.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -99,7 +111,8 @@ class CitusConfig(BaseModel):
 
 
 def config_problems(value: Any) -> list[str]:
-    """Why ``value`` is not a valid ``citus`` section, one ``key: message`` line per problem.
+    """
+    Why ``value`` is not a valid ``citus`` section, one ``key: message`` line per problem.
 
     :param value: the raw section value.
     :returns: the problems; empty when the section is valid.

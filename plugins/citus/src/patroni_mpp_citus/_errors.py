@@ -12,7 +12,8 @@ class CitusError(Exception):
 
 
 class CitusEventError(CitusError, ValueError):
-    """An event POSTed to the coordinator is malformed; nothing was queued and no SQL was run.
+    """
+    An event POSTed to the coordinator is malformed; nothing was queued and no SQL was run.
 
     :ivar problems: one entry per offending field (``""`` for the event as a whole).
     """
@@ -24,7 +25,8 @@ class CitusEventError(CitusError, ValueError):
 
 
 class MetadataQueryError(CitusError):
-    """A statement on the ``citus`` metadata connection failed (the connection was closed).
+    """
+    A statement on the ``citus`` metadata connection failed (the connection was closed).
 
     :ivar sql: the statement.
     :ivar cause: the host's exception.
@@ -37,4 +39,4 @@ class MetadataQueryError(CitusError):
 
 
 class CitusBootstrapError(CitusError):
-    """A bootstrap step failed in a way whose server message could reveal a secret (it is redacted)."""
+    """A bootstrap step failed; its server message, which could reveal a secret, is redacted."""

@@ -1,7 +1,9 @@
-"""Validation of the events workers POST to the coordinator (``/citus``, ``/mpp``).
+"""
+Validation of the events workers POST to the coordinator (``/citus``, ``/mpp``).
 
 Everything is checked before the engine looks at the event: a malformed event raises
-:class:`~patroni_mpp_citus.CitusEventError` (a ``ValueError``) naming every offending field, and nothing is
+:class:`~patroni_mpp_citus.CitusEventError` (a ``ValueError``) naming every offending field, and
+nothing is
 queued and no SQL is run. Values are never echoed in the messages.
 """
 
@@ -10,9 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
-
 from patroni_mpp import FieldProblem
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from ._config import MAX_GROUP
 from ._errors import CitusEventError
@@ -21,7 +30,7 @@ from ._model import DEFAULT_COOLDOWN_MS
 __all__ = ["MAX_COOLDOWN", "MAX_TIMEOUT", "CitusEvent", "parse_event"]
 
 MAX_TIMEOUT = 3600.0
-"""Largest accepted ``timeout`` (seconds): the sender's DCS ``ttl``; an hour-long pause is a mistake."""
+"""Largest accepted ``timeout`` (seconds, the sender's ``ttl``): an hour-long pause is a mistake."""
 
 MAX_COOLDOWN = 3600.0
 """Largest accepted ``cooldown`` (seconds): the sender's ``retry_timeout``."""
@@ -30,7 +39,8 @@ _Seconds = StrictInt | StrictFloat
 
 
 class CitusEvent(BaseModel):
-    """One event: a worker primary tells the coordinator about a demotion or a promotion.
+    """
+    One event: a worker primary tells the coordinator about a demotion or a promotion.
 
     Unknown keys are ignored (a newer sender may add some).
     """
@@ -67,14 +77,17 @@ class CitusEvent(BaseModel):
 
 
 def parse_event(event: Any) -> CitusEvent:
-    """Validate a parsed JSON request body.
+    """
+    Validate a parsed JSON request body.
 
     :param event: the body as the host parsed it.
     :returns: the validated event.
     :raises CitusEventError: with one problem per offending field.
     """
     if not isinstance(event, Mapping):
-        raise CitusEventError([FieldProblem("", f"must be a JSON object, not {type(event).__name__}")])
+        raise CitusEventError(
+            [FieldProblem("", f"must be a JSON object, not {type(event).__name__}")]
+        )
     try:
         return CitusEvent.model_validate(event)
     except ValidationError as exc:

@@ -1,8 +1,12 @@
-"""The data model: rows of ``pg_dist_node``, groups of rows, and tasks (desired states of one group).
+"""
+The data model: rows of ``pg_dist_node``, groups of rows, and tasks (desired states of one group).
 
-A :class:`Row` is identified by its address alone (``host``, case-insensitive, and ``port``), mirroring the
-``UNIQUE (nodename, nodeport)`` constraint; its role and ``nodeid`` are attributes. The role ``demoted`` is
-engine-internal: in the table such a row is a ``primary`` whose ``nodename`` carries :data:`DEMOTED_SUFFIX`.
+A :class:`Row` is identified by its address alone (``host``, case-insensitive, and ``port``),
+mirroring the
+``UNIQUE (nodename, nodeport)`` constraint; its role and ``nodeid`` are attributes. The role
+``demoted`` is
+engine-internal: in the table such a row is a ``primary`` whose ``nodename`` carries
+:data:`DEMOTED_SUFFIX`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ __all__ = [
     "AFTER_PROMOTE",
     "BEFORE_DEMOTE",
     "BEFORE_PROMOTE",
+    "COORDINATOR_GROUP",
     "DEFAULT_COOLDOWN_MS",
     "DEMOTED",
     "DEMOTED_SUFFIX",
@@ -31,17 +36,21 @@ __all__ = [
 PRIMARY = "primary"
 SECONDARY = "secondary"
 DEMOTED = "demoted"
+_PRIMARY_ROLES = frozenset({PRIMARY, DEMOTED})
 KNOWN_ROLES = frozenset({PRIMARY, SECONDARY, DEMOTED})
 """Roles of rows to keep; a row with any other role (``""``) in a transition is a removal order."""
 
 DEMOTED_SUFFIX = "-demoted"
-"""Appended to the host of a paused primary row: writing a different name makes Citus lock the group."""
+"""Appended to the host of a paused primary row (a new name makes Citus lock the group)."""
 
 BEFORE_DEMOTE = "before_demote"
 BEFORE_PROMOTE = "before_promote"
 AFTER_PROMOTE = "after_promote"
 EVENTS = (BEFORE_DEMOTE, BEFORE_PROMOTE, AFTER_PROMOTE)
 """The event types a worker sends, in the order of a switchover."""
+
+COORDINATOR_GROUP = 0
+"""Citus group id of the coordinator."""
 
 DEFAULT_COOLDOWN_MS = 10000
 """``lock_cooldown`` of ``citus_update_node`` when the task gives none (or zero)."""
@@ -50,11 +59,13 @@ _Key = tuple[str, int]
 
 
 class Row:
-    """One ``pg_dist_node`` row (or one row the engine wants there).
+    """
+    One ``pg_dist_node`` row (or one row the engine wants there).
 
     :ivar host: the host as written to/read from the table (its case is kept for SQL).
     :ivar port: the port.
-    :ivar role: ``primary``, ``secondary``, ``demoted``, what the table says (``unavailable``), or ``""``
+    :ivar role: ``primary``, ``secondary``, ``demoted``, what the table says (``unavailable``), or
+        ``""``
         for a removal order.
     :ivar nodeid: ``pg_dist_node.nodeid``; None while unknown.
     :ivar key: the identity, ``(host.lower(), port)``.
@@ -72,7 +83,7 @@ class Row:
     @property
     def is_primary(self) -> bool:
         """True for the roles ``primary`` and ``demoted``."""
-        return self.role == PRIMARY or self.role == DEMOTED
+        return self.role in _PRIMARY_ROLES
 
     @property
     def nodename(self) -> str:
@@ -99,7 +110,8 @@ class Row:
 
 
 class Group:
-    """The rows of one Citus group, at most one per address, in insertion order.
+    """
+    The rows of one Citus group, at most one per address, in insertion order.
 
     :ivar groupid: the Citus group id.
     :ivar rows: address -> row.
@@ -194,18 +206,31 @@ _event_lock = threading.Lock()
 
 
 class Task:
-    """The desired state of one group, produced by an event or by the periodic reconciliation.
+    """
+    The desired state of one group, produced by an event or by the periodic reconciliation.
 
-    :ivar group: the desired rows; the transition fills in nodeids and turns it into the resulting state.
-    :ivar event: ``before_demote``, ``before_promote`` or ``after_promote`` (reconciliation tasks are
+    :ivar group: the desired rows; the transition fills in nodeids and turns it into the resulting
+        state.
+    :ivar event: ``before_demote``, ``before_promote`` or ``after_promote`` (reconciliation tasks
+        are
         ``after_promote``).
     :ivar timeout: seconds the transaction of an event may stay open; None for reconciliation tasks.
     :ivar cooldown: ``lock_cooldown`` in milliseconds.
-    :ivar deadline: ``time.monotonic()`` after which an open transaction of this task is rolled back.
+    :ivar deadline: ``time.monotonic()`` after which an open transaction of this task is rolled
+        back.
     :ivar outcome: set when the task was processed or dropped.
     """
 
-    __slots__ = ("_done", "_followers", "cooldown", "deadline", "event", "group", "outcome", "timeout")
+    __slots__ = (
+        "_done",
+        "_followers",
+        "cooldown",
+        "deadline",
+        "event",
+        "group",
+        "outcome",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -238,7 +263,8 @@ class Task:
         return self.event == other.event and self.group.equals(other.group)
 
     def _event(self) -> threading.Event:
-        # Created on demand: reconciliation makes a task per group every HA cycle, nobody waits on them.
+        # Created on demand: reconciliation makes a task per group every HA cycle, nobody waits on
+        # them.
         with _event_lock:
             if self._done is None:
                 self._done = threading.Event()
@@ -249,7 +275,7 @@ class Task:
         self._followers.append(older)
 
     def wakeup(self, outcome: Outcome) -> None:
-        """Mark the task done with ``outcome`` and release its waiters (and those of tasks it replaced)."""
+        """Mark the task done with ``outcome``; wake its waiters and those of tasks it replaced."""
         if self.outcome is None:
             self.outcome = outcome
         followers, self._followers = self._followers, []
@@ -258,7 +284,8 @@ class Task:
             older.wakeup(Outcome.SUPERSEDED if outcome is not Outcome.DISCARDED else outcome)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the task was processed or dropped, at most ``timeout`` seconds.
+        """
+        Block until the task was processed or dropped, at most ``timeout`` seconds.
 
         :returns: True when it is done, False when the timeout passed first.
         """

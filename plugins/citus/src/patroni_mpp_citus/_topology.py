@@ -1,4 +1,4 @@
-"""Desired group states from the DCS view: the primary from the leader, secondaries from the members."""
+"""Desired group states from the DCS view: primary from the leader, secondaries from members."""
 
 from __future__ import annotations
 
@@ -32,9 +32,11 @@ def redact_url(url: str) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def address_of(url: str) -> tuple[str, int] | None:
-    """The ``(host, port)`` a member's ``conn_url`` points at; None (logged once) when it has none.
+    """
+    The ``(host, port)`` a member's ``conn_url`` points at; None (logged once) when it has none.
 
-    The host is lower-cased (IPv6 brackets removed); the port defaults to 5432. Results are cached: the
+    The host is lower-cased (IPv6 brackets removed); the port defaults to 5432. Results are cached:
+    the
     reconciliation parses every member's URL on every HA cycle.
 
     :param url: the ``conn_url``.
@@ -68,13 +70,17 @@ def build_task(
     cluster: Any,
     leader_name: str,
     leader_url: str,
+    *,
     timeout: float | None = None,
     cooldown: int | None = None,
 ) -> Task | None:
-    """The desired state of a group as a task.
+    """
+    The desired state of a group as a task.
 
-    The primary row comes from ``leader_url`` (role ``demoted`` for ``before_demote``). Every other member
-    of ``cluster`` that is running, not tagged ``noloadbalance`` and has a usable ``conn_url`` becomes a
+    The primary row comes from ``leader_url`` (role ``demoted`` for ``before_demote``). Every other
+    member
+    of ``cluster`` that is running, not tagged ``noloadbalance`` and has a usable ``conn_url``
+    becomes a
     secondary row.
 
     :param event: the event the task stands for.

@@ -1,18 +1,25 @@
-"""The topology transition: the ordered ``pg_dist_node`` changes that turn one group state into another.
+"""
+The topology transition: ordered ``pg_dist_node`` changes from one group state to another.
 
 :func:`transition` follows citus-engine.md section 7 with these deliberate differences:
 
 * statements that add or remove rows come before every ``citus_update_node`` of the same transition,
-  and none is emitted after an update earlier in the same transaction (``Group.failover``): Citus marks
-  the metadata of every node unsynced after *any* ``citus_update_node`` and then refuses additions and
+  and none is emitted after an update earlier in the same transaction (``Group.failover``): Citus
+  marks
+  the metadata of every node unsynced after *any* ``citus_update_node`` and then refuses additions
+  and
   removals until the transaction is committed and synced;
 * a paused (``demoted``) primary of a group that has no primary row yet produces no statement at all
   (the reference would register the group's secondaries without a primary);
-* a secondary row whose table role differs (``unavailable``) is removed and added again as ``secondary``;
-* an old primary that stays in the group as a secondary but gets no row is left out of the result, so
-  that the next reconciliation registers it (the reference kept it in the cached state, without a row);
+* a secondary row whose table role differs (``unavailable``) is removed and added again as
+  ``secondary``;
+* an old primary that stays in the group as a secondary but gets no row is left out of the result,
+  so
+  that the next reconciliation registers it (the reference kept it in the cached state, without a
+  row);
 * pairing of vanished and new secondaries follows insertion order, not set order (deterministic);
-* when the new primary's address is held by a non-primary row of a group without primary, that row is
+* when the new primary's address is held by a non-primary row of a group without primary, that row
+  is
   removed before the primary is added (``citus_add_node`` would return the existing row unchanged).
 """
 
@@ -36,14 +43,18 @@ def is_update(row: Row) -> bool:
 
 
 def transition(new: Group, old: Group) -> list[Row]:
-    """Compute the changes from ``old`` (the table's state) to ``new`` (the desired state).
+    """
+    Compute the changes from ``old`` (the table's state) to ``new`` (the desired state).
 
-    ``new`` is changed in place into what the table holds once the returned rows are written in order
-    (nodeids filled, deferred rows added or dropped, ``failover`` set); the nodeids of rows to be added
+    ``new`` is changed in place into what the table holds once the returned rows are written in
+    order
+    (nodeids filled, deferred rows added or dropped, ``failover`` set); the nodeids of rows to be
+    added
     are filled in as they are written. ``old`` is not changed.
 
     :param new: the desired group; it must have a primary (or demoted) row.
-    :param old: the current group (the open transaction's state, the cached table content, or empty).
+    :param old: the current group (the open transaction's state, the cached table content, or
+        empty).
     :returns: the rows to write, in order: a row without a role in :data:`KNOWN_ROLES` is removed, a
         row with a nodeid is updated, any other row is added.
     :raises ValueError: when ``new`` has no primary row.
@@ -78,7 +89,9 @@ def transition(new: Group, old: Group) -> list[Row]:
     else:
         failover = True
         done_old.add(old_primary.key)
-        _switch_primary(new, old, new_primary, old_primary, head, done_new, done_old)
+        _switch_primary(
+            new, old, new_primary, old_primary, head=head, done_new=done_new, done_old=done_old
+        )
 
     removals, additions, updates = _secondaries(new, old, failover, done_new, done_old)
     changes = head + removals + additions + updates
@@ -91,6 +104,7 @@ def _switch_primary(
     old: Group,
     new_primary: Row,
     old_primary: Row,
+    *,
     head: list[Row],
     done_new: set[_Key],
     done_old: set[_Key],
@@ -126,9 +140,7 @@ def _switch_primary(
 
     new_primary.nodeid = old_primary.nodeid
     head.append(new_primary)
-    gone = [
-        r for r in old.rows.values() if r.key not in new.rows and r.key != old_primary.key
-    ]
+    gone = [r for r in old.rows.values() if r.key not in new.rows and r.key != old_primary.key]
     if gone:
         if (
             old_primary.key not in new.rows
@@ -147,7 +159,8 @@ def _switch_primary(
         return
     parked = new.rows.get(old_primary.key)
     if parked is not None:
-        # No free row to park the old primary in, and none may be added in this transaction: leave it
+        # No free row to park the old primary in, and none may be added in this transaction: leave
+        # it
         # out, so that the next reconciliation (a new transaction) adds it as a secondary.
         new.discard(parked)
 

@@ -42,6 +42,7 @@ __all__ = [
     "install_emulation",
     "is_emulated",
     "is_real_citus",
+    "metadata_unsynced",
     "reset_metadata",
     "set_call_log",
     "wait_metadata_synced",
@@ -87,13 +88,15 @@ def emulation_sql() -> str:
     return resources.files(__name__).joinpath(SQL_RESOURCE).read_text(encoding="utf-8")
 
 
-def install_emulation(conn: Connection) -> None:
+def install_emulation(conn: Connection, *, placeholder_extension: bool = False) -> None:
     """
     Install (or refresh) the emulation in the connected database, in one transaction.
 
     Idempotent: existing rows are kept, functions are replaced. Needs a superuser.
 
     :param conn: a psycopg connection (auto-commit or not) to the target database.
+    :param placeholder_extension: also register a placeholder ``pg_extension`` row ``citus``
+        (version ``13.2-emulated``) so that ``CREATE EXTENSION IF NOT EXISTS citus`` is a no-op.
     :raises EmulationError: when the real citus extension is installed in that database.
     """
     if is_real_citus(conn):
@@ -101,6 +104,8 @@ def install_emulation(conn: Connection) -> None:
     script = emulation_sql()
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute(script.encode())
+        if placeholder_extension:
+            cursor.execute("SELECT citus_emulation.register_placeholder_extension()")
     logger.debug("Citus emulation installed in database %s", conn.info.dbname)
 
 
@@ -112,8 +117,14 @@ def _scalar(conn: Connection, query: str | sql.Composable, params: Any = None) -
 
 
 def is_real_citus(conn: Connection) -> bool:
-    """True when the citus extension is installed in the connected database."""
-    return bool(_scalar(conn, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"))
+    """True when the real citus extension (not the emulation's placeholder) is installed."""
+    return bool(
+        _scalar(
+            conn,
+            "SELECT EXISTS (SELECT 1 FROM pg_extension "
+            "WHERE extname = 'citus' AND extversion NOT LIKE '%-emulated')",
+        )
+    )
 
 
 def is_emulated(conn: Connection) -> bool:
@@ -268,6 +279,24 @@ def client_read(conn: Connection, groupid: int) -> int:
             (key,),
         )
     )
+
+
+def metadata_unsynced(conn: Connection) -> str | None:
+    """
+    ``host:port`` of a metadata node that is out of sync as seen by ``conn``, else None.
+
+    Emulated: set by an effective ``citus_update_node`` until the end of that transaction (visible
+    to that transaction only). Real Citus: a row with ``hasmetadata`` and not ``metadatasynced``.
+    """
+    if is_emulated(conn):
+        value = _scalar(conn, "SELECT citus_emulation.unsynced_node()")
+    else:
+        value = _scalar(
+            conn,
+            "SELECT min(nodename || ':' || nodeport) FROM pg_catalog.pg_dist_node "
+            "WHERE hasmetadata AND NOT metadatasynced",
+        )
+    return None if value is None else str(value)
 
 
 def wait_metadata_synced(conn: Connection, timeout: float = 30.0) -> bool:

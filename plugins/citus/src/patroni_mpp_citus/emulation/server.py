@@ -128,16 +128,19 @@ class CitusTestServer:
             server.start()
             with server.connect() as conn:
                 chosen = resolve_mode(requested, citus_available(conn))
-                if chosen == "real":
+            if chosen == "real":
+                with server.connect() as conn:
                     conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'citus'")
+                server.restart()
+            else:
+                # in template1, so that every database created later has it too
+                with server.connect("template1") as conn:
+                    install_emulation(conn, placeholder_extension=True)
+            with server.connect() as conn:
                 conn.execute(f'CREATE DATABASE "{DBNAME}"')
             if chosen == "real":
-                server.restart()
-            with server.connect(DBNAME) as conn:
-                if chosen == "real":
+                with server.connect(DBNAME) as conn:
                     conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
-                else:
-                    install_emulation(conn)
         except BaseException:
             server.cleanup()
             raise
@@ -186,10 +189,27 @@ class CitusTestServer:
 
     # -- state --------------------------------------------------------------------------------
 
-    def reset(self) -> None:
-        """Empty ``pg_dist_node`` and ``pg_dist_authinfo`` (see :func:`reset_metadata`)."""
+    def reset(self, lock_timeout_ms: int = 10000) -> None:
+        """
+        Empty ``pg_dist_node`` and ``pg_dist_authinfo`` (see :func:`reset_metadata`).
+
+        :param lock_timeout_ms: how long to wait for locks held by other sessions.
+        :raises RuntimeError: when another session's open transaction blocks the reset (a test
+            left a transaction open); the message lists those sessions.
+        """
         with self.connect(application_name="citus-test-reset") as conn:
-            reset_metadata(conn)
+            conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            try:
+                reset_metadata(conn)
+            except psycopg.errors.LockNotAvailable:
+                blockers = conn.execute(
+                    "SELECT pid, application_name, state FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND xact_start IS NOT NULL"
+                ).fetchall()
+                raise RuntimeError(
+                    f"cannot reset the Citus metadata: sessions with open transactions {blockers}"
+                ) from None
 
     def node_address(self, index: int) -> tuple[str, int]:
         """

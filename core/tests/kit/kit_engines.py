@@ -1,0 +1,177 @@
+"""Small engine plugins for the kit's own tests, installed on the fly as real distributions.
+
+Not a conftest: ``core/tests/conftest.py`` is imported by name (``from conftest import ...``) and a
+second conftest module would shadow it.
+
+:data:`GOOD_ENGINE` passes the whole conformance suite; tests break one thing in it (with
+:func:`broken`) and check that the suite notices.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import patroni_mpp
+from patroni_mpp import LoadedEngine
+
+_counter = itertools.count()
+
+GOOD_ENGINE = '''
+import re
+import threading
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from patroni_mpp import AbstractMPP, AbstractMPPHandler, hookimpl
+
+NAME = "@NAME@"
+
+
+class KitConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    database: str = Field(min_length=1)
+    group: int = Field(default=0, ge=0)
+
+
+class Kit(AbstractMPP):
+    group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")
+
+    @staticmethod
+    def validate_config(config: Any) -> bool:
+        return isinstance(config, dict) and isinstance(config.get("database"), str)
+
+    @property
+    def group(self) -> Any:
+        return self.config["group"]
+
+    @property
+    def coordinator_group_id(self) -> int:
+        return 0
+
+
+class KitHandler(Kit, AbstractMPPHandler):
+    def __init__(self, postgresql, config):
+        super().__init__(postgresql, config)
+        self.stopped = threading.Event()
+        if self.is_coordinator():
+            self.thread = threading.Thread(target=self.stopped.wait, name=NAME + "-worker", daemon=True)
+            self.thread.start()
+
+    def stop(self):
+        self.stopped.set()
+
+    def handle_event(self, cluster, event):
+        return None
+
+    def sync_meta_data(self, cluster):
+        return None
+
+    def on_demote(self):
+        return None
+
+    def schedule_cache_rebuild(self):
+        return None
+
+    def bootstrap(self):
+        return None
+
+    def adjust_postgres_gucs(self, parameters):
+        value = parameters.get("shared_preload_libraries") or ""
+        libraries = [part.strip() for part in str(value).split(",") if part.strip()]
+        if NAME not in libraries:
+            libraries.append(NAME)
+        parameters["shared_preload_libraries"] = ",".join(libraries)
+
+    def ignore_replication_slot(self, slot):
+        return slot.get("plugin") == NAME
+
+
+@hookimpl
+def mpp_config_model(name):
+    return KitConfig if name == NAME else None
+
+
+@hookimpl
+def mpp_engine_class(name):
+    return Kit if name == NAME else None
+'''
+"""An engine that passes the conformance suite; ``@NAME@`` is replaced by the engine name. Its
+coordinator handler runs a daemon thread until ``stop()``."""
+
+VALID = ({"database": "app"}, {"database": "app", "group": 2})
+"""Valid sections of :data:`GOOD_ENGINE` (coordinator, worker)."""
+
+INVALID = ({"database": ""}, {"database": "app", "group": -1}, {"group": 1}, {"database": 5})
+"""Invalid sections of :data:`GOOD_ENGINE`."""
+
+
+def broken(*replacements: tuple[str, str]) -> str:
+    """:data:`GOOD_ENGINE` with each ``(old, new)`` replacement applied (each ``old`` must occur)."""
+    source = GOOD_ENGINE
+    for old, new in replacements:
+        assert old in source, old
+        source = source.replace(old, new)
+    return source
+
+
+class EngineInstaller:
+    """Writes engine distributions into a directory on ``sys.path`` and ``PYTHONPATH``."""
+
+    def __init__(self, site: Path) -> None:
+        self.site = site
+        self.modules: list[str] = []
+
+    def install(
+        self,
+        source: str = GOOD_ENGINE,
+        *,
+        requires: tuple[str, ...] = ("patroni-mpp>=0.1,<1",),
+        entry_point_value: str | None = None,
+    ) -> str:
+        """Install one engine distribution and return the engine name (unique per call)."""
+        name = f"kit{next(_counter)}"
+        module = f"{name}_engine"
+        (self.site / f"{module}.py").write_text(textwrap.dedent(source).replace("@NAME@", name))
+        self.modules.append(module)
+        info = self.site / f"{name}_engine-1.0.dist-info"
+        info.mkdir()
+        lines = ["Metadata-Version: 2.1", f"Name: {name}-engine", "Version: 1.0"]
+        lines += [f"Requires-Dist: {requirement}" for requirement in requires]
+        (info / "METADATA").write_text("\n".join(lines) + "\n")
+        value = entry_point_value or module
+        (info / "entry_points.txt").write_text(
+            f"[{patroni_mpp.ENTRY_POINT_GROUP}]\n{name} = {value}\n"
+        )
+        patroni_mpp.clear_caches()
+        return name
+
+    def load(self, source: str = GOOD_ENGINE, **kwargs: tuple[str, ...]) -> LoadedEngine:
+        """Install an engine and load it through discovery."""
+        return patroni_mpp.load_engine(self.install(source, **kwargs))
+
+
+@pytest.fixture
+def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineInstaller]:
+    """Install engines for this test only (also visible to subprocesses through PYTHONPATH)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    paths = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    installer = EngineInstaller(site)
+    yield installer
+    for module in installer.modules:
+        sys.modules.pop(module, None)
+    patroni_mpp.clear_caches()
+
+
+Factory = Callable[..., LoadedEngine]
+"""Type of helpers that install and load an engine."""

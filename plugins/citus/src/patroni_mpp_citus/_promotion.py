@@ -1,0 +1,140 @@
+"""
+Watching a worker being promoted, so that its group's pause ends as soon as it can take writes.
+
+After ``before_promote`` the coordinator holds the group paused inside an open transaction. Patroni
+sends
+``after_promote`` only after its next member-key write (about a second after the promotion); the
+watch
+polls ``pg_is_in_recovery()`` on the promoted node and asks the worker to commit as soon as it
+answers
+false, bounded by the transaction's deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._model import Task
+
+__all__ = ["POLL_INTERVAL", "PromotionWatch", "watch_params"]
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.05
+"""Seconds between two ``pg_is_in_recovery()`` probes."""
+
+APPLICATION_NAME = "Patroni citus promotion watch"
+
+_KEPT_KEYS = (
+    "user", "password", "passfile", "sslmode", "sslcert", "sslkey", "sslpassword", "sslrootcert",
+    "sslcrl", "sslcrldir", "sslnegotiation", "gssencmode", "channel_binding", "krbsrvname",
+)  # fmt: skip
+
+
+def watch_params(local: dict[str, Any], host: str, port: int, dbname: str) -> dict[str, Any]:
+    """
+    Connection parameters for the promoted node: the local superuser's credentials, its address.
+
+    :param local: the host's local superuser connection parameters.
+    :param host: the promoted node's host.
+    :param port: its port.
+    :param dbname: a database that exists on every node (the citus database).
+    """
+    params = {key: local[key] for key in _KEPT_KEYS if local.get(key) is not None}
+    params.update(
+        host=host,
+        port=port,
+        dbname=dbname,
+        connect_timeout=2,
+        application_name=APPLICATION_NAME,
+        options="-c statement_timeout=2000",
+    )
+    return params
+
+
+class PromotionWatch:
+    """
+    One short-lived daemon thread polling the node a ``before_promote`` task promotes.
+
+    :param task: the in-flight ``before_promote`` task.
+    :param params: connection parameters of the promoted node (see :func:`watch_params`).
+    :param still_waiting: tells whether ``task`` still holds the open transaction.
+    :param promoted: called once when the node is out of recovery.
+    :param interval: seconds between probes.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        params: dict[str, Any],
+        still_waiting: Callable[[Task], bool],
+        promoted: Callable[[Task], None],
+        interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.task = task
+        self._params = params
+        self._still_waiting = still_waiting
+        self._promoted = promoted
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"citus-promotion-watch-{task.groupid}", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop polling and wait for the thread; True when it ended."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        """True while the thread runs."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        import psycopg  # noqa: PLC0415 - only coordinators that see a promotion need the driver
+
+        conn: Any = None
+        failures = 0
+        address = f"{self._params['host']}:{self._params['port']}"
+        try:
+            while not self._stop.is_set() and time.monotonic() < self.task.deadline:
+                if not self._still_waiting(self.task):
+                    return
+                try:
+                    if conn is None:
+                        conn = psycopg.connect(autocommit=True, **self._params)
+                    row = conn.execute("SELECT pg_catalog.pg_is_in_recovery()").fetchone()
+                except psycopg.Error as exc:
+                    failures += 1
+                    if failures == 1:
+                        logger.debug("Cannot probe %s for its promotion yet: %s", address, exc)
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+                else:
+                    if row is not None and row[0] is False:
+                        logger.info(
+                            "%s (group %s) is out of recovery: ending the pause without waiting "
+                            "for after_promote",
+                            address,
+                            self.task.groupid,
+                        )
+                        self._promoted(self.task)
+                        return
+                self._stop.wait(self._interval)
+        except Exception:
+            logger.exception("Promotion watch of %s failed", address)
+        finally:
+            if conn is not None:
+                conn.close()

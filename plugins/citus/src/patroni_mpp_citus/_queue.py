@@ -1,0 +1,197 @@
+"""
+The worker's shared state: cached table content, the task queue, the in-flight transaction.
+
+All of it is guarded by one condition variable; REST threads (events), the HA loop (reconciliation)
+and the
+worker thread meet here. Admission (citus-engine.md 4.3) and picking (3.5) are plain methods that
+take the
+current time as an argument, so that they can be tested without a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from ._model import AFTER_PROMOTE, COORDINATOR_GROUP, Group, Outcome, Task
+
+__all__ = ["TaskQueue"]
+
+logger = logging.getLogger(__name__)
+
+
+class TaskQueue:
+    """
+    Cache, queue and in-flight task of the metadata worker.
+
+    :ivar cond: the condition variable guarding everything here; notified when work arrives.
+    :ivar cache: group id -> a task whose group mirrors the last committed rows of that group.
+    :ivar queue: group id -> the pending task of that group (at most one), oldest first.
+    :ivar in_flight: the task whose transaction is open on the metadata connection, or None.
+    :ivar reload: re-read ``pg_dist_node`` before the cache is used again.
+    :ivar epoch: bumped by :meth:`discard_all`; a task processed across a bump must not touch the
+        state.
+    :ivar reset_connection: the metadata connection must be closed before it is used again.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.RLock())
+        self.cache: dict[int, Task] = {}
+        self.queue: dict[int, Task] = {}
+        self.in_flight: Task | None = None
+        self.reload = True
+        self.epoch = 0
+        self.reset_connection = False
+
+    # -- admission
+    # -----------------------------------------------------------------------------------
+
+    def submit(self, task: Task, now: float) -> bool:
+        """
+        Queue ``task`` if the admission rules let it in; notifies the worker when it does.
+
+        :param task: the new desired state of its group.
+        :param now: ``time.monotonic()``.
+        :returns: True when the task was queued (it will be processed, or superseded).
+        """
+        with self.cond:
+            admitted = self._admit(task, now)
+            if admitted:
+                self.cond.notify_all()
+            return admitted
+
+    def submit_many(self, tasks: Iterable[Task], now: float) -> int:
+        """Submit several tasks under one lock acquisition; returns how many were queued."""
+        count = 0
+        with self.cond:
+            for task in tasks:
+                count += self._admit(task, now)
+            if count:
+                self.cond.notify_all()
+        return count
+
+    def _admit(self, task: Task, now: float) -> bool:
+        groupid = task.group.groupid
+        queued = self.queue.get(groupid)
+        in_flight = self.in_flight
+        own_transaction = in_flight is not None and in_flight.group.groupid == groupid
+        if task.timeout is None:
+            if queued is not None and queued.timeout is not None:
+                return False  # a task from an event wins over reconciliation
+            if (
+                own_transaction
+                and in_flight is not None
+                and in_flight.timeout is not None
+                and in_flight.deadline > now
+            ):
+                # The worker may have notified us before updating its member key: the DCS view that
+                # produced this task can be stale for the life of the event's transaction.
+                return False
+        if queued is not None:
+            if task.same_state(queued):
+                return False
+            self.queue[groupid] = task  # replaced in place: the queue position is kept
+            task.supersede(queued)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("Overriding existing task: %r != %r", queued, task)
+            return True
+        if not self.reload and not own_transaction:
+            cached = self.cache.get(groupid)
+            if cached is not None and task.same_state(cached):
+                return False
+        self.queue[groupid] = task
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Adding the new task: %r", task)
+        return True
+
+    # -- the worker's side
+    # -------------------------------------------------------------------------------
+
+    def runnable(self) -> bool:
+        """True when :meth:`pick` may return a task (call with the lock held)."""
+        if self.in_flight is not None:
+            return self.in_flight.group.groupid in self.queue
+        return bool(self.queue)
+
+    def pick(self) -> Task | None:
+        """
+        The next task to process, or None.
+
+        While a transaction is open only its group's task may run. Otherwise the coordinator group
+        goes
+        first, then the oldest task; tasks that equal the cached state are dropped on the way (woken
+        with
+        :attr:`Outcome.SKIPPED`).
+        """
+        dropped: list[Task] = []
+        try:
+            with self.cond:
+                if self.in_flight is not None:
+                    return self.queue.get(self.in_flight.group.groupid)
+                while self.queue:
+                    task = self.queue.get(COORDINATOR_GROUP)
+                    if task is None:
+                        task = next(iter(self.queue.values()))
+                    cached = self.cache.get(task.group.groupid)
+                    if cached is not None and task.same_state(cached):
+                        del self.queue[task.group.groupid]
+                        dropped.append(task)
+                        continue
+                    return task
+                return None
+        finally:
+            for task in dropped:
+                task.wakeup(Outcome.SKIPPED)
+
+    def finish(self, task: Task, outcome: Outcome, epoch: int) -> None:
+        """
+        Record what became of a processed task, take it off the queue and wake its waiters.
+
+        :param task: the task :meth:`pick` returned.
+        :param outcome: what processing did.
+        :param epoch: :attr:`epoch` when processing started; after a :meth:`discard_all` in between,
+            only the queue entry is touched.
+        """
+        with self.cond:
+            groupid = task.group.groupid
+            if epoch == self.epoch:
+                if outcome is Outcome.APPLIED:
+                    self.cache[groupid] = task
+                    self.in_flight = None
+                elif outcome is Outcome.OPENED:
+                    self.in_flight = task
+                elif outcome is Outcome.FAILED:
+                    self.in_flight = None
+                    self.reload = True
+            elif outcome is Outcome.OPENED:
+                self.reset_connection = True  # the transaction belongs to a discarded state
+            if self.queue.get(groupid) is task:
+                del self.queue[groupid]
+        task.wakeup(outcome)
+
+    def install_cache(self, groups: dict[int, Group], epoch: int) -> None:
+        """Replace the cache by freshly read groups (unless :meth:`discard_all` ran meanwhile)."""
+        with self.cond:
+            if epoch == self.epoch:
+                self.cache = {gid: Task(group, AFTER_PROMOTE) for gid, group in groups.items()}
+
+    def discard_all(self) -> list[Task]:
+        """
+        Forget cache, queue and in-flight task (coordinator demotion); returns the dropped tasks.
+
+        A reload is scheduled and the metadata connection is reset, so that a coordinator promoted
+        again
+        starts from the table, never from an empty cache or a stale transaction.
+        """
+        with self.cond:
+            dropped = list(self.queue.values())
+            self.cache.clear()
+            self.queue.clear()
+            if self.in_flight is not None:
+                self.reset_connection = True
+            self.in_flight = None
+            self.reload = True
+            self.epoch += 1
+            self.cond.notify_all()
+        return dropped

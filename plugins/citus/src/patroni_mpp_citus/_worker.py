@@ -1,0 +1,344 @@
+"""
+The metadata worker: one daemon thread that applies queued tasks to ``pg_dist_node``.
+
+It differs from the reference worker (citus-engine.md 3.3, 16) in these ways:
+
+* an open event transaction is rolled back at its deadline whether or not other tasks wait;
+* failed reads of ``pg_dist_node`` are retried with a bounded exponential back-off, logged once when
+  the
+  failures start and once when they end;
+* every task's waiters are woken, whatever became of it (processed, superseded, dropped, discarded);
+* pausing a group that has no registered primary opens no transaction;
+* after ``before_promote`` the promoted node is watched, and the pause ends as soon as it is out of
+  recovery (:mod:`patroni_mpp_citus._promotion`);
+* it can be stopped (:meth:`MetadataWorker.stop`), rolling back what it holds open.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._model import AFTER_PROMOTE, BEFORE_PROMOTE, Group, Outcome, Row, Task
+from ._promotion import PromotionWatch
+from ._queue import TaskQueue
+from ._store import MetadataStore
+
+__all__ = ["RELOAD_BACKOFF_MAX", "RELOAD_BACKOFF_MIN", "MetadataWorker"]
+
+logger = logging.getLogger(__name__)
+
+RELOAD_BACKOFF_MIN = 0.1
+"""Seconds before the first retry of a failed ``pg_dist_node`` read; doubled after each failure."""
+
+RELOAD_BACKOFF_MAX = 5.0
+"""Upper bound of the retry delay of ``pg_dist_node`` reads."""
+
+ERROR_PAUSE = 0.5
+"""Seconds the loop rests after an unexpected exception (so that a bug cannot spin the CPU)."""
+
+
+class _Action(enum.Enum):
+    STOP = 0
+    ROLLBACK = 1
+    PROCESS = 2
+
+
+WatchParams = Callable[[Row], dict[str, Any]]
+"""Builds the connection parameters of a node being promoted."""
+
+
+class MetadataWorker:
+    """
+    Owns the worker thread; the handler submits tasks through it.
+
+    :param store: the statements on the metadata connection (used by the worker thread only).
+    :param watch_params: connection parameters for watching a promoted node; None disables the
+        watch.
+    """
+
+    def __init__(self, store: MetadataStore, watch_params: WatchParams | None = None) -> None:
+        self.state = TaskQueue()
+        self._store = store
+        self._watch_params = watch_params
+        self._thread = threading.Thread(target=self._run, name="citus-metadata", daemon=True)
+        self._started = False
+        self._stopping = False
+        self._reload_failures = 0
+        self._reload_not_before = 0.0
+        self._watches: list[PromotionWatch] = []
+
+    # -- control, from any thread
+    # --------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` ran; events are accepted from then on (the ready gate)."""
+        return self._started
+
+    @property
+    def alive(self) -> bool:
+        """True while the thread runs."""
+        return self._thread.is_alive()
+
+    @property
+    def store(self) -> MetadataStore:
+        """The statements on the metadata connection."""
+        return self._store
+
+    def start(self) -> None:
+        """Start the thread (once; never again after :meth:`stop`)."""
+        with self.state.cond:
+            if self._started or self._stopping:
+                return
+            self._started = True
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """
+        Stop the thread.
+
+        Queued tasks are discarded (their waiters woken), an open transaction is rolled back and the
+        metadata connection closed.
+
+        :param timeout: seconds to wait for the thread.
+        :returns: True when no thread is left running.
+        """
+        with self.state.cond:
+            self._stopping = True
+            dropped = list(self.state.queue.values())
+            self.state.queue.clear()
+            watches, self._watches = self._watches, []
+            self.state.cond.notify_all()
+        for task in dropped:
+            task.wakeup(Outcome.DISCARDED)
+        for watch in watches:
+            watch.stop(timeout)
+        if self._started and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def submit(self, task: Task) -> bool:
+        """Queue ``task`` if the admission rules let it in."""
+        return self.state.submit(task, time.monotonic())
+
+    def submit_many(self, tasks: list[Task]) -> int:
+        """Queue several tasks under one lock acquisition; returns how many were admitted."""
+        return self.state.submit_many(tasks, time.monotonic())
+
+    def schedule_reload(self) -> None:
+        """Re-read ``pg_dist_node`` before the cache is used again."""
+        with self.state.cond:
+            self.state.reload = True
+
+    def discard_all(self) -> None:
+        """Forget everything (coordinator demotion) and wake the waiters of dropped tasks."""
+        with self.state.cond:
+            watches, self._watches = self._watches, []
+        for task in self.state.discard_all():
+            task.wakeup(Outcome.DISCARDED)
+        for watch in watches:
+            watch.stop(0)
+
+    # -- the thread
+    # ------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                action = self._wait_for_work()
+                if action is _Action.STOP:
+                    return
+                try:
+                    if action is _Action.ROLLBACK:
+                        self._rollback_expired()
+                    self._process_tasks()
+                except Exception:
+                    logger.exception("Unexpected error in the citus metadata worker")
+                    with self.state.cond:
+                        if not self._stopping:
+                            self.state.cond.wait(ERROR_PAUSE)
+        finally:
+            self._shutdown()
+
+    def _wait_for_work(self) -> _Action:
+        state = self.state
+        with state.cond:
+            while True:
+                if self._stopping:
+                    return _Action.STOP
+                now = time.monotonic()
+                timeout: float | None = None
+                in_flight = state.in_flight
+                if in_flight is not None:
+                    if in_flight.deadline <= now:
+                        return _Action.ROLLBACK
+                    if in_flight.group.groupid in state.queue:
+                        return _Action.PROCESS
+                    timeout = in_flight.deadline - now
+                elif state.queue:
+                    if not (state.reload and now < self._reload_not_before):
+                        return _Action.PROCESS
+                    timeout = self._reload_not_before - now
+                elif state.reset_connection:
+                    return _Action.PROCESS
+                state.cond.wait(timeout)
+
+    def _process_tasks(self) -> None:
+        state = self.state
+        while True:
+            with state.cond:
+                if self._stopping:
+                    return
+                reset, state.reset_connection = state.reset_connection, False
+                reload = state.reload and state.in_flight is None
+                epoch = state.epoch
+            if reset:
+                self._store.close()
+            if reload and not self._load_cache(epoch):
+                return
+            task = state.pick()
+            if task is None:
+                return
+            try:
+                outcome = self._process(task)
+            except Exception as exc:
+                logger.error("Exception when working with pg_dist_node: %s", exc)
+                self._store.close()
+                outcome = Outcome.FAILED
+            state.finish(task, outcome, epoch)
+            if outcome is Outcome.OPENED and task.event == BEFORE_PROMOTE:
+                self._watch(task)
+
+    def _current(self, groupid: int) -> tuple[Group, Task | None]:
+        with self.state.cond:
+            in_flight = self.state.in_flight
+            if in_flight is not None:
+                return in_flight.group, in_flight
+            cached = self.state.cache.get(groupid)
+        return (cached.group if cached is not None else Group(groupid)), None
+
+    def _process(self, task: Task) -> Outcome:
+        current, in_flight = self._current(task.groupid)
+        store = self._store
+        if task.event == AFTER_PROMOTE:
+            store.apply(task.group, current, task.cooldown, in_transaction=in_flight is not None)
+            if in_flight is not None:
+                store.commit()
+            task.group.failover = False
+            return Outcome.APPLIED
+        if not current.is_registered():
+            logger.info(
+                "Not pausing group %s for %s: it has no primary row in pg_dist_node",
+                task.groupid,
+                task.event,
+            )
+            return Outcome.SKIPPED
+        now = time.monotonic()
+        if task.timeout:
+            task.deadline = now + task.timeout
+        elif in_flight is not None:
+            task.deadline = in_flight.deadline
+        else:
+            task.deadline = now
+        if in_flight is None:
+            store.begin()
+        store.apply(task.group, current, task.cooldown, in_transaction=True)
+        return Outcome.OPENED
+
+    def _load_cache(self, epoch: int) -> bool:
+        if time.monotonic() < self._reload_not_before:
+            return False
+        with self.state.cond:
+            self.state.reload = False
+        try:
+            groups = self._store.load(log_errors=self._reload_failures == 0)
+        except Exception as exc:
+            self._reload_failures += 1
+            delay = min(RELOAD_BACKOFF_MIN * 2 ** (self._reload_failures - 1), RELOAD_BACKOFF_MAX)
+            self._reload_not_before = time.monotonic() + delay
+            with self.state.cond:
+                self.state.reload = True
+            if self._reload_failures == 1:
+                logger.warning(
+                    "Cannot read pg_dist_node (%s); retrying with back-off (at least every "
+                    "%.0f s); further failures are logged at debug level",
+                    exc,
+                    RELOAD_BACKOFF_MAX,
+                )
+            else:
+                logger.debug(
+                    "Reading pg_dist_node failed again (%d failures): %s",
+                    self._reload_failures,
+                    exc,
+                )
+            return False
+        if self._reload_failures:
+            logger.info("pg_dist_node read again after %d failed attempts", self._reload_failures)
+            self._reload_failures = 0
+            self._reload_not_before = 0.0
+        self.state.install_cache(groups, epoch)
+        return True
+
+    def _rollback_expired(self) -> None:
+        with self.state.cond:
+            task = self.state.in_flight
+            if task is None or task.deadline > time.monotonic():
+                return
+        logger.warning("Rolling back transaction of %r: its deadline passed", task)
+        try:
+            self._store.rollback()
+        except Exception:
+            with self.state.cond:
+                self.state.reload = True  # the connection was closed, which rolled back too
+        with self.state.cond:
+            if self.state.in_flight is task:
+                self.state.in_flight = None
+
+    # -- promotion watch
+    # ---------------------------------------------------------------------------------
+
+    def _watch(self, task: Task) -> None:
+        primary = task.group.primary()
+        if self._watch_params is None or primary is None:
+            return
+        try:
+            params = self._watch_params(primary)
+        except Exception as exc:
+            logger.debug("Not watching the promotion of group %s: %s", task.groupid, exc)
+            return
+        watch = PromotionWatch(task, params, self._still_waiting, self._promotion_observed)
+        with self.state.cond:
+            if self._stopping:
+                return
+            self._watches = [w for w in self._watches if w.alive]
+            self._watches.append(watch)
+        watch.start()
+
+    def _still_waiting(self, task: Task) -> bool:
+        with self.state.cond:
+            return not self._stopping and self.state.in_flight is task
+
+    def _promotion_observed(self, task: Task) -> None:
+        state = self.state
+        with state.cond:
+            if self._stopping or state.in_flight is not task or task.groupid in state.queue:
+                return  # the transaction ended already, or a queued task of the group will end it
+            group = task.group.copy()
+            group.failover = False
+            state.submit(Task(group, AFTER_PROMOTE, task.timeout, task.cooldown), time.monotonic())
+
+    def _shutdown(self) -> None:
+        with self.state.cond:
+            in_flight, self.state.in_flight = self.state.in_flight, None
+        if in_flight is not None:
+            logger.info("Rolling back transaction of %r: the worker stops", in_flight)
+            try:
+                self._store.rollback()
+            except Exception as exc:
+                logger.debug("Rollback at stop failed: %s", exc)
+        self._store.close()
