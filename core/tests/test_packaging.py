@@ -282,7 +282,8 @@ def zoo(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> Ven
 
 def test_core_alone_pulls_in_null(core_only: Venv) -> None:
     dists = core_only.distributions()
-    assert dists["patroni-mpp"] == dists["patroni-mpp-null"]
+    assert "patroni-mpp" in dists
+    assert "patroni-mpp-null" in dists
     assert not any(name.endswith("-engine") for name in dists)
 
 

@@ -13,17 +13,16 @@ import itertools
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import patroni_mpp
+import pytest
 from patroni_mpp import LoadedEngine
 
 _counter = itertools.count()
 
-GOOD_ENGINE = '''
+GOOD_ENGINE = """
 import re
 import threading
 from typing import Any, ClassVar
@@ -62,7 +61,9 @@ class KitHandler(Kit, AbstractMPPHandler):
         super().__init__(postgresql, config)
         self.stopped = threading.Event()
         if self.is_coordinator():
-            self.thread = threading.Thread(target=self.stopped.wait, name=NAME + "-worker", daemon=True)
+            self.thread = threading.Thread(
+                target=self.stopped.wait, name=NAME + "-worker", daemon=True
+            )
             self.thread.start()
 
     def stop(self):
@@ -102,7 +103,7 @@ def mpp_config_model(name):
 @hookimpl
 def mpp_engine_class(name):
     return Kit if name == NAME else None
-'''
+"""
 """An engine that passes the conformance suite; ``@NAME@`` is replaced by the engine name. Its
 coordinator handler runs a daemon thread until ``stop()``."""
 
@@ -114,7 +115,7 @@ INVALID = ({"database": ""}, {"database": "app", "group": -1}, {"group": 1}, {"d
 
 
 def broken(*replacements: tuple[str, str]) -> str:
-    """:data:`GOOD_ENGINE` with each ``(old, new)`` replacement applied (each ``old`` must occur)."""
+    """:data:`GOOD_ENGINE` with each ``(old, new)`` replacement applied (``old`` must occur)."""
     source = GOOD_ENGINE
     for old, new in replacements:
         assert old in source, old
@@ -153,9 +154,9 @@ class EngineInstaller:
         patroni_mpp.clear_caches()
         return name
 
-    def load(self, source: str = GOOD_ENGINE, **kwargs: tuple[str, ...]) -> LoadedEngine:
+    def load(self, source: str = GOOD_ENGINE) -> LoadedEngine:
         """Install an engine and load it through discovery."""
-        return patroni_mpp.load_engine(self.install(source, **kwargs))
+        return patroni_mpp.load_engine(self.install(source))
 
 
 @pytest.fixture
@@ -171,7 +172,3 @@ def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineI
     for module in installer.modules:
         sys.modules.pop(module, None)
     patroni_mpp.clear_caches()
-
-
-Factory = Callable[..., LoadedEngine]
-"""Type of helpers that install and load an engine."""

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit_engines import GOOD_ENGINE, INVALID, VALID, EngineInstaller, broken, engines
-
 from patroni_mpp import AbstractMPPHandler, LoadedEngine
 from patroni_mpp.testing import conformance_checks as checks
 from patroni_mpp.testing.host import LocalPostgresql, cluster, member
+
+from .kit_engines import GOOD_ENGINE, INVALID, VALID, EngineInstaller, broken, engines
 
 __all__ = ["engines"]  # the fixture, imported for pytest
 
@@ -53,7 +53,15 @@ def test_good_engine_passes_every_check(
     checks.check_json_schema(good)
     checks.check_validate_config_total(good.engine_class)
     matched = checks.check_group_re(good.engine_class.group_re)
-    assert matched == ["0", "1", "2", "10", "99", "12345", "1\n"]  # `$` matches before a final newline
+    assert matched == [
+        "0",
+        "1",
+        "2",
+        "10",
+        "99",
+        "12345",
+        "1\n",
+    ]  # `$` matches before a final newline
     for sample in INVALID:
         checks.check_invalid_config(good, sample)
     view = cluster(member("node1", "127.0.0.1", 1, role="primary"))
@@ -61,9 +69,7 @@ def test_good_engine_passes_every_check(
         engine = checks.check_valid_config(good, config)
         checks.check_identity(engine)
         before = set(threading.enumerate())
-        handler = checks.check_handler_identity(
-            engine, engine.get_handler_impl(offline), offline
-        )
+        handler = checks.check_handler_identity(engine, engine.get_handler_impl(offline), offline)
         checks.check_handler_calls(handler, view)
         checks.check_adjust_postgres_gucs(handler)
         checks.check_ignore_replication_slot(handler, ["app", "postgres"])
@@ -78,7 +84,7 @@ def test_good_engine_passes_every_check(
 
 
 def test_missing_entry_point() -> None:
-    with pytest.raises(AssertionError, match="no installed distribution declares .*'nosuch'"):
+    with pytest.raises(AssertionError, match=r"no installed distribution declares .*'nosuch'"):
         checks.installed_entry_point("nosuch")
 
 
@@ -102,7 +108,9 @@ def test_entry_point_naming_an_object(engines: EngineInstaller) -> None:
         (("patroni-mpp<1 ; extra == 'docs'",), "does not depend on patroni-mpp"),
     ],
 )
-def test_core_requirement(engines: EngineInstaller, requires: tuple[str, ...], message: str) -> None:
+def test_core_requirement(
+    engines: EngineInstaller, requires: tuple[str, ...], message: str
+) -> None:
     name = engines.install(requires=requires)
     (ep,) = metadata.entry_points(group="patroni.mpp", name=name)
     if "excludes" in message:
@@ -132,14 +140,18 @@ def test_engine_that_fails_to_import_alone(engines: EngineInstaller, tmp_path: P
 def test_undeclared_hook(engines: EngineInstaller) -> None:
     extra = "\n@hookimpl(optionalhook=True)\ndef mpp_extra_hook(name):\n    return None\n"
     loaded = engines.load(GOOD_ENGINE + extra)
-    with pytest.raises(AssertionError, match="implements 'mpp_extra_hook', which .* does not declare"):
+    with pytest.raises(
+        AssertionError, match=r"implements 'mpp_extra_hook', which .* does not declare"
+    ):
         checks.check_hook_module(loaded.module)
 
 
 def test_hook_without_marker(engines: EngineInstaller) -> None:
     extra = "\ndef mpp_handler(engine, postgresql):\n    return None\n"
     loaded = engines.load(GOOD_ENGINE + extra)
-    with pytest.raises(AssertionError, match="mpp_handler is named like a hook but is not decorated"):
+    with pytest.raises(
+        AssertionError, match="mpp_handler is named like a hook but is not decorated"
+    ):
         checks.check_hook_module(loaded.module)
 
 
@@ -155,7 +167,9 @@ def test_hook_with_unknown_argument(engines: EngineInstaller) -> None:
         checks.check_hook_module(module)
 
 
-def test_hooks_answering_for_other_sections(engines: EngineInstaller, offline: LocalPostgresql) -> None:
+def test_hooks_answering_for_other_sections(
+    engines: EngineInstaller, offline: LocalPostgresql
+) -> None:
     loaded = engines.load(broken(("return Kit if name == NAME else None", "return Kit")))
     with pytest.raises(AssertionError, match="mpp_engine_class\\('conformance_no_such_engine'\\)"):
         checks.check_factories(loaded, offline)
@@ -169,7 +183,9 @@ def test_handler_hook_answering_for_other_engines(
         "    return KitHandler(postgresql, {'database': 'x', 'group': 1})\n"
     )
     loaded = engines.load(GOOD_ENGINE + extra)
-    with pytest.raises(AssertionError, match="mpp_handler built .* for an engine of another plugin"):
+    with pytest.raises(
+        AssertionError, match=r"mpp_handler built .* for an engine of another plugin"
+    ):
         checks.check_factories(loaded, offline)
 
 
@@ -183,13 +199,13 @@ def test_missing_config_model(engines: EngineInstaller, offline: LocalPostgresql
 
 
 def test_valid_sample_rejected(good: LoadedEngine) -> None:
-    with pytest.raises(AssertionError, match="valid sample .* was rejected"):
+    with pytest.raises(AssertionError, match=r"valid sample .* was rejected"):
         checks.check_valid_config(good, {"database": "app", "colour": "blue"})
 
 
 def test_strict_model_refuses_numbers_as_strings(engines: EngineInstaller) -> None:
     loaded = engines.load(broken(('extra="forbid"', 'extra="forbid", strict=True')))
-    with pytest.raises(AssertionError, match="PATRONI_KIT.*_\\* environment variables"):
+    with pytest.raises(AssertionError, match=r"PATRONI_KIT.*_\* environment variables"):
         checks.check_valid_config(loaded, {"database": "app", "group": 1})
 
 
@@ -200,7 +216,7 @@ def test_engine_class_refusing_its_model(engines: EngineInstaller) -> None:
 
 
 def test_invalid_sample_accepted(good: LoadedEngine) -> None:
-    with pytest.raises(AssertionError, match="invalid sample .* was accepted"):
+    with pytest.raises(AssertionError, match=r"invalid sample .* was accepted"):
         checks.check_invalid_config(good, {"database": "fine"})
 
 
@@ -214,7 +230,10 @@ def test_invalid_sample_without_field(engines: EngineInstaller) -> None:
     )
     source = broken(
         ("ConfigDict, Field", "ConfigDict, Field, model_validator"),
-        ("    group: int = Field(default=0, ge=0)\n", "    group: int = Field(default=0, ge=0)\n" + validator),
+        (
+            "    group: int = Field(default=0, ge=0)\n",
+            "    group: int = Field(default=0, ge=0)\n" + validator,
+        ),
     )
     loaded = engines.load(source)
     with pytest.raises(AssertionError, match="no problem names a key"):
@@ -232,8 +251,12 @@ def test_non_mapping_invalid_sample(good: LoadedEngine) -> None:
 
 def test_validate_config_raising(engines: EngineInstaller) -> None:
     loaded = engines.load(
-        broken(('return isinstance(config, dict) and isinstance(config.get("database"), str)',
-                'return isinstance(config["database"], str)'))  # fmt: skip
+        broken(
+            (
+                'return isinstance(config, dict) and isinstance(config.get("database"), str)',
+                'return isinstance(config["database"], str)',
+            )
+        )
     )
     with pytest.raises(AssertionError, match=r"None: raised TypeError"):
         checks.check_validate_config_total(loaded.engine_class)
@@ -241,8 +264,12 @@ def test_validate_config_raising(engines: EngineInstaller) -> None:
 
 def test_validate_config_answering_non_bool(engines: EngineInstaller) -> None:
     loaded = engines.load(
-        broken(('return isinstance(config, dict) and isinstance(config.get("database"), str)',
-                'return config and config.get("database")'))  # fmt: skip
+        broken(
+            (
+                'return isinstance(config, dict) and isinstance(config.get("database"), str)',
+                'return config and config.get("database")',
+            )
+        )
     )
     with pytest.raises(AssertionError, match=r"returned .*, not a bool"):
         checks.check_validate_config_total(loaded.engine_class)
@@ -264,7 +291,9 @@ def test_group_re_matrix(pattern: str, culprit: str | None) -> None:
 
 
 def test_group_that_is_not_an_int(engines: EngineInstaller) -> None:
-    loaded = engines.load(broken(('return self.config["group"]', 'return str(self.config["group"])')))
+    loaded = engines.load(
+        broken(('return self.config["group"]', 'return str(self.config["group"])'))
+    )
     engine = loaded.create({"database": "app", "group": 1})
     with pytest.raises(AssertionError, match="group of an enabled engine must be an int"):
         checks.check_identity(engine)
@@ -285,13 +314,17 @@ def test_coordinator_and_worker_contradicting(engines: EngineInstaller) -> None:
 
 def test_mixin_first_gives_wrong_type(engines: EngineInstaller, offline: LocalPostgresql) -> None:
     source = broken(
-        ("class KitHandler(Kit, AbstractMPPHandler):", "class Loud:\n    pass\n\n\n"
-         "class KitHandler(Loud, Kit, AbstractMPPHandler):"),  # fmt: skip
+        (
+            "class KitHandler(Kit, AbstractMPPHandler):",
+            "class Loud:\n    pass\n\n\nclass KitHandler(Loud, Kit, AbstractMPPHandler):",
+        ),
     )
     loaded = engines.load(source)
     engine = loaded.create({"database": "app", "group": 1})
     handler = engine.get_handler_impl(offline)
-    with pytest.raises(AssertionError, match="handler.type is 'Loud' but the descriptor's is 'Kit'"):
+    with pytest.raises(
+        AssertionError, match=r"handler.type is 'Loud' but the descriptor's is 'Kit'"
+    ):
         checks.check_handler_identity(engine, handler, offline)
 
 
@@ -305,7 +338,12 @@ def test_handler_not_a_handler(good: LoadedEngine, offline: LocalPostgresql) -> 
 
 
 def test_method_returning_a_value(engines: EngineInstaller, offline: LocalPostgresql) -> None:
-    source = broken(("    def on_demote(self):\n        return None", "    def on_demote(self):\n        return True"))
+    source = broken(
+        (
+            "    def on_demote(self):\n        return None",
+            "    def on_demote(self):\n        return True",
+        )
+    )
     handler = handler_of(engines.load(source), VALID[1], offline)
     view = cluster(member("node1", "127.0.0.1", 1, role="primary"))
     with pytest.raises(AssertionError, match=r"on_demote\(\) returned True"):
@@ -313,16 +351,24 @@ def test_method_returning_a_value(engines: EngineInstaller, offline: LocalPostgr
 
 
 def test_gucs_not_idempotent(engines: EngineInstaller, offline: LocalPostgresql) -> None:
-    source = broken(("        if NAME not in libraries:\n            libraries.append(NAME)",
-                     "        libraries.append(NAME)"))  # fmt: skip
+    source = broken(
+        (
+            "        if NAME not in libraries:\n            libraries.append(NAME)",
+            "        libraries.append(NAME)",
+        )
+    )
     handler = handler_of(engines.load(source), VALID[1], offline)
     with pytest.raises(AssertionError, match="not idempotent"):
         checks.check_adjust_postgres_gucs(handler)
 
 
 def test_gucs_dropping_libraries(engines: EngineInstaller, offline: LocalPostgresql) -> None:
-    source = broken(('parameters["shared_preload_libraries"] = ",".join(libraries)',
-                     'parameters["shared_preload_libraries"] = NAME'))  # fmt: skip
+    source = broken(
+        (
+            'parameters["shared_preload_libraries"] = ",".join(libraries)',
+            'parameters["shared_preload_libraries"] = NAME',
+        )
+    )
     handler = handler_of(engines.load(source), VALID[1], offline)
     with pytest.raises(AssertionError, match=r"dropped \['pg_stat_statements'\]"):
         checks.check_adjust_postgres_gucs(handler)
@@ -330,24 +376,36 @@ def test_gucs_dropping_libraries(engines: EngineInstaller, offline: LocalPostgre
 
 def test_gucs_case_sensitive_lookup(engines: EngineInstaller, offline: LocalPostgresql) -> None:
     # An engine that walks the keys itself misses the host's mixed-case spelling.
-    source = broken(('value = parameters.get("shared_preload_libraries") or ""',
-                     'value = dict(parameters).get("shared_preload_libraries") or ""'))  # fmt: skip
+    source = broken(
+        (
+            'value = parameters.get("shared_preload_libraries") or ""',
+            'value = dict(parameters).get("shared_preload_libraries") or ""',
+        )
+    )
     handler = handler_of(engines.load(source), VALID[1], offline)
     with pytest.raises(AssertionError, match="mixed-case keys"):
         checks.check_adjust_postgres_gucs(handler)
 
 
 def test_gucs_with_non_guc_value(engines: EngineInstaller, offline: LocalPostgresql) -> None:
-    source = broken(('parameters["shared_preload_libraries"] = ",".join(libraries)',
-                     'parameters["shared_preload_libraries"] = libraries'))  # fmt: skip
+    source = broken(
+        (
+            'parameters["shared_preload_libraries"] = ",".join(libraries)',
+            'parameters["shared_preload_libraries"] = libraries',
+        )
+    )
     handler = handler_of(engines.load(source), VALID[1], offline)
     with pytest.raises(AssertionError, match="not a GUC value"):
         checks.check_adjust_postgres_gucs(handler)
 
 
 def test_slot_with_missing_keys(engines: EngineInstaller, offline: LocalPostgresql) -> None:
-    source = broken(('return slot.get("plugin") == NAME',
-                     'return slot["type"] == "logical" and slot["name"].startswith(NAME)'))  # fmt: skip
+    source = broken(
+        (
+            'return slot.get("plugin") == NAME',
+            'return slot["type"] == "logical" and slot["name"].startswith(NAME)',
+        )
+    )
     handler = handler_of(engines.load(source), VALID[1], offline)
     with pytest.raises(AssertionError, match=r"ignore_replication_slot\(\{\}\) raised KeyError"):
         checks.check_ignore_replication_slot(handler, ["app"])
@@ -365,8 +423,15 @@ def test_bootstrap_expectations(worker_handler: AbstractMPPHandler) -> None:
         checks.check_bootstrap(worker_handler, RuntimeError)
 
 
-def test_bootstrap_error_without_message(engines: EngineInstaller, offline: LocalPostgresql) -> None:
-    source = broken(("    def bootstrap(self):\n        return None", "    def bootstrap(self):\n        raise RuntimeError()"))
+def test_bootstrap_error_without_message(
+    engines: EngineInstaller, offline: LocalPostgresql
+) -> None:
+    source = broken(
+        (
+            "    def bootstrap(self):\n        return None",
+            "    def bootstrap(self):\n        raise RuntimeError()",
+        )
+    )
     handler = handler_of(engines.load(source), VALID[1], offline)
     with pytest.raises(AssertionError, match="without a message"):
         checks.check_bootstrap(handler, RuntimeError)

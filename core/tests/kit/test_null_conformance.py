@@ -8,10 +8,10 @@ from patroni_mpp.testing.conformance import EngineConformance, Invalid
 class TestNullConformance(EngineConformance):
     engine_name = "null"
     distribution = "patroni-mpp-null"
-    valid_configs = [{}, None]
-    invalid_configs = [
+    valid_configs = ({}, None)
+    invalid_configs = (
         {"group": 0},
         {"database": "postgres"},
         Invalid(["not", "a", "mapping"], ""),
         Invalid("text", ""),
-    ]
+    )

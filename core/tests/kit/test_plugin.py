@@ -9,11 +9,11 @@ import sys
 import textwrap
 
 import pytest
-from kit_engines import GOOD_ENGINE, EngineInstaller, broken, engines
-
 from patroni_mpp.testing import postgres
 from patroni_mpp.testing.host import Cluster, LocalPostgresql
 from patroni_mpp.testing.postgres import PostgresServer, PostgresUnavailable
+
+from .kit_engines import GOOD_ENGINE, EngineInstaller, broken, engines
 
 pytest_plugins = ["pytester"]
 __all__ = ["engines"]  # the fixture, imported for pytest
@@ -155,9 +155,11 @@ def test_empty_samples_fail(pytester: pytest.Pytester, engines: EngineInstaller)
 
 def test_expected_bootstrap_error(pytester: pytest.Pytester, engines: EngineInstaller) -> None:
     source = broken(
-        ("    def bootstrap(self):\n        return None",
-         "    def bootstrap(self):\n        raise RuntimeError('the kit extension is not installed')"),
-    )  # fmt: skip
+        (
+            "    def bootstrap(self):\n        return None",
+            "    def bootstrap(self):\n        raise RuntimeError('kit extension not installed')",
+        ),
+    )
     name = engines.install(source)
     body = STOP + (
         "\n    @pytest.fixture\n"

@@ -35,7 +35,8 @@ MAX_TIMEOUT = 3600.0
 MAX_COOLDOWN = 3600.0
 """Largest accepted ``cooldown`` (seconds): the sender's ``retry_timeout``."""
 
-_Seconds = StrictInt | StrictFloat
+_Seconds = StrictFloat
+"""A JSON number (integer or not); strings and booleans are refused."""
 
 
 class CitusEvent(BaseModel):

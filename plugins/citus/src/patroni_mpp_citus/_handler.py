@@ -41,14 +41,20 @@ class CitusHandler(Citus, AbstractMPPHandler):
 
     :param postgresql: the host's PostgreSQL object.
     :param config: the validated ``citus`` section.
+    :param watch_promotions: after ``before_promote``, poll the promoted node and end the pause as
+        soon as it is out of recovery (tests whose nodes are fake addresses switch it off).
     """
 
-    def __init__(self, postgresql: PostgresqlLike, config: dict[str, Any]) -> None:
+    def __init__(
+        self, postgresql: PostgresqlLike, config: dict[str, Any], *, watch_promotions: bool = True
+    ) -> None:
         super().__init__(postgresql, config)
         connection = postgresql.connection_pool.get(
             CONNECTION_NAME, {"dbname": config["database"], "options": CONNECTION_OPTIONS}
         )
-        self._worker = MetadataWorker(MetadataStore(connection), self._watch_params)
+        self._worker = MetadataWorker(
+            MetadataStore(connection), self._watch_params if watch_promotions else None
+        )
 
     # -- for tests and tools
     # ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ __all__ = [
     "EVENTS",
     "KNOWN_ROLES",
     "PRIMARY",
+    "REMOVE",
     "SECONDARY",
     "Group",
     "Outcome",
@@ -38,7 +39,10 @@ SECONDARY = "secondary"
 DEMOTED = "demoted"
 _PRIMARY_ROLES = frozenset({PRIMARY, DEMOTED})
 KNOWN_ROLES = frozenset({PRIMARY, SECONDARY, DEMOTED})
-"""Roles of rows to keep; a row with any other role (``""``) in a transition is a removal order."""
+"""Roles the engine writes (the table may also hold ``unavailable`` rows)."""
+
+REMOVE = ""
+"""Role of a removal order in a transition's output."""
 
 DEMOTED_SUFFIX = "-demoted"
 """Appended to the host of a paused primary row (a new name makes Citus lock the group)."""
@@ -65,8 +69,7 @@ class Row:
     :ivar host: the host as written to/read from the table (its case is kept for SQL).
     :ivar port: the port.
     :ivar role: ``primary``, ``secondary``, ``demoted``, what the table says (``unavailable``), or
-        ``""``
-        for a removal order.
+        :data:`REMOVE` (``""``) for a removal order.
     :ivar nodeid: ``pg_dist_node.nodeid``; None while unknown.
     :ivar key: the identity, ``(host.lower(), port)``.
     """

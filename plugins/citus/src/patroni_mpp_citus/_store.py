@@ -16,7 +16,7 @@ from typing import Any
 from patroni_mpp import NamedConnectionLike
 
 from ._errors import MetadataQueryError
-from ._model import KNOWN_ROLES, Group, Row
+from ._model import DEMOTED, REMOVE, Group, Row
 from ._transition import transition
 
 __all__ = [
@@ -150,11 +150,11 @@ class MetadataStore:
         :param groupid: its group.
         :param cooldown: ``lock_cooldown`` in milliseconds.
         """
-        if row.role not in KNOWN_ROLES:
+        if row.role == REMOVE:
             self.query(REMOVE_NODE, row.host, row.port)
         elif row.nodeid is not None:
             self.query(UPDATE_NODE, row.nodeid, row.nodename, row.port, cooldown)
-        elif row.is_primary and row.role != "primary":
+        elif row.role == DEMOTED:
             logger.debug("Not adding %r: a group that is not registered cannot be paused", row)
         else:
             result = self.query(ADD_NODE, row.host, row.port, groupid, row.role)

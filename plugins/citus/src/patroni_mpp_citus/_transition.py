@@ -25,7 +25,7 @@ The topology transition: ordered ``pg_dist_node`` changes from one group state t
 
 from __future__ import annotations
 
-from ._model import DEMOTED, KNOWN_ROLES, PRIMARY, SECONDARY, Group, Row
+from ._model import DEMOTED, PRIMARY, REMOVE, SECONDARY, Group, Row
 
 __all__ = ["is_update", "removal", "transition"]
 
@@ -33,13 +33,13 @@ _Key = tuple[str, int]
 
 
 def removal(row: Row) -> Row:
-    """A removal order for ``row`` (its address as spelt in the table, role ``""``)."""
-    return Row(row.host, row.port, "", row.nodeid)
+    """A removal order for ``row`` (its address as spelt in the table, role :data:`REMOVE`)."""
+    return Row(row.host, row.port, REMOVE, row.nodeid)
 
 
 def is_update(row: Row) -> bool:
-    """True when ``row`` is written with ``citus_update_node`` (it has a nodeid and a kept role)."""
-    return row.nodeid is not None and row.role in KNOWN_ROLES
+    """True when ``row`` is written with ``citus_update_node`` (it has a nodeid, it is no removal)."""
+    return row.nodeid is not None and row.role != REMOVE
 
 
 def transition(new: Group, old: Group) -> list[Row]:
@@ -55,7 +55,7 @@ def transition(new: Group, old: Group) -> list[Row]:
     :param new: the desired group; it must have a primary (or demoted) row.
     :param old: the current group (the open transaction's state, the cached table content, or
         empty).
-    :returns: the rows to write, in order: a row without a role in :data:`KNOWN_ROLES` is removed, a
+    :returns: the rows to write, in order: a row whose role is :data:`REMOVE` is removed, a
         row with a nodeid is updated, any other row is added.
     :raises ValueError: when ``new`` has no primary row.
     """
@@ -69,9 +69,10 @@ def transition(new: Group, old: Group) -> list[Row]:
     done_old: set[_Key] = set()
 
     if old_primary is None:
-        if new_primary.role == DEMOTED:
-            # Nothing to pause in a group that is not registered; register nothing either.
-            new.rows.clear()
+        if new_primary.role == DEMOTED or failover:
+            # Nothing to pause in a group that is not registered, and no row may be added after an
+            # update in this transaction: leave the group as it is.
+            new.rows = {key: row.copy() for key, row in old.rows.items()}
             new.failover = failover
             return []
         holder = old.get(new_primary)

@@ -28,7 +28,7 @@ from ._promotion import PromotionWatch
 from ._queue import TaskQueue
 from ._store import MetadataStore
 
-__all__ = ["RELOAD_BACKOFF_MAX", "RELOAD_BACKOFF_MIN", "MetadataWorker"]
+__all__ = ["RELOAD_BACKOFF_MAX", "RELOAD_BACKOFF_MIN", "MetadataWorker", "reload_backoff"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,13 @@ RELOAD_BACKOFF_MIN = 0.1
 
 RELOAD_BACKOFF_MAX = 5.0
 """Upper bound of the retry delay of ``pg_dist_node`` reads."""
+
+
+def reload_backoff(failures: int) -> float:
+    """Seconds to wait before reading ``pg_dist_node`` again after ``failures`` failed reads."""
+    if failures <= 0:
+        return 0.0
+    return min(RELOAD_BACKOFF_MIN * 2 ** min(failures - 1, 30), RELOAD_BACKOFF_MAX)
 
 ERROR_PAUSE = 0.5
 """Seconds the loop rests after an unexpected exception (so that a bug cannot spin the CPU)."""
@@ -84,6 +91,11 @@ class MetadataWorker:
     def alive(self) -> bool:
         """True while the thread runs."""
         return self._thread.is_alive()
+
+    @property
+    def reload_failures(self) -> int:
+        """Consecutive failed reads of ``pg_dist_node`` (0 once a read succeeds)."""
+        return self._reload_failures
 
     @property
     def store(self) -> MetadataStore:
@@ -195,7 +207,8 @@ class MetadataWorker:
                 if self._stopping:
                     return
                 reset, state.reset_connection = state.reset_connection, False
-                reload = state.reload and state.in_flight is None
+                # read lazily: only when there is something to do (a demoted coordinator is stopping)
+                reload = state.reload and state.in_flight is None and bool(state.queue)
                 epoch = state.epoch
             if reset:
                 self._store.close()
@@ -259,8 +272,7 @@ class MetadataWorker:
             groups = self._store.load(log_errors=self._reload_failures == 0)
         except Exception as exc:
             self._reload_failures += 1
-            delay = min(RELOAD_BACKOFF_MIN * 2 ** (self._reload_failures - 1), RELOAD_BACKOFF_MAX)
-            self._reload_not_before = time.monotonic() + delay
+            self._reload_not_before = time.monotonic() + reload_backoff(self._reload_failures)
             with self.state.cond:
                 self.state.reload = True
             if self._reload_failures == 1:

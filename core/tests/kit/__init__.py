@@ -1,0 +1,1 @@
+"""Tests of the engine conformance kit, the pytest plugin and ``patroni-mpp new-engine``."""

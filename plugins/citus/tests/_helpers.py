@@ -1,0 +1,393 @@
+"""Helpers of the engine's tests (no fixtures of conftest.py are redefined here).
+
+* :class:`Formation`: a coordinator handler on the session's Citus test server plus DCS views of worker
+  groups, with ways to read ``pg_dist_node`` and the handler's statements back;
+* :func:`simulate`: a pure-Python model of ``pg_dist_node`` that applies a transition's changes and
+  checks Citus's constraints after every statement;
+* :func:`wait_for`: polling with a generous deadline (tests never assert durations).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
+from patroni_mpp_citus import (
+    DEMOTED,
+    PRIMARY,
+    REMOVE,
+    CitusHandler,
+    Group,
+    Row,
+    Task,
+)
+from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.emulation.statement_log import StatementLogView
+
+DEADLINE = 30.0
+"""Seconds a test waits for something that should happen much sooner."""
+
+APP = "Patroni citus"
+"""``application_name`` of the handler's metadata connection."""
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.02
+) -> bool:
+    """Poll ``predicate`` until it is truthy (True) or ``timeout`` seconds passed (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def citus_threads() -> list[threading.Thread]:
+    """Threads started by the engine that are still alive."""
+    return [t for t in threading.enumerate() if t.name.startswith("citus-") and t.is_alive()]
+
+
+# -- pg_dist_node model -------------------------------------------------------------------------------
+
+
+class CitusConstraintError(AssertionError):
+    """A statement would fail on Citus (or break the invariant of citus-engine.md 7.2)."""
+
+
+@dataclass
+class TableRow:
+    """One simulated ``pg_dist_node`` row."""
+
+    nodeid: int
+    groupid: int
+    nodename: str
+    nodeport: int
+    noderole: str
+
+
+@dataclass
+class Table:
+    """A simulated ``pg_dist_node``: applies engine changes with Citus's checks.
+
+    :ivar unsynced: an update ran in the current transaction (Citus refuses add/remove until commit).
+    """
+
+    rows: dict[int, TableRow] = field(default_factory=dict)
+    next_id: int = 100
+    unsynced: bool = False
+    statements: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, group: Group) -> Table:
+        """The table holding ``group`` (its rows must have nodeids)."""
+        table = cls()
+        for row in group:
+            assert row.nodeid is not None, row
+            role = PRIMARY if row.role == DEMOTED else row.role
+            table.rows[row.nodeid] = TableRow(
+                row.nodeid, group.groupid, row.nodename, row.port, role
+            )
+        table.unsynced = group.failover
+        return table
+
+    def _taken(self, name: str, port: int, except_id: int | None = None) -> bool:
+        return any(
+            r.nodename == name and r.nodeport == port and r.nodeid != except_id
+            for r in self.rows.values()
+        )
+
+    def apply(self, change: Row, groupid: int) -> None:
+        """Apply one change as Citus would, raising :class:`CitusConstraintError` where Citus errors."""
+        if change.role == REMOVE:
+            self.statements.append(("remove", change.host, change.port))
+            if self.unsynced:
+                raise CitusConstraintError(f"remove {change} while metadata is unsynced")
+            found = [
+                r
+                for r in self.rows.values()
+                if (r.nodename, r.nodeport) == (change.host, change.port)
+            ]
+            if len(found) != 1:
+                raise CitusConstraintError(f"remove of a missing node {change}")
+            del self.rows[found[0].nodeid]
+        elif change.nodeid is not None:
+            self.statements.append(("update", change.nodeid, change.nodename, change.port))
+            if change.nodeid not in self.rows:
+                raise CitusConstraintError(f"update of a missing node {change}")
+            if self._taken(change.nodename, change.port, change.nodeid):
+                raise CitusConstraintError(f"{change.nodename}:{change.port} is taken ({change})")
+            target = self.rows[change.nodeid]
+            if (target.nodename, target.nodeport) != (change.nodename, change.port):
+                target.nodename, target.nodeport = change.nodename, change.port
+                self.unsynced = True
+        elif change.role == DEMOTED:
+            raise CitusConstraintError(f"a demoted row without nodeid was emitted: {change}")
+        else:
+            self.statements.append(("add", change.host, change.port, change.role))
+            if self._taken(change.host, change.port):
+                raise CitusConstraintError(f"add of a registered address {change}")
+            if self.unsynced:
+                raise CitusConstraintError(f"add {change} while metadata is unsynced")
+            if change.role == PRIMARY and any(
+                r.groupid == groupid and r.noderole == PRIMARY for r in self.rows.values()
+            ):
+                raise CitusConstraintError(f"group {groupid} already has a primary")
+            change.nodeid = self.next_id
+            self.rows[self.next_id] = TableRow(
+                self.next_id, groupid, change.host, change.port, change.role
+            )
+            self.next_id += 1
+
+    def content(self) -> set[tuple[int, str, int, str]]:
+        """``(nodeid, nodename, nodeport, noderole)`` of every row."""
+        return {(r.nodeid, r.nodename, r.nodeport, r.noderole) for r in self.rows.values()}
+
+
+def group_content(group: Group) -> set[tuple[int | None, str, int, str]]:
+    """What ``group`` says the table holds, in :meth:`Table.content` form."""
+    return {
+        (row.nodeid, row.nodename, row.port, PRIMARY if row.role == DEMOTED else row.role)
+        for row in group
+    }
+
+
+def simulate(old: Group, changes: Iterable[Row], groupid: int) -> Table:
+    """Apply ``changes`` to a table holding ``old``; raises on any Citus constraint violation."""
+    table = Table.of(old)
+    for change in changes:
+        table.apply(change, groupid)
+    return table
+
+
+# -- the formation: a coordinator handler on the test server, DCS views --------------------------
+
+
+def node(citus: CitusTestServer, index: int, name: str | None = None, **kwargs: Any) -> Member:
+    """A DCS member for node ``index`` of the test server (an address Citus accepts)."""
+    host, port = citus.node_address(index)
+    return member(name or f"node{index}", host, port, **kwargs)
+
+
+@dataclass
+class Formation:
+    """A coordinator handler on the Citus test server and the DCS view it is shown.
+
+    :ivar citus: the test server (the coordinator's PostgreSQL).
+    :ivar postgresql: the host PostgreSQL object handed to the handler.
+    :ivar handler: the coordinator's handler (closed by :meth:`close`).
+    :ivar workers: group id -> that group's DCS cluster.
+    :ivar coordinator_members: other members of the coordinator group.
+    """
+
+    citus: CitusTestServer
+    postgresql: LocalPostgresql
+    handler: CitusHandler
+    workers: dict[int, Cluster] = field(default_factory=dict)
+    coordinator_members: list[Member] = field(default_factory=list)
+
+    @property
+    def coordinator(self) -> Member:
+        """The coordinator leader's member."""
+        return member("coordinator", self.citus.host, self.citus.port, role="primary")
+
+    def view(self) -> Cluster:
+        """The coordinator's DCS view (with ``workers``)."""
+        return cluster(self.coordinator, *self.coordinator_members, workers=self.workers)
+
+    def set_group(self, groupid: int, leader: Member | None, *others: Member) -> None:
+        """Replace the DCS view of worker group ``groupid``."""
+        self.workers[groupid] = cluster(leader, *others)
+
+    def sync(self) -> None:
+        """One reconciliation (one HA cycle of the coordinator leader)."""
+        self.handler.sync_meta_data(self.view())
+
+    def event(
+        self, kind: str, groupid: int, leader: str, timeout: float = 30, cooldown: float = 10
+    ) -> None:
+        """Deliver an event as the REST API would (blocks for ``before_demote``)."""
+        self.handler.handle_event(
+            self.view(),
+            {
+                "type": kind,
+                "group": groupid,
+                "leader": leader,
+                "timeout": timeout,
+                "cooldown": cooldown,
+            },
+        )
+
+    def submit(
+        self, kind: str, groupid: int, leader: str, timeout: float = 30, cooldown: float = 10
+    ) -> Task | None:
+        """Queue an event's task without waiting for it."""
+        return self.handler.submit_event(
+            self.view(),
+            {
+                "type": kind,
+                "group": groupid,
+                "leader": leader,
+                "timeout": timeout,
+                "cooldown": cooldown,
+            },
+        )
+
+    @contextmanager
+    def event_in_thread(
+        self, kind: str, groupid: int, leader: str, timeout: float = 30
+    ) -> Iterator[threading.Thread]:
+        """Deliver an event from a REST-like thread; the thread is joined when the block ends."""
+        thread = threading.Thread(
+            target=self.event, args=(kind, groupid, leader, timeout), name="test-rest"
+        )
+        thread.start()
+        try:
+            yield thread
+        finally:
+            thread.join(DEADLINE)
+            assert not thread.is_alive(), "the REST thread did not return"
+
+    def rows(self) -> set[tuple[int, str, int, str]]:
+        """Committed ``(groupid, nodename, nodeport, noderole)`` of every row."""
+        with self.citus.connect(application_name="citus-test-read") as conn:
+            return {
+                (g, n, p, r)
+                for g, n, p, r in conn.execute(
+                    "SELECT groupid, nodename, nodeport, noderole::text FROM pg_catalog.pg_dist_node"
+                ).fetchall()
+            }
+
+    def group_rows(self, groupid: int) -> set[tuple[str, int, str]]:
+        """Committed ``(nodename, nodeport, noderole)`` of one group."""
+        return {(n, p, r) for g, n, p, r in self.rows() if g == groupid}
+
+    def wait_rows(self, groupid: int, expected: set[tuple[str, int, str]]) -> bool:
+        """Wait until the committed rows of ``groupid`` are ``expected``."""
+        return wait_for(lambda: self.group_rows(groupid) == expected)
+
+    def wait_idle(self) -> bool:
+        """Wait until the worker has nothing queued and nothing in flight."""
+        state = self.handler.worker.state
+
+        def idle() -> bool:
+            with state.cond:
+                return not state.queue and state.in_flight is None
+
+        return wait_for(idle)
+
+    def close(self) -> None:
+        """Stop the handler's thread and close every connection."""
+        try:
+            assert self.handler.close(DEADLINE), "the worker thread did not stop"
+        finally:
+            self.postgresql.close()
+
+
+def make_formation(
+    citus: CitusTestServer,
+    *,
+    group: int = 0,
+    database: str = "citus",
+    password: str | None = None,
+    watch_promotions: bool = False,
+) -> Formation:
+    """A coordinator (or worker, by ``group``) handler on the test server.
+
+    The promotion watch is off by default: emulated nodes have addresses nothing listens on.
+    """
+    postgresql = LocalPostgresql(
+        "coordinator", citus.host, citus.port, primary=True, password=password
+    )
+    handler = CitusHandler(
+        postgresql, {"group": group, "database": database}, watch_promotions=watch_promotions
+    )
+    return Formation(citus, postgresql, handler)
+
+
+def addr(citus: CitusTestServer, index: int) -> tuple[str, int]:
+    """``(host, port)`` of node ``index``."""
+    return citus.node_address(index)
+
+
+def register(
+    conn: psycopg.Connection[Any], host: str, port: int, groupid: int, role: str = "primary"
+) -> int:
+    """``citus_add_node`` as a test's own setup step."""
+    row = conn.execute(
+        "SELECT pg_catalog.citus_add_node(%s, %s, %s, %s::pg_catalog.noderole, 'default')",
+        (host, port, groupid, role),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# -- the handler's statements ---------------------------------------------------------------------------
+
+_CALL = re.compile(r"pg_catalog\.(citus_\w+)\((.*)\)")
+_ARG = re.compile(r"'((?:[^']|'')*)'(?:::[\w.]+)?|(true|false)|(-?\d+)(?:::[\w.]+)?")
+
+
+def _args(text: str) -> list[Any]:
+    values: list[Any] = []
+    for match in _ARG.finditer(text):
+        quoted, boolean, number = match.groups()
+        if quoted is not None:
+            values.append(
+                int(quoted) if quoted.lstrip("-").isdigit() else quoted.replace("''", "'")
+            )
+        elif boolean is not None:
+            values.append(boolean == "true")
+        else:
+            values.append(int(number))
+    return values
+
+
+def compact(statement: str) -> tuple[Any, ...]:
+    """A statement of the handler in a short form.
+
+    ``("BEGIN",)``, ``("COMMIT",)``, ``("ROLLBACK",)``, ``("load",)``, ``("add", host, port, group,
+    role)``, ``("update", nodeid, name, port)``, ``("remove", host, port)``, or ``(statement,)``.
+    """
+    text = " ".join(statement.split())
+    if text.upper() in ("BEGIN", "COMMIT", "ROLLBACK"):
+        return (text.upper(),)
+    if text.startswith("SELECT groupid, nodename"):
+        return ("load",)
+    match = _CALL.search(text)
+    if match is None:
+        return (text,)
+    name, args = match.group(1), _args(match.group(2))
+    if name == "citus_add_node":
+        return ("add", *args[:4])
+    if name == "citus_update_node":
+        return ("update", *args[:3])
+    if name == "citus_remove_node":
+        return ("remove", *args[:2])
+    return (name, *args)
+
+
+def handler_statements(
+    log: StatementLogView, since: int | None = None, *, loads: bool = False
+) -> list[tuple[Any, ...]]:
+    """The handler's statements (compact form) since the test start or ``since``, cache loads left out."""
+    result = [compact(s) for s in log.statements(since, application_name=APP)]
+    return result if loads else [s for s in result if s != ("load",)]
+
+
+def records(caplog: Any, level: str, prefix: str) -> list[Any]:
+    """Log records of ``level`` whose message starts with ``prefix``."""
+    return [r for r in caplog.records if r.levelname == level and r.getMessage().startswith(prefix)]
+
+
+def as_dict(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict copy."""
+    return dict(mapping)

@@ -1,0 +1,137 @@
+"""The ``citus`` section, identity properties and discovery through the ``citus`` entry point."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+import patroni_mpp
+import pytest
+from patroni_mpp import EngineConfigError, apply_environment, get_mpp, load_engine
+from patroni_mpp.testing.host import LocalPostgresql
+from patroni_mpp_citus import GROUP_RE, Citus, CitusConfig, CitusHandler, config_problems, parse_group
+
+
+def test_entry_point_is_installed() -> None:
+    (ep,) = metadata.entry_points(group="patroni.mpp", name="citus")
+    assert ep.value == "patroni_mpp_citus.hooks"
+    assert ep.dist is not None and ep.dist.metadata["Name"] == "patroni-mpp-citus"
+    requires = " ".join(ep.dist.requires or [])
+    assert "patroni-mpp" in requires and "psycopg" in requires
+
+
+@pytest.mark.parametrize(
+    ("group", "expected"),
+    [(0, 0), (1, 1), ("1", 1), (" 2 ", 2), ("007", 7), (2**31 - 1, 2**31 - 1)],
+)
+def test_valid_groups(group: Any, expected: int) -> None:
+    engine = get_mpp({"citus": {"group": group, "database": "citus"}})
+    assert isinstance(engine, Citus)
+    assert engine.group == expected
+    assert Citus.validate_config({"group": group, "database": "citus"})
+
+
+@pytest.mark.parametrize(
+    "group",
+    [None, "", "abc", True, False, 1.5, 1.0, "1.5", "0x10", -1, "-1", 2**31, "1 2", [1]],
+)
+def test_invalid_groups_are_rejected_when_validated(group: Any) -> None:
+    """Quirk 5: values ``group`` cannot convert are rejected here, not later."""
+    with pytest.raises(EngineConfigError) as info:
+        get_mpp({"citus": {"group": group, "database": "citus"}})
+    assert "citus.group: group must" in str(info.value)
+    assert not Citus.validate_config({"group": group, "database": "citus"})
+    with pytest.raises(ValueError, match="^group must"):
+        parse_group(group)
+
+
+@pytest.mark.parametrize(
+    ("database", "words"),
+    [
+        ("", "database must not be empty"),
+        (None, "database must be a string"),
+        (5, "database must be a string"),
+        ("x" * 64, "at most 63 bytes"),
+        ("bad\x00name", "NUL"),
+    ],
+)
+def test_invalid_databases(database: Any, words: str) -> None:
+    with pytest.raises(EngineConfigError) as info:
+        get_mpp({"citus": {"group": 1, "database": database}})
+    assert f"citus.database: {words}" in str(info.value) or words in str(info.value)
+    assert "citus.database" in str(info.value)
+
+
+def test_missing_keys_and_wrong_shapes() -> None:
+    with pytest.raises(EngineConfigError) as info:
+        get_mpp({"citus": {}})
+    assert "citus.group: Field required" in str(info.value)
+    assert "citus.database: Field required" in str(info.value)
+    assert config_problems("group=1") == ["the citus section must be a mapping, not str"]
+    assert config_problems({"group": "x", "database": "d"}) == [
+        "group: group must be a non-negative integer or a string of decimal digits"
+    ]
+    assert not Citus.validate_config(None)
+    assert not Citus.validate_config([("group", 1)])
+
+
+def test_other_keys_are_ignored() -> None:
+    engine = get_mpp({"citus": {"group": 1, "database": "citus", "note": "x"}})
+    assert engine.config == {"group": 1, "database": "citus"}
+
+
+def test_environment_gives_strings() -> None:
+    keys = load_engine("citus").section_keys
+    assert keys == ("group", "database")
+    value, applied = apply_environment(
+        {"database": "x"}, "citus", keys, {"PATRONI_CITUS_GROUP": "3", "PATRONI_CITUS_DATABASE": "citus"}
+    )
+    assert applied == {"group": "PATRONI_CITUS_GROUP", "database": "PATRONI_CITUS_DATABASE"}
+    assert CitusConfig.model_validate(value).model_dump() == {"group": 3, "database": "citus"}
+
+
+def test_identity() -> None:
+    coordinator = get_mpp({"citus": {"group": 0, "database": "citus"}})
+    worker = get_mpp({"citus": {"group": 2, "database": "citus"}})
+    assert coordinator.type == worker.type == "Citus"
+    assert coordinator.k8s_group_label == "citus-group"
+    assert coordinator.coordinator_group_id == 0
+    assert coordinator.is_enabled() and coordinator.is_coordinator() and not coordinator.is_worker()
+    assert worker.is_worker() and not worker.is_coordinator()
+    assert coordinator.group_re is GROUP_RE
+
+
+@pytest.mark.parametrize(
+    ("text", "matches"),
+    [("0", True), ("1", True), ("10", True), ("01", False), ("-1", False), ("a", False), ("", False)],
+)
+def test_group_regex(text: str, matches: bool) -> None:
+    assert bool(GROUP_RE.match(text)) is matches
+
+
+def test_handler_comes_from_the_plugin_and_by_convention() -> None:
+    postgresql = LocalPostgresql("node1", "127.0.0.1", 5432)
+    engine = get_mpp({"citus": {"group": 1, "database": "citus"}})
+    handler = engine.get_handler_impl(postgresql)
+    try:
+        assert type(handler) is CitusHandler
+        assert handler.type == "Citus"
+        assert handler.is_worker()
+        # registered the metadata connection without opening it
+        params = postgresql.connection_pool.get("citus").params
+        assert params["dbname"] == "citus"
+        assert params["options"] == "-c statement_timeout=0 -c idle_in_transaction_session_timeout=0"
+        assert params["application_name"] == "Patroni citus"
+        assert not handler.worker.alive
+    finally:
+        assert handler.close()  # type: ignore[attr-defined]
+    by_convention = Citus({"group": 1, "database": "citus"}).get_handler_impl(postgresql)
+    assert type(by_convention) is CitusHandler
+
+
+def test_listed_as_ok_with_a_schema() -> None:
+    reports = {r.name: r for r in patroni_mpp.iter_engine_reports()}
+    assert reports["citus"].ok
+    schema = load_engine("citus").json_schema()
+    assert schema["properties"]["group"]["minimum"] == 0
+    assert schema["required"] == ["group", "database"]

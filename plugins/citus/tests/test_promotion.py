@@ -1,0 +1,131 @@
+"""The promotion watch (issue 3, item 10): the pause ends when the promoted node leaves recovery.
+
+Real servers: a worker primary and its streaming replica (``PostgresServer.create_replica``); the replica
+is promoted by the test. The coordinator is the session's Citus test server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from patroni_mpp.testing.host import member
+from patroni_mpp.testing.postgres import PostgresServer
+from patroni_mpp_citus import BEFORE_PROMOTE, Outcome
+from patroni_mpp_citus.emulation.server import CitusTestServer, ClientOps
+
+from tests._helpers import Formation, citus_threads, make_formation, records, wait_for
+
+
+@pytest.fixture
+def worker_pair(citus: CitusTestServer) -> Iterator[tuple[PostgresServer, PostgresServer]]:
+    """A running primary with a ``citus`` database and its streaming replica."""
+    settings: dict[str, Any] = {"shared_preload_libraries": "citus"} if citus.is_real else {}
+    primary = PostgresServer(settings)
+    replica: PostgresServer | None = None
+    try:
+        primary.start()
+        with primary.connect() as conn:
+            conn.execute('CREATE DATABASE "citus"')
+        if citus.is_real:
+            primary.execute("CREATE EXTENSION IF NOT EXISTS citus", dbname="citus")
+        replica = primary.create_replica()
+        yield primary, replica
+    finally:
+        if replica is not None:
+            replica.cleanup()
+        primary.cleanup()
+
+
+@pytest.fixture
+def formation(citus: CitusTestServer) -> Iterator[Formation]:
+    made = make_formation(citus, watch_promotions=True)
+    try:
+        yield made
+    finally:
+        made.close()
+        assert not citus_threads()
+
+
+def in_flight(formation: Formation) -> str | None:
+    state = formation.handler.worker.state
+    with state.cond:
+        return None if state.in_flight is None else state.in_flight.event
+
+
+def register_pair(formation: Formation, primary: PostgresServer, replica: PostgresServer) -> None:
+    formation.set_group(
+        1,
+        member("a", primary.host, primary.port, role="primary"),
+        member("b", replica.host, replica.port),
+    )
+    formation.sync()
+    assert formation.wait_rows(
+        1, {(primary.host, primary.port, "primary"), (replica.host, replica.port, "secondary")}
+    )
+    assert formation.wait_idle()
+
+
+def test_pause_ends_when_the_promoted_node_leaves_recovery(
+    formation: Formation,
+    worker_pair: tuple[PostgresServer, PostgresServer],
+    client_ops: ClientOps,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="patroni_mpp_citus")
+    primary, replica = worker_pair
+    register_pair(formation, primary, replica)
+    formation.event("before_demote", 1, "a")
+    primary.stop()
+    formation.set_group(
+        1,
+        member("b", replica.host, replica.port, role="replica"),
+        member("a", primary.host, primary.port, state="stopped"),
+    )
+    formation.event("before_promote", 1, "b")
+    assert wait_for(lambda: in_flight(formation) == BEFORE_PROMOTE)
+    write = client_ops.write(1)
+    assert write.wait_until_waiting(), "the group is paused until the promotion"
+    assert in_flight(formation) == BEFORE_PROMOTE, "no commit while the node is in recovery"
+    replica.promote()
+    # no after_promote is sent: the watch alone ends the pause
+    assert write.join(), "the pause must end once the promoted node is out of recovery"
+    assert write.error is None
+    assert formation.wait_idle()
+    assert formation.group_rows(1) == {
+        (replica.host, replica.port, "primary"),
+        (primary.host, primary.port, "secondary"),
+    }
+    assert records(caplog, "INFO", f"{replica.host}:{replica.port} (group 1) is out of recovery")
+    # the late after_promote of the worker changes nothing
+    task = formation.submit("after_promote", 1, "b")
+    assert task is None or (task.wait(30) and task.outcome in (Outcome.APPLIED, Outcome.SKIPPED))
+    assert wait_for(lambda: [t.name for t in citus_threads()] == ["citus-metadata"])
+
+
+def test_after_promote_first_still_commits(
+    formation: Formation,
+    worker_pair: tuple[PostgresServer, PostgresServer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="patroni_mpp_citus")
+    primary, replica = worker_pair
+    register_pair(formation, primary, replica)
+    formation.event("before_demote", 1, "a")
+    formation.set_group(
+        1,
+        member("b", replica.host, replica.port, role="replica"),
+        member("a", primary.host, primary.port, state="stopped"),
+    )
+    formation.event("before_promote", 1, "b")
+    assert wait_for(lambda: in_flight(formation) == BEFORE_PROMOTE)
+    formation.event("after_promote", 1, "b")  # the replica is never promoted: after_promote ends it
+    assert formation.wait_idle()
+    assert formation.group_rows(1) == {
+        (replica.host, replica.port, "primary"),
+        (primary.host, primary.port, "secondary"),
+    }
+    assert wait_for(lambda: [t.name for t in citus_threads()] == ["citus-metadata"])
+    assert not records(caplog, "INFO", f"{replica.host}:{replica.port} (group 1) is out of recovery")
