@@ -5,13 +5,15 @@ Measured (targets in brackets):
 - statements issued by one ``sync_meta_data`` in steady state [0];
 - Python time of one steady-state ``sync_meta_data`` with 10, 100 and 500 worker groups of 3 members
   [under 5 ms at 500];
-- time and statement count to converge ``pg_dist_node`` from empty to 100 and 500 groups of 3 members;
+- time and statement count to converge ``pg_dist_node`` from empty to 100 and 500 groups of 3
+  members;
 - latency from ``handle_event(after_promote)`` to the change committed, p50 and p99 over 200 events
   [p99 under 50 ms].
 
 It runs against the installed wheels (``nox -s bench``): the emulation comes from
 ``patroni_mpp_citus.emulation`` and servers from ``patroni_mpp.testing.postgres``. Worker nodes are
-addresses of the benchmarking range 198.18.0.0/15 that nothing ever connects to (the emulation does not,
+addresses of the benchmarking range 198.18.0.0/15 that nothing ever connects to (the emulation does
+not,
 and the promotion watch is off). Usage: ``python bench/citus_engine.py [--events N]``.
 Results replace this script's section of BENCHMARKS.md.
 """
@@ -175,7 +177,7 @@ def event_latency(server: CitusTestServer, events: int) -> dict[str, Any]:
         return {
             "events": events,
             "p50_ms": statistics.median(latencies),
-            "p99_ms": latencies[max(0, int(round(0.99 * len(latencies))) - 1)],
+            "p99_ms": latencies[max(0, round(0.99 * len(latencies)) - 1)],
             "max_ms": latencies[-1],
             "statements": per_event,
         }

@@ -421,3 +421,10 @@ def test_explicit_null_section(fake_dists: FakeDists) -> None:
 def test_null_missing_says_which_wheel() -> None:
     with pytest.raises(EngineNotInstalledError, match="pip install patroni-mpp-null"):
         get_mpp({}, entry_points=[])
+
+
+def test_one_distribution_seen_twice_is_no_conflict(fake_dists: FakeDists) -> None:
+    fake_dists.engine("acme")
+    eps = fake_dists.entry_points()
+    engine = get_mpp({"acme": VALID}, entry_points=eps + eps)
+    assert type(engine).__name__ == "Acme"

@@ -99,12 +99,14 @@ def group_entry_points(entry_points: Iterable[metadata.EntryPoint]) -> dict[str,
         grouped.setdefault(ep.name, []).append(ep)
     result = {}
     for name, eps in grouped.items():
-        if len(eps) > 1:  # rare: only then are distribution names worth reading
-            unique: dict[tuple[str, str], metadata.EntryPoint] = {}
-            for ep in eps:
-                unique.setdefault((canonicalize_name(_source_of(ep).name), ep.value), ep)
-            eps = list(unique.values())
-        result[name] = EngineCandidate(name, tuple(eps))
+        if len(eps) == 1:
+            result[name] = EngineCandidate(name, (eps[0],))
+            continue
+        # Rare: only now are the distribution names worth reading from their METADATA files.
+        unique: dict[tuple[str, str], metadata.EntryPoint] = {}
+        for ep in eps:
+            unique.setdefault((canonicalize_name(_source_of(ep).name), ep.value), ep)
+        result[name] = EngineCandidate(name, tuple(unique.values()))
     return result
 
 

@@ -13,7 +13,7 @@ from patroni_mpp.testing import postgres
 from patroni_mpp.testing.host import Cluster, LocalPostgresql
 from patroni_mpp.testing.postgres import PostgresServer, PostgresUnavailable
 
-from .kit_engines import GOOD_ENGINE, EngineInstaller, broken, engines
+from .kit_engines import EngineInstaller, broken, engines
 
 pytest_plugins = ["pytester"]
 __all__ = ["engines"]  # the fixture, imported for pytest
@@ -216,8 +216,3 @@ def test_host_fixtures(
     assert mpp_cluster.leader.data["role"] == "primary"
     assert mpp_cluster.leader.conn_url == mpp_postgresql.connection_string
     assert mpp_cluster.workers == {}
-
-
-def test_good_engine_module_is_plain() -> None:
-    # The template every kit test starts from compiles on its own.
-    compile(GOOD_ENGINE, "kit_engine", "exec")

@@ -1,6 +1,7 @@
 """Helpers of the engine's tests (no fixtures of conftest.py are redefined here).
 
-* :class:`Formation`: a coordinator handler on the session's Citus test server plus DCS views of worker
+* :class:`Formation`: a coordinator handler on the session's Citus test server plus DCS views of
+  worker
   groups, with ways to read ``pg_dist_node`` and the handler's statements back;
 * :func:`simulate`: a pure-Python model of ``pg_dist_node`` that applies a transition's changes and
   checks Citus's constraints after every statement;
@@ -53,10 +54,12 @@ def wait_for(
 
 def citus_threads() -> list[threading.Thread]:
     """Threads started by the engine that are still alive."""
-    return [t for t in threading.enumerate() if t.name.startswith("citus-") and t.is_alive()]
+    names = ("citus-metadata", "citus-promotion-watch")
+    return [t for t in threading.enumerate() if t.name.startswith(names) and t.is_alive()]
 
 
-# -- pg_dist_node model -------------------------------------------------------------------------------
+# -- pg_dist_node model
+# -------------------------------------------------------------------------------
 
 
 class CitusConstraintError(AssertionError):
@@ -78,7 +81,8 @@ class TableRow:
 class Table:
     """A simulated ``pg_dist_node``: applies engine changes with Citus's checks.
 
-    :ivar unsynced: an update ran in the current transaction (Citus refuses add/remove until commit).
+    :ivar unsynced: an update ran in the current transaction (Citus refuses add/remove until
+        commit).
     """
 
     rows: dict[int, TableRow] = field(default_factory=dict)
@@ -106,7 +110,7 @@ class Table:
         )
 
     def apply(self, change: Row, groupid: int) -> None:
-        """Apply one change as Citus would, raising :class:`CitusConstraintError` where Citus errors."""
+        """Apply one change as Citus would; raise :class:`CitusConstraintError` where it errs."""
         if change.role == REMOVE:
             self.statements.append(("remove", change.host, change.port))
             if self.unsynced:
@@ -262,7 +266,8 @@ class Formation:
             return {
                 (g, n, p, r)
                 for g, n, p, r in conn.execute(
-                    "SELECT groupid, nodename, nodeport, noderole::text FROM pg_catalog.pg_dist_node"
+                    "SELECT groupid, nodename, nodeport, noderole::text "
+                    "FROM pg_catalog.pg_dist_node"
                 ).fetchall()
             }
 
@@ -330,7 +335,8 @@ def register(
     return int(row[0])
 
 
-# -- the handler's statements ---------------------------------------------------------------------------
+# -- the handler's statements
+# ---------------------------------------------------------------------------
 
 _CALL = re.compile(r"pg_catalog\.(citus_\w+)\((.*)\)")
 _ARG = re.compile(r"'((?:[^']|'')*)'(?:::[\w.]+)?|(true|false)|(-?\d+)(?:::[\w.]+)?")
@@ -378,7 +384,7 @@ def compact(statement: str) -> tuple[Any, ...]:
 def handler_statements(
     log: StatementLogView, since: int | None = None, *, loads: bool = False
 ) -> list[tuple[Any, ...]]:
-    """The handler's statements (compact form) since the test start or ``since``, cache loads left out."""
+    """The handler's statements (compact form) since the start or ``since``, without loads."""
     result = [compact(s) for s in log.statements(since, application_name=APP)]
     return result if loads else [s for s in result if s != ("load",)]
 

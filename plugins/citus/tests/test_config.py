@@ -9,7 +9,14 @@ import patroni_mpp
 import pytest
 from patroni_mpp import EngineConfigError, apply_environment, get_mpp, load_engine
 from patroni_mpp.testing.host import LocalPostgresql
-from patroni_mpp_citus import GROUP_RE, Citus, CitusConfig, CitusHandler, config_problems, parse_group
+from patroni_mpp_citus import (
+    GROUP_RE,
+    Citus,
+    CitusConfig,
+    CitusHandler,
+    config_problems,
+    parse_group,
+)
 
 
 def test_entry_point_is_installed() -> None:
@@ -41,7 +48,7 @@ def test_invalid_groups_are_rejected_when_validated(group: Any) -> None:
         get_mpp({"citus": {"group": group, "database": "citus"}})
     assert "citus.group: group must" in str(info.value)
     assert not Citus.validate_config({"group": group, "database": "citus"})
-    with pytest.raises(ValueError, match="^group must"):
+    with pytest.raises(ValueError, match=r"^group must"):
         parse_group(group)
 
 
@@ -84,7 +91,10 @@ def test_environment_gives_strings() -> None:
     keys = load_engine("citus").section_keys
     assert keys == ("group", "database")
     value, applied = apply_environment(
-        {"database": "x"}, "citus", keys, {"PATRONI_CITUS_GROUP": "3", "PATRONI_CITUS_DATABASE": "citus"}
+        {"database": "x"},
+        "citus",
+        keys,
+        {"PATRONI_CITUS_GROUP": "3", "PATRONI_CITUS_DATABASE": "citus"},
     )
     assert applied == {"group": "PATRONI_CITUS_GROUP", "database": "PATRONI_CITUS_DATABASE"}
     assert CitusConfig.model_validate(value).model_dump() == {"group": 3, "database": "citus"}
@@ -103,7 +113,15 @@ def test_identity() -> None:
 
 @pytest.mark.parametrize(
     ("text", "matches"),
-    [("0", True), ("1", True), ("10", True), ("01", False), ("-1", False), ("a", False), ("", False)],
+    [
+        ("0", True),
+        ("1", True),
+        ("10", True),
+        ("01", False),
+        ("-1", False),
+        ("a", False),
+        ("", False),
+    ],
 )
 def test_group_regex(text: str, matches: bool) -> None:
     assert bool(GROUP_RE.match(text)) is matches
@@ -120,7 +138,9 @@ def test_handler_comes_from_the_plugin_and_by_convention() -> None:
         # registered the metadata connection without opening it
         params = postgresql.connection_pool.get("citus").params
         assert params["dbname"] == "citus"
-        assert params["options"] == "-c statement_timeout=0 -c idle_in_transaction_session_timeout=0"
+        assert (
+            params["options"] == "-c statement_timeout=0 -c idle_in_transaction_session_timeout=0"
+        )
         assert params["application_name"] == "Patroni citus"
         assert not handler.worker.alive
     finally:

@@ -37,14 +37,21 @@ def postgresql(citus: CitusTestServer) -> Iterator[LocalPostgresql]:
 
 
 def test_bootstrap_of_a_coordinator(
-    citus: CitusTestServer, database: str, postgresql: LocalPostgresql, caplog: pytest.LogCaptureFixture
+    citus: CitusTestServer,
+    database: str,
+    postgresql: LocalPostgresql,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     handler = handler_for(postgresql, 0, database)
     handler.bootstrap()
     with psycopg.connect(autocommit=True, **citus.server.conninfo(database)) as conn:
-        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone() == (1,)
-        rows = conn.execute("SELECT nodeid, rolename, authinfo FROM pg_catalog.pg_dist_authinfo").fetchall()
+        assert conn.execute(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'citus'"
+        ).fetchone() == (1,)
+        rows = conn.execute(
+            "SELECT nodeid, rolename, authinfo FROM pg_catalog.pg_dist_authinfo"
+        ).fetchall()
         assert rows == [(0, "postgres", "password=s3cret\\ pw\\'\\\\x")]
         nodes = conn.execute(
             "SELECT groupid, nodename, nodeport, noderole::text FROM pg_catalog.pg_dist_node"
@@ -55,7 +62,10 @@ def test_bootstrap_of_a_coordinator(
 
 
 def test_bootstrap_twice_ignores_the_existing_database(
-    citus: CitusTestServer, database: str, postgresql: LocalPostgresql, caplog: pytest.LogCaptureFixture
+    citus: CitusTestServer,
+    database: str,
+    postgresql: LocalPostgresql,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """17.1.13: SQLSTATE 42P04 is logged at debug level and ignored; a worker registers no host."""
     handler = handler_for(postgresql, 2, database)
@@ -70,7 +80,9 @@ def test_bootstrap_twice_ignores_the_existing_database(
 
 
 def test_bootstrap_in_the_maintenance_database_creates_none(citus: CitusTestServer) -> None:
-    postgresql = LocalPostgresql("coordinator", citus.host, citus.port, database="citus", primary=True)
+    postgresql = LocalPostgresql(
+        "coordinator", citus.host, citus.port, database="citus", primary=True
+    )
     try:
         handler = handler_for(postgresql, 1, "citus")
         handler.bootstrap()  # no CREATE DATABASE, no credentials (no password): only the extension
@@ -100,10 +112,13 @@ class BrokenDsnConfig(LocalConfig):
 
 
 def test_credential_errors_never_show_the_password(
-    citus: CitusTestServer, database: str, postgresql: LocalPostgresql, caplog: pytest.LogCaptureFixture
+    citus: CitusTestServer,
+    database: str,
+    postgresql: LocalPostgresql,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    postgresql._config = BrokenDsnConfig(postgresql.config.superuser)  # noqa: SLF001 - test double
+    postgresql._config = BrokenDsnConfig(postgresql.config.superuser)
     with pytest.raises(CitusBootstrapError) as info:
         handler_for(postgresql, 0, database).bootstrap()
     shown = "".join(traceback.format_exception(info.value)) + caplog.text
@@ -142,7 +157,7 @@ def test_adjust_postgres_gucs() -> None:
 
 def test_local_hostname_defaults_to_localhost() -> None:
     postgresql = LocalPostgresql("n", "127.0.0.1", 5432)
-    postgresql._pool._conn_kwargs.pop("host")  # noqa: SLF001 - addresses not resolved yet
+    postgresql._pool._conn_kwargs.pop("host")
     parameters: dict[str, Any] = {"max_connections": 100, "max_prepared_transactions": 0}
     handler_for(postgresql, 1, "citus").adjust_postgres_gucs(parameters)
     assert parameters["citus.local_hostname"] == "localhost"
@@ -164,7 +179,9 @@ def test_local_hostname_defaults_to_localhost() -> None:
         ("citus_shard_move_slot_0_2", "logical", "citus", "pgoutput", False),
     ],
 )
-def test_ignore_replication_slot(name: str, kind: str, database: str, plugin: str, kept: bool) -> None:
+def test_ignore_replication_slot(
+    name: str, kind: str, database: str, plugin: str, kept: bool
+) -> None:
     """17.1.12 (Postgres being primary)."""
     handler = handler_for(LocalPostgresql("n", "127.0.0.1", 5432, primary=True), 1, "citus")
     slot = {"name": name, "type": kind, "database": database, "plugin": plugin}
@@ -174,9 +191,22 @@ def test_ignore_replication_slot(name: str, kind: str, database: str, plugin: st
 def test_slot_without_name_or_on_a_replica() -> None:
     """Quirk 4: Patroni 4.1.5 passes no name; the slot is simply not kept."""
     primary = handler_for(LocalPostgresql("n", "127.0.0.1", 5432, primary=True), 1, "citus")
-    assert primary.ignore_replication_slot({"type": "logical", "database": "citus", "plugin": "pgoutput"}) is False
+    assert (
+        primary.ignore_replication_slot(
+            {"type": "logical", "database": "citus", "plugin": "pgoutput"}
+        )
+        is False
+    )
     assert primary.ignore_replication_slot({}) is False
-    assert primary.ignore_replication_slot({"name": None, "type": "logical", "database": "citus"}) is False
+    assert (
+        primary.ignore_replication_slot({"name": None, "type": "logical", "database": "citus"})
+        is False
+    )
     replica = handler_for(LocalPostgresql("n", "127.0.0.1", 5432, primary=False), 1, "citus")
-    slot = {"name": "citus_shard_move_slot_1_2_3", "type": "logical", "database": "citus", "plugin": "pgoutput"}
+    slot = {
+        "name": "citus_shard_move_slot_1_2_3",
+        "type": "logical",
+        "database": "citus",
+        "plugin": "pgoutput",
+    }
     assert replica.ignore_replication_slot(slot) is False

@@ -1,6 +1,7 @@
 """The promotion watch (issue 3, item 10): the pause ends when the promoted node leaves recovery.
 
-Real servers: a worker primary and its streaming replica (``PostgresServer.create_replica``); the replica
+Real servers: a worker primary and its streaming replica (``PostgresServer.create_replica``); the
+replica
 is promoted by the test. The coordinator is the session's Citus test server.
 """
 
@@ -15,7 +16,6 @@ from patroni_mpp.testing.host import member
 from patroni_mpp.testing.postgres import PostgresServer
 from patroni_mpp_citus import BEFORE_PROMOTE, Outcome
 from patroni_mpp_citus.emulation.server import CitusTestServer, ClientOps
-
 from tests._helpers import Formation, citus_threads, make_formation, records, wait_for
 
 
@@ -128,4 +128,6 @@ def test_after_promote_first_still_commits(
         (primary.host, primary.port, "secondary"),
     }
     assert wait_for(lambda: [t.name for t in citus_threads()] == ["citus-metadata"])
-    assert not records(caplog, "INFO", f"{replica.host}:{replica.port} (group 1) is out of recovery")
+    assert not records(
+        caplog, "INFO", f"{replica.host}:{replica.port} (group 1) is out of recovery"
+    )

@@ -1,10 +1,12 @@
-"""Admission rules (citus-engine.md 4.3), picking (3.5), task building (4) and waiting — no thread, no DB.
+"""Admission rules (citus-engine.md 4.3), picking (3.5), task building (4) and waiting — no thread,
+no DB.
 
 The queue takes the current time as an argument, so these tests drive it with explicit times.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from typing import Any
@@ -37,7 +39,9 @@ def group_one() -> Cluster:
     )
 
 
-def task(event: str, timeout: float | None = None, view: Cluster | None = None, groupid: int = 1) -> Task:
+def task(
+    event: str, timeout: float | None = None, view: Cluster | None = None, groupid: int = 1
+) -> Task:
     view = view or group_one()
     assert view.leader is not None and view.leader.conn_url is not None
     made = build_task(event, groupid, view, view.leader.name, view.leader.conn_url, timeout=timeout)
@@ -58,7 +62,9 @@ def test_admission_sequence(caplog: pytest.LogCaptureFixture) -> None:
     caplog.clear()
     second = task(BEFORE_PROMOTE, 30)
     assert queue.submit(second, NOW)
-    assert [r.getMessage().startswith("Overriding existing task:") for r in caplog.records] == [True]
+    assert [r.getMessage().startswith("Overriding existing task:") for r in caplog.records] == [
+        True
+    ]
     assert queue.queue == {1: second}
 
     third = task(AFTER_PROMOTE, 30)
@@ -146,12 +152,14 @@ def test_discard_all_wakes_nothing_itself_but_returns_the_dropped() -> None:
     queue.reload = False
     dropped = queue.discard_all()
     assert dropped == [queued]
-    assert queue.in_flight is None and queue.queue == {} and queue.cache == {}
-    assert queue.reload and queue.reset_connection
+    after: TaskQueue = queue  # a fresh name: mypy forgets the values assigned above
+    assert after.in_flight is None and after.queue == {} and after.cache == {}
+    assert after.reload and after.reset_connection
 
 
 def test_task_from_the_dcs_view() -> None:
-    """4.2: leader -> primary (demoted for before_demote); running, balanceable members -> secondaries."""
+    """4.2: leader -> primary (demoted for before_demote); running, balanceable members ->
+    secondaries."""
     view = cluster(
         member("leader", "10.0.0.5", 5433, role="primary"),
         member("r1", "10.0.0.6", 5432),
@@ -160,7 +168,9 @@ def test_task_from_the_dcs_view() -> None:
         member("twin", "10.0.0.5", 5433),  # the leader's address: absorbed
         member("ipv6", "fd00::1", 5432),
     )
-    made = build_task(BEFORE_DEMOTE, 4, view, "leader", "postgres://10.0.0.5:5433/postgres", timeout=30)
+    made = build_task(
+        BEFORE_DEMOTE, 4, view, "leader", "postgres://10.0.0.5:5433/postgres", timeout=30
+    )
     assert made is not None
     assert [(r.host, r.port, r.role) for r in made.group] == [
         ("10.0.0.5", 5433, DEMOTED),
@@ -177,7 +187,9 @@ def test_unusable_urls(caplog: pytest.LogCaptureFixture) -> None:
     view = cluster(member("leader", "10.0.0.5", 5433, role="primary"))
     url = "postgres://replicator:rep-pass@10.0.0.5:99999/postgres"
     assert build_task(AFTER_PROMOTE, 1, view, "leader", url) is None
-    errors = [r for r in caplog.records if r.getMessage().startswith("Failed to parse connection url")]
+    errors = [
+        r for r in caplog.records if r.getMessage().startswith("Failed to parse connection url")
+    ]
     assert len(errors) == 1
     assert "rep-pass" not in errors[0].getMessage()
     assert build_task(AFTER_PROMOTE, 1, view, "leader", "postgres:///postgres") is None
@@ -223,6 +235,6 @@ def test_reload_backoff_is_bounded_and_grows() -> None:
     delays = [reload_backoff(n) for n in range(0, 12)]
     assert delays[0] == 0
     assert delays[1:5] == [0.1, 0.2, 0.4, 0.8]
-    assert all(a <= b for a, b in zip(delays, delays[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(delays))
     assert max(delays) == RELOAD_BACKOFF_MAX
     assert reload_backoff(10**6) == RELOAD_BACKOFF_MAX

@@ -76,12 +76,15 @@ class Row:
 
     __slots__ = ("host", "key", "nodeid", "port", "role")
 
-    def __init__(self, host: str, port: int, role: str, nodeid: int | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, role: str, nodeid: int | None = None, key: _Key | None = None
+    ) -> None:
+        """Build a row; ``key`` may be passed when the host is known to be lower-case already."""
         self.host = host
         self.port = port
         self.role = role
         self.nodeid = nodeid
-        self.key: _Key = (host.lower(), port)
+        self.key: _Key = (host.lower(), port) if key is None else key
 
     @property
     def is_primary(self) -> bool:

@@ -58,10 +58,11 @@ def address_of(url: str) -> tuple[str, int] | None:
 
 
 def _row(url: Any, role: str) -> Row | None:
-    if not isinstance(url, str) or not url:
+    if not url or not isinstance(url, str):
         return None
     address = address_of(url)
-    return None if address is None else Row(address[0], address[1], role)
+    # address_of lower-cases the host already: the row's key is the address itself
+    return None if address is None else Row(address[0], address[1], role, None, address)
 
 
 def build_task(
@@ -99,9 +100,12 @@ def build_task(
     rows = group.rows
     rows[primary.key] = primary
     for member in cluster.members:
-        if member.name == leader_name or member.state != "running" or member.noloadbalance:
+        if member.name == leader_name or member.state != "running":
             continue
-        row = _row(member.conn_url, SECONDARY)
+        url = member.conn_url
+        if not url or member.noloadbalance:
+            continue
+        row = _row(url, SECONDARY)
         if row is not None and row.key not in rows:
             rows[row.key] = row
     return Task(group, event, timeout, cooldown)

@@ -38,7 +38,7 @@ def removal(row: Row) -> Row:
 
 
 def is_update(row: Row) -> bool:
-    """True when ``row`` is written with ``citus_update_node`` (it has a nodeid, it is no removal)."""
+    """True when ``row`` is written with ``citus_update_node`` (a nodeid, not a removal)."""
     return row.nodeid is not None and row.role != REMOVE
 
 

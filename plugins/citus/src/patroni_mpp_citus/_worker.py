@@ -43,7 +43,9 @@ def reload_backoff(failures: int) -> float:
     """Seconds to wait before reading ``pg_dist_node`` again after ``failures`` failed reads."""
     if failures <= 0:
         return 0.0
-    return min(RELOAD_BACKOFF_MIN * 2 ** min(failures - 1, 30), RELOAD_BACKOFF_MAX)
+    exponent: int = min(failures - 1, 30)
+    return min(RELOAD_BACKOFF_MIN * float(2**exponent), RELOAD_BACKOFF_MAX)
+
 
 ERROR_PAUSE = 0.5
 """Seconds the loop rests after an unexpected exception (so that a bug cannot spin the CPU)."""
@@ -207,7 +209,7 @@ class MetadataWorker:
                 if self._stopping:
                     return
                 reset, state.reset_connection = state.reset_connection, False
-                # read lazily: only when there is something to do (a demoted coordinator is stopping)
+                # read lazily, when there is work (a demoted coordinator is stopping)
                 reload = state.reload and state.in_flight is None and bool(state.queue)
                 epoch = state.epoch
             if reset:
