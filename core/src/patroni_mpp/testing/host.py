@@ -144,7 +144,7 @@ def cluster(leader: Member | None, *others: Member, workers: Mapping[int, Cluste
     return Cluster(Leader(leader) if leader else None, members, dict(workers or {}))
 
 
-class ConnectionError_(Exception):  # noqa: N801 - mirrors the host's PostgresConnectionException
+class ConnectionError_(Exception):  # noqa: N801, N818 - mirrors the host's PostgresConnectionException
     """Raised by :class:`NamedConnection` when the connection broke, like the host's exception."""
 
 
@@ -235,7 +235,7 @@ class LocalConfig:
     superuser: dict[str, Any] = field(default_factory=dict)
 
     def format_dsn(self, params: dict[str, Any]) -> str:
-        """``key=value`` pairs in libpq order, None skipped, ``'``, ``\\`` and spaces escaped."""
+        r"""``key=value`` pairs in libpq order, None skipped, ``'``, ``\\`` and spaces escaped."""
         return " ".join(
             f"{key}={_escape_dsn_value(params[key])}"
             for key in LIBPQ_KEYWORD_ORDER
@@ -289,7 +289,7 @@ class LocalPostgresql:
 
     @property
     def name(self) -> str:
-        """This member's name."""
+        """The name of this member."""
         return self._name
 
     @property

@@ -34,7 +34,7 @@ SUPERUSER = "postgres"
 """Name of the bootstrap superuser of every test server."""
 
 
-class PostgresUnavailable(RuntimeError):
+class PostgresUnavailable(RuntimeError):  # noqa: N818 - reads as a condition, used by the kit
     """No usable PostgreSQL installation was found (tests should skip with this message)."""
 
 
