@@ -1,6 +1,6 @@
-"""Sessions of patroni-mpp: wheels, tests-<package>, lint, types, e2e, bench.
+"""Sessions of patroni-mpp: wheels, tests-<package>, lint, types, reliability, e2e, bench.
 
-Plain ``nox`` runs what CI needs: lint, types, every tests-<package> and e2e. Every session that
+Plain ``nox`` runs what CI needs: lint, types, every tests-<package>, reliability and e2e. Every session that
 installs our packages ``requires`` the ``wheels`` session, which builds every package's wheel once
 per nox invocation into ``.nox/_wheels``; sessions install those wheels (never editable installs, so
 packaging mistakes show). ``nox --parallel 2`` runs the independent sessions two at a time; e2e
@@ -9,6 +9,7 @@ always runs alone.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -33,7 +34,10 @@ PACKAGES = [pkg for pkg in ALL_PACKAGES if (ROOT / pkg / "pyproject.toml").is_fi
 BUILD_DEPS = ["pip>=24", "hatchling>=1.21"]
 TEST_DEPS = ["pytest>=8", "pip>=24", "hatchling>=1.21"]
 LINT_DEPS = ["ruff==0.17.6"]
-TYPE_DEPS = ["mypy==2.4.1", "types-PyYAML", "pytest>=8"]
+TYPE_DEPS = ["mypy==2.4.1", "types-PyYAML", "pytest>=8", "hypothesis>=6.100,<7"]
+RELIABILITY_DEPS = ["hypothesis>=6.100,<7", "psycopg[binary]>=3.1,<4"]
+SOAK_SECONDS_ENV = "PATRONI_MPP_SOAK_SECONDS"
+"""Duration of the soak test of the reliability session (default 120 s, as in CI)."""
 PATRONI = "patroni[etcd3,psycopg3]>=4.0,<4.2"
 
 PYTEST_NO_TESTS = 5
@@ -41,7 +45,7 @@ PYTEST_NO_TESTS = 5
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "types", "tests", "e2e"]
+nox.options.sessions = ["lint", "types", "tests", "reliability", "e2e"]
 
 
 def _short(package: str) -> str:
@@ -182,13 +186,31 @@ def types(session: nox.Session) -> None:
 
 
 def _test_directories() -> list[Path]:
-    """Every directory holding test modules, in every package's tests/ tree."""
+    """Every directory holding test modules: every package's tests/ tree, and reliability/."""
     found = set()
-    for package in PACKAGES:
-        for path in (ROOT / package / "tests").rglob("*.py"):
+    for tree in [ROOT / package / "tests" for package in PACKAGES] + [ROOT / "reliability"]:
+        for path in tree.rglob("*.py"):
             if "__pycache__" not in path.parts:
                 found.add(path.parent)
     return sorted(found)
+
+
+@nox.session(python=PYTHON, requires=["wheels"], allow_parallel=True)
+def reliability(session: nox.Session) -> None:
+    """Bad input, hostile values, faults, plugin failures, secrets and a soak (reliability/).
+
+    Installs the core, null and citus wheels plus hypothesis and psycopg. The soak runs for
+    ``$PATRONI_MPP_SOAK_SECONDS`` seconds (default 120); ``nox -s reliability -- --soak-seconds
+    600`` works too.
+    """
+    if not (ROOT / "reliability").is_dir():
+        session.skip("reliability/ does not exist yet")
+    plugins = [p for p in ("plugins/citus",) if p in PACKAGES]
+    _install_packages(session, plugins, "testing", *TEST_DEPS, *RELIABILITY_DEPS)
+    session.chdir(ROOT / "reliability")
+    session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
+    session.env[SOAK_SECONDS_ENV] = os.environ.get(SOAK_SECONDS_ENV, "120")
+    _pytest(session, "reliability", ".")
 
 
 # Patroni nodes run as the ``postgres`` OS user when the tests run as root, so the e2e venv must be

@@ -148,9 +148,7 @@ class EngineInstaller:
         lines += [f"Requires-Dist: {requirement}" for requirement in requires]
         (info / "METADATA").write_text("\n".join(lines) + "\n")
         value = entry_point_value or module
-        (info / "entry_points.txt").write_text(
-            f"[{patroni_mpp.ENTRY_POINT_GROUP}]\n{name} = {value}\n"
-        )
+        (info / "entry_points.txt").write_text(f"[{patroni_mpp.ENTRY_POINT_GROUP}]\n{name} = {value}\n")
         patroni_mpp.clear_caches()
         return name
 

@@ -42,9 +42,7 @@ def worker_handler(good: LoadedEngine, offline: LocalPostgresql) -> AbstractMPPH
 # -- the good engine passes everything -------------------------------------------------------
 
 
-def test_good_engine_passes_every_check(
-    good: LoadedEngine, offline: LocalPostgresql, tmp_path: Path
-) -> None:
+def test_good_engine_passes_every_check(good: LoadedEngine, offline: LocalPostgresql, tmp_path: Path) -> None:
     ep = checks.installed_entry_point(good.name, f"{good.name}-engine")
     assert str(checks.check_core_requirement(ep)) == "patroni-mpp<1,>=0.1"
     assert checks.check_loads_in_fresh_interpreter(good.name, tmp_path).endswith(".Kit")
@@ -108,9 +106,7 @@ def test_entry_point_naming_an_object(engines: EngineInstaller) -> None:
         (("patroni-mpp<1 ; extra == 'docs'",), "does not depend on patroni-mpp"),
     ],
 )
-def test_core_requirement(
-    engines: EngineInstaller, requires: tuple[str, ...], message: str
-) -> None:
+def test_core_requirement(engines: EngineInstaller, requires: tuple[str, ...], message: str) -> None:
     name = engines.install(requires=requires)
     (ep,) = metadata.entry_points(group="patroni.mpp", name=name)
     if "excludes" in message:
@@ -140,18 +136,14 @@ def test_engine_that_fails_to_import_alone(engines: EngineInstaller, tmp_path: P
 def test_undeclared_hook(engines: EngineInstaller) -> None:
     extra = "\n@hookimpl(optionalhook=True)\ndef mpp_extra_hook(name):\n    return None\n"
     loaded = engines.load(GOOD_ENGINE + extra)
-    with pytest.raises(
-        AssertionError, match=r"implements 'mpp_extra_hook', which .* does not declare"
-    ):
+    with pytest.raises(AssertionError, match=r"implements 'mpp_extra_hook', which .* does not declare"):
         checks.check_hook_module(loaded.module)
 
 
 def test_hook_without_marker(engines: EngineInstaller) -> None:
     extra = "\ndef mpp_handler(engine, postgresql):\n    return None\n"
     loaded = engines.load(GOOD_ENGINE + extra)
-    with pytest.raises(
-        AssertionError, match="mpp_handler is named like a hook but is not decorated"
-    ):
+    with pytest.raises(AssertionError, match="mpp_handler is named like a hook but is not decorated"):
         checks.check_hook_module(loaded.module)
 
 
@@ -167,25 +159,19 @@ def test_hook_with_unknown_argument(engines: EngineInstaller) -> None:
         checks.check_hook_module(module)
 
 
-def test_hooks_answering_for_other_sections(
-    engines: EngineInstaller, offline: LocalPostgresql
-) -> None:
+def test_hooks_answering_for_other_sections(engines: EngineInstaller, offline: LocalPostgresql) -> None:
     loaded = engines.load(broken(("return Kit if name == NAME else None", "return Kit")))
     with pytest.raises(AssertionError, match="mpp_engine_class\\('conformance_no_such_engine'\\)"):
         checks.check_factories(loaded, offline)
 
 
-def test_handler_hook_answering_for_other_engines(
-    engines: EngineInstaller, offline: LocalPostgresql
-) -> None:
+def test_handler_hook_answering_for_other_engines(engines: EngineInstaller, offline: LocalPostgresql) -> None:
     extra = (
         "\n@hookimpl\ndef mpp_handler(engine, postgresql):\n"
         "    return KitHandler(postgresql, {'database': 'x', 'group': 1})\n"
     )
     loaded = engines.load(GOOD_ENGINE + extra)
-    with pytest.raises(
-        AssertionError, match=r"mpp_handler built .* for an engine of another plugin"
-    ):
+    with pytest.raises(AssertionError, match=r"mpp_handler built .* for an engine of another plugin"):
         checks.check_factories(loaded, offline)
 
 
@@ -291,9 +277,7 @@ def test_group_re_matrix(pattern: str, culprit: str | None) -> None:
 
 
 def test_group_that_is_not_an_int(engines: EngineInstaller) -> None:
-    loaded = engines.load(
-        broken(('return self.config["group"]', 'return str(self.config["group"])'))
-    )
+    loaded = engines.load(broken(('return self.config["group"]', 'return str(self.config["group"])')))
     engine = loaded.create({"database": "app", "group": 1})
     with pytest.raises(AssertionError, match="group of an enabled engine must be an int"):
         checks.check_identity(engine)
@@ -322,9 +306,7 @@ def test_mixin_first_gives_wrong_type(engines: EngineInstaller, offline: LocalPo
     loaded = engines.load(source)
     engine = loaded.create({"database": "app", "group": 1})
     handler = engine.get_handler_impl(offline)
-    with pytest.raises(
-        AssertionError, match=r"handler.type is 'Loud' but the descriptor's is 'Kit'"
-    ):
+    with pytest.raises(AssertionError, match=r"handler.type is 'Loud' but the descriptor's is 'Kit'"):
         checks.check_handler_identity(engine, handler, offline)
 
 
@@ -423,9 +405,7 @@ def test_bootstrap_expectations(worker_handler: AbstractMPPHandler) -> None:
         checks.check_bootstrap(worker_handler, RuntimeError)
 
 
-def test_bootstrap_error_without_message(
-    engines: EngineInstaller, offline: LocalPostgresql
-) -> None:
+def test_bootstrap_error_without_message(engines: EngineInstaller, offline: LocalPostgresql) -> None:
     source = broken(
         (
             "    def bootstrap(self):\n        return None",

@@ -41,9 +41,7 @@ GENERATED_TESTS = 32
         ("lambda", "is a Python keyword"),
     ],
 )
-def test_unusable_names(
-    name: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unusable_names(name: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["new-engine", name, "--dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("patroni-mpp new-engine: error: ")
@@ -80,9 +78,7 @@ def test_default_directory(
     assert main(["new-engine", "my_engine"]) == 0
     out = capsys.readouterr().out
     assert "Wrote engine package patroni-mpp-my-engine (section 'my_engine')" in out
-    assert (
-        tmp_path / "patroni-mpp-my-engine" / "src" / "patroni_mpp_my_engine" / "hooks.py"
-    ).is_file()
+    assert (tmp_path / "patroni-mpp-my-engine" / "src" / "patroni_mpp_my_engine" / "hooks.py").is_file()
 
 
 def test_written_files(tmp_path: Path) -> None:

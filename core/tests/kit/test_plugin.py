@@ -73,9 +73,7 @@ def test_importing_the_plugin_is_cheap() -> None:
         print(json.dumps(sorted(set(sys.modules) - before)))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     added = json.loads(result.stdout)
     assert set(added) <= {"patroni_mpp.testing", "patroni_mpp.testing.plugin"}, added
 
@@ -116,9 +114,7 @@ def test_handler_thread_left_running(pytester: pytest.Pytester, engines: EngineI
     )
 
 
-def test_broken_engine_fails_with_reasons(
-    pytester: pytest.Pytester, engines: EngineInstaller
-) -> None:
+def test_broken_engine_fails_with_reasons(pytester: pytest.Pytester, engines: EngineInstaller) -> None:
     source = broken(
         (r're.compile(r"^(0|[1-9][0-9]*)$")', r're.compile(r"^\d*$")'),
         ('return slot.get("plugin") == NAME', 'return slot["plugin"] == NAME'),
@@ -162,18 +158,14 @@ def test_expected_bootstrap_error(pytester: pytest.Pytester, engines: EngineInst
     )
     name = engines.install(source)
     body = STOP + (
-        "\n    @pytest.fixture\n"
-        "    def expected_bootstrap_error(self):\n"
-        "        return RuntimeError\n"
+        "\n    @pytest.fixture\n    def expected_bootstrap_error(self):\n        return RuntimeError\n"
     )
     pytester.makepyfile(test_kit=conformance_module(name, body=body))
     result = pytester.runpytest("-k", "bootstrap")
     result.assert_outcomes(passed=2)
 
 
-def test_postgres_missing_skips_or_fails(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_postgres_missing_skips_or_fails(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     def unavailable() -> None:
         raise PostgresUnavailable("no PostgreSQL here")
 
@@ -208,9 +200,7 @@ def test_host_fixtures(
     assert fresh_postgres_server.port != postgres_server.port
     assert mpp_postgresql.is_primary() is True
     assert mpp_postgresql.connection_string.endswith(f":{postgres_server.port}/postgres")
-    assert mpp_bootstrap_postgresql.connection_string.endswith(
-        f":{fresh_postgres_server.port}/postgres"
-    )
+    assert mpp_bootstrap_postgresql.connection_string.endswith(f":{fresh_postgres_server.port}/postgres")
     assert mpp_cluster.leader is not None
     assert mpp_cluster.leader.name == mpp_postgresql.name
     assert mpp_cluster.leader.data["role"] == "primary"

@@ -26,8 +26,6 @@ class TestTimescaleDBConformance(EngineConformance):
     )
 
     @pytest.fixture
-    def expected_bootstrap_error(
-        self, available_extensions: set[str]
-    ) -> type[BaseException] | None:
+    def expected_bootstrap_error(self, available_extensions: set[str]) -> type[BaseException] | None:
         """Without the TimescaleDB package on the test server, bootstrap must say so."""
         return None if "timescaledb" in available_extensions else TimescaleDBNotInstalledError

@@ -120,9 +120,7 @@ def test_bootstrap_without_the_extension(
     with pytest.raises(TimescaleDBNotInstalledError) as info:
         handler({"database": "tsdb"}, host).bootstrap()
     message = str(info.value)
-    assert message.startswith(
-        "the timescaledb extension is not installed on this PostgreSQL server"
-    )
+    assert message.startswith("the timescaledb extension is not installed on this PostgreSQL server")
     assert "(version 1" in message and "install the TimescaleDB package" in message
     assert databases(fresh_postgres_server) == before  # failed before creating anything
 

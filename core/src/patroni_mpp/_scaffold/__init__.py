@@ -150,8 +150,6 @@ def render_package(names: EngineNames) -> dict[str, str]:
     values = asdict(names)
     templates = resources.files(__name__)
     return {
-        target.format(module=names.module): render(
-            (templates / template).read_text(encoding="utf-8"), values
-        )
+        target.format(module=names.module): render((templates / template).read_text(encoding="utf-8"), values)
         for template, target in FILES
     }

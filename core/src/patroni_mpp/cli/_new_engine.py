@@ -40,8 +40,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         type=Path,
         default=None,
-        help="directory to write the package into; must not exist or be empty "
-        "(default: ./patroni-mpp-NAME)",
+        help="directory to write the package into; must not exist or be empty (default: ./patroni-mpp-NAME)",
     )
     parser.set_defaults(handler=run)
 

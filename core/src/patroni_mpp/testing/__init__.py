@@ -1,5 +1,6 @@
-"""Test support for engine authors: small real host objects, a temporary PostgreSQL server, and the
-conformance suite (a pytest plugin loaded automatically through the ``pytest11`` entry point).
+"""Test support for engine authors: host objects, temporary servers and the conformance suite.
 
-Install with the ``testing`` extra: ``pip install patroni-mpp[testing]``.
+Small real host objects (:mod:`.host`), a temporary PostgreSQL server (:mod:`.postgres`), and the
+conformance suite (:mod:`.conformance`), whose pytest plugin is loaded automatically through the
+``pytest11`` entry point. Install with the ``testing`` extra: ``pip install patroni-mpp[testing]``.
 """

@@ -95,7 +95,6 @@ class EngineConformance:
 
         pytest calls this hook of a test class for each of its test functions.
 
-
         :param metafunc: the test function being collected.
         """
         if "valid_config" in metafunc.fixturenames:
@@ -130,11 +129,9 @@ class EngineConformance:
     def expected_bootstrap_error(self) -> ExpectedError | None:
         """The error ``bootstrap()`` must raise on the ``mpp_bootstrap_postgresql`` server.
 
-        None (the default) expects success.
-
-
-        Override this fixture for an engine that needs something the test server lacks, such as an
-        extension; ``bootstrap()`` must then fail with this error and a message.
+        None (the default) expects success. Override this fixture for an engine that needs
+        something the test server lacks, such as an extension; ``bootstrap()`` must then fail with
+        this error and a message.
         """
         return None
 
@@ -170,9 +167,7 @@ class EngineConformance:
         """The class names the engine and gives valid and invalid configuration samples."""
         assert self.engine_name, "set engine_name to the engine's entry point name"
         assert self.valid_configs, "give at least one valid configuration sample (valid_configs)"
-        assert self.invalid_configs, (
-            "give at least one invalid configuration sample (invalid_configs)"
-        )
+        assert self.invalid_configs, "give at least one invalid configuration sample (invalid_configs)"
 
     def test_entry_point_declared(self) -> None:
         """One installed distribution declares the entry point, naming a module."""
@@ -201,9 +196,7 @@ class EngineConformance:
         """The config model accepts the sample (also with numbers as strings); an engine builds."""
         check_valid_config(loaded_engine, valid_config)
 
-    def test_invalid_config_rejected(
-        self, loaded_engine: LoadedEngine, invalid_config: Any
-    ) -> None:
+    def test_invalid_config_rejected(self, loaded_engine: LoadedEngine, invalid_config: Any) -> None:
         """The config model rejects the sample with field-level messages."""
         check_invalid_config(loaded_engine, invalid_config)
 

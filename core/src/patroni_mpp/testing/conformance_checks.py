@@ -198,9 +198,7 @@ def check_core_requirement(entry_point: metadata.EntryPoint) -> Requirement:
     except (metadata.PackageNotFoundError, InvalidVersion):
         return requirement  # core runs from a source tree: nothing to compare with
     if not requirement.specifier.contains(version, prereleases=True):
-        raise fail(
-            f"requirement {requirement} excludes the installed {CORE_DISTRIBUTION} {version}"
-        )
+        raise fail(f"requirement {requirement} excludes the installed {CORE_DISTRIBUTION} {version}")
     return requirement
 
 
@@ -229,9 +227,7 @@ def check_loads_in_fresh_interpreter(name: str, cwd: Path, timeout: float = 300)
     except subprocess.TimeoutExpired as exc:
         raise fail(f"loading engine {name!r} in a new interpreter hung for {timeout} s") from exc
     if result.returncode != 0:
-        raise fail(
-            f"loading engine {name!r} in a new interpreter failed:\n{result.stderr.strip()[-3000:]}"
-        )
+        raise fail(f"loading engine {name!r} in a new interpreter failed:\n{result.stderr.strip()[-3000:]}")
     report = json.loads(result.stdout.strip().splitlines()[-1])
     if report["others"]:
         raise fail(
@@ -286,9 +282,7 @@ def check_hook_module(module: ModuleType) -> list[str]:
             if hook in declared:
                 implemented.append(hook)
             else:
-                problems.append(
-                    f"{attr} implements {hook!r}, which patroni_mpp.hookspecs does not declare"
-                )
+                problems.append(f"{attr} implements {hook!r}, which patroni_mpp.hookspecs does not declare")
         elif attr in declared and callable(obj):
             problems.append(f"{attr} is named like a hook but is not decorated with @hookimpl")
     if problems:
@@ -330,13 +324,9 @@ def check_factories(loaded: LoadedEngine, postgresql: PostgresqlLike) -> None:
     hook = plugin_manager(loaded.module).hook
     engine_class = hook.mpp_engine_class(name=loaded.name)
     if not (isinstance(engine_class, type) and issubclass(engine_class, AbstractMPP)):
-        raise fail(
-            f"mpp_engine_class({loaded.name!r}) returned {engine_class!r}, not an AbstractMPP"
-        )
+        raise fail(f"mpp_engine_class({loaded.name!r}) returned {engine_class!r}, not an AbstractMPP")
     if getattr(engine_class, "__abstractmethods__", None):
-        raise fail(
-            f"{engine_class.__qualname__} is abstract: {sorted(engine_class.__abstractmethods__)}"
-        )
+        raise fail(f"{engine_class.__qualname__} is abstract: {sorted(engine_class.__abstractmethods__)}")
     if not isinstance(getattr(engine_class, "group_re", None), re.Pattern):
         raise fail(f"{engine_class.__qualname__}.group_re must be a compiled regular expression")
     model = hook.mpp_config_model(name=loaded.name)
@@ -424,9 +414,7 @@ def check_invalid_config(loaded: LoadedEngine, sample: Any) -> EngineConfigError
     :returns: the error.
     :raises AssertionError: when the sample is accepted or the messages name no field.
     """
-    value, location = (
-        (sample.value, sample.location) if isinstance(sample, Invalid) else (sample, None)
-    )
+    value, location = (sample.value, sample.location) if isinstance(sample, Invalid) else (sample, None)
     try:
         accepted = loaded.validate(value)
     except EngineConfigError as exc:
@@ -437,9 +425,7 @@ def check_invalid_config(loaded: LoadedEngine, sample: Any) -> EngineConfigError
         raise fail(f"invalid sample {value!r} was rejected without any problem listed")
     for problem in error.problems:
         if not problem.message.strip():
-            raise fail(
-                f"invalid sample {value!r}: the problem at {problem.location!r} has no message"
-            )
+            raise fail(f"invalid sample {value!r}: the problem at {problem.location!r} has no message")
     locations = [problem.location for problem in error.problems]
     if location is not None:
         if location not in locations:
@@ -727,9 +713,7 @@ def check_adjust_postgres_gucs(handler: AbstractMPPHandler) -> None:
         once = parameters.copy()
         answer = handler.adjust_postgres_gucs(once)
         if answer is not None:
-            raise fail(
-                f"adjust_postgres_gucs({text}) returned {answer!r}; it changes the dict in place"
-            )
+            raise fail(f"adjust_postgres_gucs({text}) returned {answer!r}; it changes the dict in place")
         for key, value in once.items():
             if not isinstance(value, GUC_VALUE_TYPES):
                 raise fail(f"adjust_postgres_gucs set {key} to {value!r}, which is not a GUC value")
@@ -836,9 +820,7 @@ def new_threads(before: Collection[threading.Thread]) -> list[threading.Thread]:
 
     :param before: a snapshot of :func:`threading.enumerate`.
     """
-    return [
-        thread for thread in threading.enumerate() if thread not in before and thread.is_alive()
-    ]
+    return [thread for thread in threading.enumerate() if thread not in before and thread.is_alive()]
 
 
 def check_threads_are_daemons(before: Collection[threading.Thread]) -> list[threading.Thread]:

@@ -50,14 +50,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     :param config: the pytest configuration.
     """
-    config.addinivalue_line(
-        "markers", "mpp_conformance: a check of the patroni-mpp engine conformance suite"
-    )
+    config.addinivalue_line("markers", "mpp_conformance: a check of the patroni-mpp engine conformance suite")
 
 
 def _start_server() -> PostgresServer:
     """Start a temporary server, or skip (fail when required) when PostgreSQL is not installed."""
-    from .postgres import PostgresServer, PostgresUnavailable  # noqa: PLC0415 - see the module doc
+    from .postgres import PostgresServer, PostgresUnavailable
 
     try:
         server = PostgresServer()
@@ -74,7 +72,7 @@ def _start_server() -> PostgresServer:
 
 
 def _local_postgresql(server: PostgresServer) -> LocalPostgresql:
-    from .host import LocalPostgresql  # noqa: PLC0415
+    from .host import LocalPostgresql
 
     return LocalPostgresql(NODE_NAME, server.host, server.port, password=server.password)
 
@@ -122,7 +120,7 @@ def mpp_bootstrap_postgresql(fresh_postgres_server: PostgresServer) -> Iterator[
 @pytest.fixture
 def mpp_cluster(mpp_postgresql: PostgresqlLike) -> Cluster:
     """A one-member DCS view whose leader is the ``mpp_postgresql`` node (a primary); no workers."""
-    from .host import cluster, member  # noqa: PLC0415
+    from .host import cluster, member
 
     url = urlsplit(mpp_postgresql.connection_string)
     return cluster(

@@ -23,9 +23,7 @@ class TimescaleDBConfig(BaseModel):
     database: str = Field(
         min_length=1,
         max_length=MAX_IDENTIFIER_LENGTH,
-        description=(
-            "Database in which bootstrap creates the timescaledb extension; created when missing."
-        ),
+        description=("Database in which bootstrap creates the timescaledb extension; created when missing."),
     )
     group: int = Field(
         default=COORDINATOR_GROUP_ID,

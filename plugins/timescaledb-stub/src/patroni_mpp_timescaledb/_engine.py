@@ -130,15 +130,11 @@ class TimescaleDBHandler(TimescaleDB, AbstractMPPHandler):
         pool = self.postgresql.connection_pool
         # Statements here may outlast the host's default statement_timeout of a few seconds.
         options = {"options": "-c statement_timeout=0"}
-        maintenance = pool.get(
-            "timescaledb_bootstrap", {**options, "dbname": self.postgresql.database}
-        )
+        maintenance = pool.get("timescaledb_bootstrap", {**options, "dbname": self.postgresql.database})
         target: NamedConnectionLike | None = None
         try:
             self._require_extension(maintenance)
-            if not maintenance.query(
-                "SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", database
-            ):
+            if not maintenance.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", database):
                 logger.info("Creating database %s for TimescaleDB", database)
                 maintenance.query(f"CREATE DATABASE {quote_ident(database)}")
             target = (
