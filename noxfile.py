@@ -1,9 +1,9 @@
 """Sessions of patroni-mpp: wheels, tests-<package>, lint, types, reliability, e2e, bench.
 
-Plain ``nox`` runs what CI needs: lint, types, every tests-<package>, reliability and e2e. Every session that
-installs our packages ``requires`` the ``wheels`` session, which builds every package's wheel once
-per nox invocation into ``.nox/_wheels``; sessions install those wheels (never editable installs, so
-packaging mistakes show). ``nox --parallel 2`` runs the independent sessions two at a time; e2e
+Plain ``nox`` runs what CI needs: lint, types, every tests-<package>, reliability and e2e. Every
+session that installs our packages ``requires`` the ``wheels`` session, which builds every package's
+wheel once per nox invocation into ``.nox/_wheels``; sessions install those wheels (never editable
+installs, so packaging mistakes show). ``nox --parallel 2`` runs the independent sessions two at a time; e2e
 always runs alone.
 """
 
@@ -56,9 +56,7 @@ def _wheel(session: nox.Session, package: str) -> str:
     prefix = ALL_PACKAGES[package][1]
     found = sorted(WHEELS.glob(f"{prefix}-*.whl"))
     if len(found) != 1:
-        session.error(
-            f"expected one {prefix} wheel in {WHEELS}, found {len(found)}: run 'nox -s wheels'"
-        )
+        session.error(f"expected one {prefix} wheel in {WHEELS}, found {len(found)}: run 'nox -s wheels'")
     return str(found[0])
 
 

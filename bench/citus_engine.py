@@ -265,9 +265,7 @@ def main() -> int:
     ]
     for item in syncs:
         target = (
-            f"< {TARGET_SYNC_MS:g} ms: {met(item['median_ms'] < TARGET_SYNC_MS)}"
-            if item is sync_500
-            else ""
+            f"< {TARGET_SYNC_MS:g} ms: {met(item['median_ms'] < TARGET_SYNC_MS)}" if item is sync_500 else ""
         )
         lines.append(
             f"| steady `sync_meta_data`, {item['groups']} groups | {item['median_ms']:.3f} ms "

@@ -3,15 +3,31 @@
 Two policies: the run path (:func:`get_mpp`) imports only the configured engine (or the ``null``
 fallback when none is configured) and raises a clear error when it cannot be used; the listing path
 (:func:`iter_engine_reports`) imports everything, logs failures and carries on.
+
+Plugin code never gets to hang discovery: importing a plugin and calling its hooks
+(``mpp_engine_class``, ``mpp_config_model``, ``mpp_handler``) run on a helper daemon thread, and
+the caller waits at most :func:`plugin_call_timeout` seconds (``$PATRONI_MPP_HOOK_TIMEOUT``,
+default 30; ``0`` runs them on the calling thread, unbounded). When the wait expires the caller
+gets an :class:`EngineLoadError` naming the plugin, its distribution and version, and the call; the
+stuck thread is abandoned (Python cannot stop it; being a daemon it does not keep the process
+alive) and a later attempt on the same plugin fails at once instead of starting another one. The
+descriptor's own constructor and ``validate_config`` run on the calling thread: they are called
+for every ``get_mpp`` and must be cheap.
+
+Error texts never carry secrets: whatever a plugin's exception says is masked with the secrets of
+the configuration (values of password-like keys, passwords of URLs) before it reaches an error.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
+import os
+import re
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
@@ -31,7 +47,11 @@ from ._errors import (
     EngineNotInstalledError,
     EngineSource,
     FieldProblem,
+    MPPError,
     MultipleEnginesError,
+    redact,
+    redact_error,
+    secrets_in,
 )
 from ._protocols import PostgresqlLike
 from ._sections import ENTRY_POINT_GROUP, KNOWN_ENGINE_WHEELS, NULL_ENGINE, PATRONI_SECTIONS
@@ -48,6 +68,103 @@ def core_version() -> str:
         return metadata.version(CORE_DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+HOOK_TIMEOUT_ENV = "PATRONI_MPP_HOOK_TIMEOUT"
+"""Environment variable: seconds discovery waits for a plugin's import or hook (0: no limit)."""
+
+DEFAULT_HOOK_TIMEOUT = 30.0
+"""Seconds discovery waits for a plugin's import or hook when ``$PATRONI_MPP_HOOK_TIMEOUT`` is unset."""
+
+
+def plugin_call_timeout() -> float | None:
+    """Seconds to wait for a plugin's import or hook; None means unbounded, on the calling thread.
+
+    Read from ``$PATRONI_MPP_HOOK_TIMEOUT`` at every call; an unusable value is logged and the
+    default (:data:`DEFAULT_HOOK_TIMEOUT`) applies.
+    """
+    raw = os.environ.get(HOOK_TIMEOUT_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_HOOK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if value == 0:
+        return None
+    if not (math.isfinite(value) and value > 0):
+        logger.warning(
+            "%s=%r is not a number of seconds; using %g", HOOK_TIMEOUT_ENV, raw, DEFAULT_HOOK_TIMEOUT
+        )
+        return DEFAULT_HOOK_TIMEOUT
+    return value
+
+
+class PluginCallTimeout(Exception):  # noqa: N818 - reads as what happened
+    """A plugin's import or hook did not return in time (turned into an ``EngineLoadError``)."""
+
+    def __init__(self, what: str, timeout: float, earlier: bool = False) -> None:
+        self.what = what
+        self.timeout = timeout
+        if earlier:
+            message = (
+                f"{what} is still running since an earlier attempt timed out "
+                f"after {timeout:g} s (the plugin hangs)"
+            )
+        else:
+            message = (
+                f"{what} did not return within {timeout:g} s (the plugin hangs?); "
+                f"{HOOK_TIMEOUT_ENV} sets this limit"
+            )
+        super().__init__(message)
+
+
+_stuck_lock = threading.Lock()
+_stuck: dict[tuple[str, ...], tuple[threading.Thread, float]] = {}
+
+
+def call_plugin(key: tuple[str, ...], what: str, func: Callable[[], Any]) -> Any:
+    """Run plugin code with a bounded wait (see the module docstring).
+
+    :param key: identifies the plugin and the call (a stuck call of the same key fails at once).
+    :param what: the call in words, for the error (``hook mpp_engine_class``).
+    :param func: the plugin code.
+    :returns: what ``func`` returned.
+    :raises PluginCallTimeout: when the wait expired, or an earlier call of ``key`` is still stuck.
+    :raises BaseException: what ``func`` raised (``SystemExit`` included: a plugin cannot end the
+        process through discovery).
+    """
+    timeout = plugin_call_timeout()
+    with _stuck_lock:
+        stuck = _stuck.get(key)
+        if stuck is not None:
+            if stuck[0].is_alive():
+                raise PluginCallTimeout(what, stuck[1], earlier=True)
+            del _stuck[key]
+    if timeout is None:
+        return func()
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(func())
+        except BaseException as exc:  # handed to the waiting thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name=f"patroni-mpp {what}", daemon=True)
+    thread.start()
+    if not done.wait(timeout):
+        with _stuck_lock:
+            _stuck[key] = (thread, timeout)
+        logger.debug("Abandoning the thread of %s after %g s", what, timeout)
+        raise PluginCallTimeout(what, timeout)
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _source_of(entry_point: metadata.EntryPoint) -> EngineSource:
@@ -191,16 +308,17 @@ class LoadedEngine:
         if getattr(engine_class, "__abstractmethods__", None):
             missing = ", ".join(sorted(engine_class.__abstractmethods__))
             raise self._error(
-                f"engine class {engine_class.__qualname__} leaves abstract members "
-                f"undefined: {missing}"
+                f"engine class {engine_class.__qualname__} leaves abstract members undefined: {missing}"
             )
-        if not hasattr(engine_class, "group_re"):
-            raise self._error(f"engine class {engine_class.__qualname__} does not define group_re")
+        if not isinstance(getattr(engine_class, "group_re", None), re.Pattern):
+            raise self._error(
+                f"engine class {engine_class.__qualname__} does not define group_re "
+                "as a compiled regular expression"
+            )
         model = self._call_hook("mpp_config_model", name=name)
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise self._error(
-                f"hook mpp_config_model(name={name!r}) returned {model!r}, "
-                "not a pydantic BaseModel subclass"
+                f"hook mpp_config_model(name={name!r}) returned {model!r}, not a pydantic BaseModel subclass"
             )
         self.engine_class: type[AbstractMPP] = engine_class
         self.config_model: type[BaseModel] | None = model
@@ -209,10 +327,16 @@ class LoadedEngine:
         return EngineLoadError(self.name, self.source, core_version(), cause)
 
     def _call_hook(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call one of this plugin's hooks; what it raises becomes an ``EngineLoadError``."""
+        """Call one of this plugin's hooks, bounded; a failure becomes an ``EngineLoadError``."""
+        hook = getattr(self._manager.hook, hook_name)
+        key = (self.name, self.source.name, self.source.value, hook_name)
         try:
-            return getattr(self._manager.hook, hook_name)(**kwargs)
-        except Exception as exc:
+            return call_plugin(key, f"hook {hook_name}", lambda: hook(**kwargs))
+        except PluginCallTimeout as exc:
+            raise self._error(str(exc)) from None
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             logger.debug("Hook %s of MPP engine %r raised", hook_name, self.name, exc_info=True)
             raise self._error(f"hook {hook_name} raised {type(exc).__name__}: {exc}") from exc
 
@@ -253,11 +377,27 @@ class LoadedEngine:
                 problem = FieldProblem("", f"must be a mapping, not {type(raw).__name__}")
                 raise EngineConfigError(self.name, [problem])
             return dict(raw)
+        model = self.config_model
         try:
-            validated = self.config_model.model_validate(raw)
+            validated = model.model_validate(raw)
         except ValidationError as exc:
             raise EngineConfigError(self.name, problems_from_validation(exc)) from None
-        return validated.model_dump()
+        except RecursionError:
+            problem = FieldProblem("", "is nested too deeply")
+            raise EngineConfigError(self.name, [problem]) from None
+        except Exception as exc:
+            # A validator of the plugin's model failed in a way pydantic does not report: a bug of
+            # the plugin, named as such (its text may quote the section: masked).
+            cause = redact(f"{type(exc).__name__}: {exc}", secrets_in(value))
+            raise self._error(f"config model {model.__qualname__} failed on the section: {cause}") from None
+        try:
+            dumped = validated.model_dump()
+        except Exception as exc:
+            cause = redact(f"{type(exc).__name__}: {exc}", secrets_in(value))
+            raise self._error(f"config model {model.__qualname__} cannot dump: {cause}") from None
+        if not isinstance(dumped, dict):
+            raise self._error(f"config model {model.__qualname__} dumps to a non-dict")
+        return dumped
 
     def create(self, value: Any) -> AbstractMPP:
         """Validate ``value`` and build the engine's descriptor from it.
@@ -272,8 +412,15 @@ class LoadedEngine:
         try:
             engine = self.engine_class(config)
             accepted = not config or self.engine_class.validate_config(config)
+            # the identity the host reads right away must be computable
+            engine.is_coordinator()
+            engine.is_worker()
         except Exception as exc:
-            raise self._error(f"{cls_name} raised {type(exc).__name__}: {exc}") from exc
+            cause = redact(f"{type(exc).__name__}: {exc}", secrets_in(value) | secrets_in(config))
+            error = self._error(f"{cls_name} raised {cause}")
+            if cause == f"{type(exc).__name__}: {exc}":
+                raise error from exc
+            raise error from None
         if not accepted:
             raise self._error(
                 f"{cls_name}.validate_config() rejects the section that its config model accepted"
@@ -281,15 +428,50 @@ class LoadedEngine:
         engine.attach_handler_factory(self._build_handler)
         return engine
 
-    def _build_handler(
-        self, engine: AbstractMPP, postgresql: PostgresqlLike
-    ) -> AbstractMPPHandler | None:
-        handler = self._manager.hook.mpp_handler(engine=engine, postgresql=postgresql)
+    def _build_handler(self, engine: AbstractMPP, postgresql: PostgresqlLike) -> AbstractMPPHandler | None:
+        """The plugin's handler: its ``mpp_handler`` hook, else the naming convention.
+
+        Both run bounded (see :func:`call_plugin`); a failure becomes an ``EngineLoadError``. None
+        when neither gives a handler (the caller raises ``HandlerNotFoundError``).
+        """
+
+        def build() -> Any:
+            handler = self._manager.hook.mpp_handler(engine=engine, postgresql=postgresql)
+            if handler is not None:
+                return handler
+            for cls in engine._handler_classes():
+                return cls(postgresql, engine.config)
+            return None
+
+        key = (self.name, self.source.name, self.source.value, "mpp_handler")
+        try:
+            handler = call_plugin(key, "hook mpp_handler", build)
+        except PluginCallTimeout as exc:
+            raise self._error(str(exc)) from None
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            secrets = secrets_in(engine.config) | _secrets_of_postgresql(postgresql)
+            plain = f"{type(exc).__name__}: {exc}"
+            cause = redact(plain, secrets)
+            error = self._error(f"building the handler raised {cause}")
+            if cause == plain:
+                raise error from exc
+            raise error from None
         if handler is not None and not isinstance(handler, AbstractMPPHandler):
             raise self._error(
                 f"hook mpp_handler returned {type(handler).__name__}, not an AbstractMPPHandler"
             )
         return handler
+
+
+def _secrets_of_postgresql(postgresql: Any) -> set[str]:
+    """Secrets reachable from a host PostgreSQL object (its connection parameters)."""
+    try:
+        kwargs = postgresql.connection_pool.conn_kwargs
+    except Exception:
+        return set()
+    return secrets_in(kwargs) if isinstance(kwargs, Mapping) else set()
 
 
 def problems_from_validation(exc: ValidationError) -> list[FieldProblem]:
@@ -304,6 +486,11 @@ def problems_from_validation(exc: ValidationError) -> list[FieldProblem]:
     ]
 
 
+_PATRONI_NAME_CAUSE = (
+    "its entry point claims a name that is one of Patroni's own configuration sections; "
+    "an engine cannot serve it, so the plugin is ignored"
+)
+
 _loaded_lock = threading.RLock()
 _loaded: dict[tuple[str, str, str], LoadedEngine] = {}
 
@@ -314,14 +501,24 @@ def _import_plugin(name: str, entry_point: metadata.EntryPoint) -> LoadedEngine:
         if key in _loaded:
             return _loaded[key]
         source = _source_of(entry_point)
+        if name in PATRONI_SECTIONS:
+            raise EngineLoadError(name, source, core_version(), _PATRONI_NAME_CAUSE)
         # The requirement is checked before importing: a plugin built for another core may fail
         # in confusing ways at import time, or worse, import fine and misbehave later.
         mismatch = _check_core_requirement(entry_point)
         if mismatch is not None:
             raise EngineLoadError(name, source, core_version(), mismatch)
         try:
-            module = entry_point.load()
-        except Exception as exc:
+            module = call_plugin(
+                (name, source.name, entry_point.value, "import"),
+                f"import of {entry_point.value}",
+                entry_point.load,
+            )
+        except PluginCallTimeout as exc:
+            raise EngineLoadError(name, source, core_version(), str(exc)) from None
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             logger.debug("Importing MPP engine %r failed", name, exc_info=True)
             raise EngineLoadError(
                 name, source, core_version(), f"import failed: {type(exc).__name__}: {exc}"
@@ -339,18 +536,14 @@ def _import_plugin(name: str, entry_point: metadata.EntryPoint) -> LoadedEngine:
             manager.register(module, name=f"{source.name}:{name}")
             manager.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise EngineLoadError(
-                name, source, core_version(), f"hook contract broken: {exc}"
-            ) from exc
+            raise EngineLoadError(name, source, core_version(), f"hook contract broken: {exc}") from exc
         loaded = LoadedEngine(name, source, module, manager)
         _loaded[key] = loaded
         logger.debug("Loaded MPP engine %r from %s", name, source)
         return loaded
 
 
-def load_engine(
-    name: str, entry_points: Iterable[metadata.EntryPoint] | None = None
-) -> LoadedEngine:
+def load_engine(name: str, entry_points: Iterable[metadata.EntryPoint] | None = None) -> LoadedEngine:
     """Import and check the plugin serving section ``name``.
 
     :param name: the section (entry point) name.
@@ -365,7 +558,30 @@ def load_engine(
     candidate = engines.get(name)
     if candidate is None:
         raise EngineNotInstalledError(name, KNOWN_ENGINE_WHEELS.get(name))
+    if name == NULL_ENGINE and len(candidate.entry_points) > 1:
+        return _import_plugin(name, _official_null(candidate))
     return _import_plugin(name, candidate.single())
+
+
+def _official_null(candidate: EngineCandidate) -> metadata.EntryPoint:
+    """The ``null`` entry point of ``patroni-mpp-null`` when other distributions claim it too.
+
+    The fallback of every configuration without an MPP section must not depend on which of two
+    claimers wins: the project's own wheel does, the others are ignored with a warning.
+    :raises EngineConflictError: when ``patroni-mpp-null`` is not among the claimers.
+    """
+    official = canonicalize_name(KNOWN_ENGINE_WHEELS[NULL_ENGINE])
+    chosen = [ep for ep in candidate.entry_points if canonicalize_name(_source_of(ep).name) == official]
+    if len(chosen) != 1:
+        candidate.single()  # raises the conflict
+    others = ", ".join(str(_source_of(ep)) for ep in candidate.entry_points if ep is not chosen[0])
+    logger.warning(
+        "MPP engine name %r is also claimed by %s; %s is used",
+        NULL_ENGINE,
+        others,
+        _source_of(chosen[0]),
+    )
+    return chosen[0]
 
 
 def _raw_keys(config: Any) -> list[Any]:
@@ -413,9 +629,11 @@ def scan_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> Sectio
     for key in _raw_keys(config):
         if not isinstance(key, str):
             unknown.append(f"{key!r} (not a string)")
+        elif key in PATRONI_SECTIONS:
+            continue  # Patroni's, even when a (broken) plugin claims the name
         elif key in engines or key in KNOWN_ENGINE_WHEELS:
             sections.append(key)
-        elif key not in PATRONI_SECTIONS:
+        else:
             unknown.append(key)
     return SectionScan(sections, unknown)
 
@@ -426,6 +644,14 @@ def engine_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> list
     Also logs a warning for each top-level key that neither Patroni nor an installed engine claims.
     """
     scan = scan_sections(config, engines)
+    claimed = PATRONI_SECTIONS & engines.keys()  # empty unless a plugin is broken
+    for name in sorted(claimed & set(config_keys(config)) if claimed else ()):
+        sources = ", ".join(str(source) for source in engines[name].sources)
+        logger.warning(
+            "MPP engine plugin %s claims %r, a Patroni configuration section; it is ignored",
+            sources,
+            name,
+        )
     for key in scan.unknown:
         logger.warning(
             "Configuration section %r is neither a Patroni setting nor claimed by an installed "
@@ -435,9 +661,7 @@ def engine_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> list
     return scan.engines
 
 
-def configured_section(
-    config: Any, entry_points: Iterable[metadata.EntryPoint] | None = None
-) -> str | None:
+def configured_section(config: Any, entry_points: Iterable[metadata.EntryPoint] | None = None) -> str | None:
     """The one MPP section of ``config``, or None when MPP is not configured.
 
     :param config: the whole configuration (a Mapping or the host's config object).
@@ -451,9 +675,7 @@ def configured_section(
     return sections[0] if sections else None
 
 
-def get_mpp(
-    config: Any, *, entry_points: Iterable[metadata.EntryPoint] | None = None
-) -> AbstractMPP:
+def get_mpp(config: Any, *, entry_points: Iterable[metadata.EntryPoint] | None = None) -> AbstractMPP:
     """Build the MPP engine descriptor the configuration asks for.
 
     Only the configured engine's plugin is imported (or ``null`` when no MPP section is present).
@@ -474,9 +696,22 @@ def get_mpp(
     """
     eps = None if entry_points is None else list(entry_points)
     section = configured_section(config, eps)
-    if section is None:
-        return load_engine(NULL_ENGINE, eps).create({})
-    return load_engine(section, eps).create(config[section])
+    try:
+        if section is None:
+            return load_engine(NULL_ENGINE, eps).create({})
+        return load_engine(section, eps).create(config[section])
+    except MPPError as exc:
+        # Plugins' texts may quote what they were given: no secret of the configuration leaves.
+        redact_error(exc, _config_secrets(config))
+        raise
+
+
+def _config_secrets(config: Any) -> set[str]:
+    try:
+        copied = config if isinstance(config, Mapping) else config.copy()
+    except Exception:
+        return set()
+    return secrets_in(copied)
 
 
 def iter_mpp_classes(

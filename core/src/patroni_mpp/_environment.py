@@ -56,9 +56,7 @@ def environment_overrides(
     }
 
 
-def sections_in_environment(
-    names: Iterable[str], environ: Mapping[str, str] | None = None
-) -> list[str]:
+def sections_in_environment(names: Iterable[str], environ: Mapping[str, str] | None = None) -> list[str]:
     """The names, among ``names``, for which some ``PATRONI_<NAME>_*`` variable is set.
 
     :param names: candidate section names (installed or known engines).

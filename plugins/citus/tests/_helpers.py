@@ -39,9 +39,7 @@ APP = "Patroni citus"
 """``application_name`` of the handler's metadata connection."""
 
 
-def wait_for(
-    predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.02
-) -> bool:
+def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.02) -> bool:
     """Poll ``predicate`` until it is truthy (True) or ``timeout`` seconds passed (False)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -97,16 +95,13 @@ class Table:
         for row in group:
             assert row.nodeid is not None, row
             role = PRIMARY if row.role == DEMOTED else row.role
-            table.rows[row.nodeid] = TableRow(
-                row.nodeid, group.groupid, row.nodename, row.port, role
-            )
+            table.rows[row.nodeid] = TableRow(row.nodeid, group.groupid, row.nodename, row.port, role)
         table.unsynced = group.failover
         return table
 
     def _taken(self, name: str, port: int, except_id: int | None = None) -> bool:
         return any(
-            r.nodename == name and r.nodeport == port and r.nodeid != except_id
-            for r in self.rows.values()
+            r.nodename == name and r.nodeport == port and r.nodeid != except_id for r in self.rows.values()
         )
 
     def apply(self, change: Row, groupid: int) -> None:
@@ -115,11 +110,7 @@ class Table:
             self.statements.append(("remove", change.host, change.port))
             if self.unsynced:
                 raise CitusConstraintError(f"remove {change} while metadata is unsynced")
-            found = [
-                r
-                for r in self.rows.values()
-                if (r.nodename, r.nodeport) == (change.host, change.port)
-            ]
+            found = [r for r in self.rows.values() if (r.nodename, r.nodeport) == (change.host, change.port)]
             if len(found) != 1:
                 raise CitusConstraintError(f"remove of a missing node {change}")
             del self.rows[found[0].nodeid]
@@ -146,9 +137,7 @@ class Table:
             ):
                 raise CitusConstraintError(f"group {groupid} already has a primary")
             change.nodeid = self.next_id
-            self.rows[self.next_id] = TableRow(
-                self.next_id, groupid, change.host, change.port, change.role
-            )
+            self.rows[self.next_id] = TableRow(self.next_id, groupid, change.host, change.port, change.role)
             self.next_id += 1
 
     def content(self) -> set[tuple[int, str, int, str]]:
@@ -159,8 +148,7 @@ class Table:
 def group_content(group: Group) -> set[tuple[int | None, str, int, str]]:
     """What ``group`` says the table holds, in :meth:`Table.content` form."""
     return {
-        (row.nodeid, row.nodename, row.port, PRIMARY if row.role == DEMOTED else row.role)
-        for row in group
+        (row.nodeid, row.nodename, row.port, PRIMARY if row.role == DEMOTED else row.role) for row in group
     }
 
 
@@ -215,9 +203,7 @@ class Formation:
         """One reconciliation (one HA cycle of the coordinator leader)."""
         self.handler.sync_meta_data(self.view())
 
-    def event(
-        self, kind: str, groupid: int, leader: str, timeout: float = 30, cooldown: float = 10
-    ) -> None:
+    def event(self, kind: str, groupid: int, leader: str, timeout: float = 30, cooldown: float = 10) -> None:
         """Deliver an event as the REST API would (blocks for ``before_demote``)."""
         self.handler.handle_event(
             self.view(),
@@ -250,9 +236,7 @@ class Formation:
         self, kind: str, groupid: int, leader: str, timeout: float = 30
     ) -> Iterator[threading.Thread]:
         """Deliver an event from a REST-like thread; the thread is joined when the block ends."""
-        thread = threading.Thread(
-            target=self.event, args=(kind, groupid, leader, timeout), name="test-rest"
-        )
+        thread = threading.Thread(target=self.event, args=(kind, groupid, leader, timeout), name="test-rest")
         thread.start()
         try:
             yield thread
@@ -266,8 +250,7 @@ class Formation:
             return {
                 (g, n, p, r)
                 for g, n, p, r in conn.execute(
-                    "SELECT groupid, nodename, nodeport, noderole::text "
-                    "FROM pg_catalog.pg_dist_node"
+                    "SELECT groupid, nodename, nodeport, noderole::text FROM pg_catalog.pg_dist_node"
                 ).fetchall()
             }
 
@@ -309,9 +292,7 @@ def make_formation(
 
     The promotion watch is off by default: emulated nodes have addresses nothing listens on.
     """
-    postgresql = LocalPostgresql(
-        "coordinator", citus.host, citus.port, primary=True, password=password
-    )
+    postgresql = LocalPostgresql("coordinator", citus.host, citus.port, primary=True, password=password)
     handler = CitusHandler(
         postgresql, {"group": group, "database": database}, watch_promotions=watch_promotions
     )
@@ -323,9 +304,7 @@ def addr(citus: CitusTestServer, index: int) -> tuple[str, int]:
     return citus.node_address(index)
 
 
-def register(
-    conn: psycopg.Connection[Any], host: str, port: int, groupid: int, role: str = "primary"
-) -> int:
+def register(conn: psycopg.Connection[Any], host: str, port: int, groupid: int, role: str = "primary") -> int:
     """``citus_add_node`` as a test's own setup step."""
     row = conn.execute(
         "SELECT pg_catalog.citus_add_node(%s, %s, %s, %s::pg_catalog.noderole, 'default')",
@@ -347,9 +326,7 @@ def _args(text: str) -> list[Any]:
     for match in _ARG.finditer(text):
         quoted, boolean, number = match.groups()
         if quoted is not None:
-            values.append(
-                int(quoted) if quoted.lstrip("-").isdigit() else quoted.replace("''", "'")
-            )
+            values.append(int(quoted) if quoted.lstrip("-").isdigit() else quoted.replace("''", "'"))
         elif boolean is not None:
             values.append(boolean == "true")
         else:

@@ -46,12 +46,8 @@ def test_bootstrap_of_a_coordinator(
     handler = handler_for(postgresql, 0, database)
     handler.bootstrap()
     with psycopg.connect(autocommit=True, **citus.server.conninfo(database)) as conn:
-        assert conn.execute(
-            "SELECT count(*) FROM pg_extension WHERE extname = 'citus'"
-        ).fetchone() == (1,)
-        rows = conn.execute(
-            "SELECT nodeid, rolename, authinfo FROM pg_catalog.pg_dist_authinfo"
-        ).fetchall()
+        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone() == (1,)
+        rows = conn.execute("SELECT nodeid, rolename, authinfo FROM pg_catalog.pg_dist_authinfo").fetchall()
         assert rows == [(0, "postgres", "password=s3cret\\ pw\\'\\\\x")]
         nodes = conn.execute(
             "SELECT groupid, nodename, nodeport, noderole::text FROM pg_catalog.pg_dist_node"
@@ -80,9 +76,7 @@ def test_bootstrap_twice_ignores_the_existing_database(
 
 
 def test_bootstrap_in_the_maintenance_database_creates_none(citus: CitusTestServer) -> None:
-    postgresql = LocalPostgresql(
-        "coordinator", citus.host, citus.port, database="citus", primary=True
-    )
+    postgresql = LocalPostgresql("coordinator", citus.host, citus.port, database="citus", primary=True)
     try:
         handler = handler_for(postgresql, 1, "citus")
         handler.bootstrap()  # no CREATE DATABASE, no credentials (no password): only the extension
@@ -179,9 +173,7 @@ def test_local_hostname_defaults_to_localhost() -> None:
         ("citus_shard_move_slot_0_2", "logical", "citus", "pgoutput", False),
     ],
 )
-def test_ignore_replication_slot(
-    name: str, kind: str, database: str, plugin: str, kept: bool
-) -> None:
+def test_ignore_replication_slot(name: str, kind: str, database: str, plugin: str, kept: bool) -> None:
     """17.1.12 (Postgres being primary)."""
     handler = handler_for(LocalPostgresql("n", "127.0.0.1", 5432, primary=True), 1, "citus")
     slot = {"name": name, "type": kind, "database": database, "plugin": plugin}
@@ -192,16 +184,11 @@ def test_slot_without_name_or_on_a_replica() -> None:
     """Quirk 4: Patroni 4.1.5 passes no name; the slot is simply not kept."""
     primary = handler_for(LocalPostgresql("n", "127.0.0.1", 5432, primary=True), 1, "citus")
     assert (
-        primary.ignore_replication_slot(
-            {"type": "logical", "database": "citus", "plugin": "pgoutput"}
-        )
+        primary.ignore_replication_slot({"type": "logical", "database": "citus", "plugin": "pgoutput"})
         is False
     )
     assert primary.ignore_replication_slot({}) is False
-    assert (
-        primary.ignore_replication_slot({"name": None, "type": "logical", "database": "citus"})
-        is False
-    )
+    assert primary.ignore_replication_slot({"name": None, "type": "logical", "database": "citus"}) is False
     replica = handler_for(LocalPostgresql("n", "127.0.0.1", 5432, primary=False), 1, "citus")
     slot = {
         "name": "citus_shard_move_slot_1_2_3",

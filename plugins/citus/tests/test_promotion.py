@@ -128,6 +128,4 @@ def test_after_promote_first_still_commits(
         (primary.host, primary.port, "secondary"),
     }
     assert wait_for(lambda: [t.name for t in citus_threads()] == ["citus-metadata"])
-    assert not records(
-        caplog, "INFO", f"{replica.host}:{replica.port} (group 1) is out of recovery"
-    )
+    assert not records(caplog, "INFO", f"{replica.host}:{replica.port} (group 1) is out of recovery")

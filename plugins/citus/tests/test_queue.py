@@ -39,9 +39,7 @@ def group_one() -> Cluster:
     )
 
 
-def task(
-    event: str, timeout: float | None = None, view: Cluster | None = None, groupid: int = 1
-) -> Task:
+def task(event: str, timeout: float | None = None, view: Cluster | None = None, groupid: int = 1) -> Task:
     view = view or group_one()
     assert view.leader is not None and view.leader.conn_url is not None
     made = build_task(event, groupid, view, view.leader.name, view.leader.conn_url, timeout=timeout)
@@ -62,9 +60,7 @@ def test_admission_sequence(caplog: pytest.LogCaptureFixture) -> None:
     caplog.clear()
     second = task(BEFORE_PROMOTE, 30)
     assert queue.submit(second, NOW)
-    assert [r.getMessage().startswith("Overriding existing task:") for r in caplog.records] == [
-        True
-    ]
+    assert [r.getMessage().startswith("Overriding existing task:") for r in caplog.records] == [True]
     assert queue.queue == {1: second}
 
     third = task(AFTER_PROMOTE, 30)
@@ -168,9 +164,7 @@ def test_task_from_the_dcs_view() -> None:
         member("twin", "10.0.0.5", 5433),  # the leader's address: absorbed
         member("ipv6", "fd00::1", 5432),
     )
-    made = build_task(
-        BEFORE_DEMOTE, 4, view, "leader", "postgres://10.0.0.5:5433/postgres", timeout=30
-    )
+    made = build_task(BEFORE_DEMOTE, 4, view, "leader", "postgres://10.0.0.5:5433/postgres", timeout=30)
     assert made is not None
     assert [(r.host, r.port, r.role) for r in made.group] == [
         ("10.0.0.5", 5433, DEMOTED),
@@ -187,9 +181,7 @@ def test_unusable_urls(caplog: pytest.LogCaptureFixture) -> None:
     view = cluster(member("leader", "10.0.0.5", 5433, role="primary"))
     url = "postgres://replicator:rep-pass@10.0.0.5:99999/postgres"
     assert build_task(AFTER_PROMOTE, 1, view, "leader", url) is None
-    errors = [
-        r for r in caplog.records if r.getMessage().startswith("Failed to parse connection url")
-    ]
+    errors = [r for r in caplog.records if r.getMessage().startswith("Failed to parse connection url")]
     assert len(errors) == 1
     assert "rep-pass" not in errors[0].getMessage()
     assert build_task(AFTER_PROMOTE, 1, view, "leader", "postgres:///postgres") is None
@@ -238,3 +230,17 @@ def test_reload_backoff_is_bounded_and_grows() -> None:
     assert all(a <= b for a, b in itertools.pairwise(delays))
     assert max(delays) == RELOAD_BACKOFF_MAX
     assert reload_backoff(10**6) == RELOAD_BACKOFF_MAX
+
+
+def test_no_password_of_a_member_url_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="patroni_mpp_citus")
+    view = cluster(
+        member("leader", "127.0.0.1", 5435, role="primary"),
+        member("other", "127.0.0.1", 5436),
+    )
+    leader_url = "postgres://replicator:rep-pass@127.0.0.1:5435/postgres"
+    made = build_task(AFTER_PROMOTE, 1, view, "leader", leader_url)
+    assert made is not None
+    queue = TaskQueue()
+    assert queue.submit(made, NOW)
+    assert caplog.records and "rep-pass" not in caplog.text

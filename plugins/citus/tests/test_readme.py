@@ -13,9 +13,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def reference_rows() -> dict[str, list[str]]:
     text = README.read_text()
-    block = text.split("<!-- config-reference:start -->")[1].split("<!-- config-reference:end -->")[
-        0
-    ]
+    block = text.split("<!-- config-reference:start -->")[1].split("<!-- config-reference:end -->")[0]
     rows: dict[str, list[str]] = {}
     for line in block.strip().splitlines()[2:]:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -40,7 +38,6 @@ def test_documented_types_requirements_and_variables() -> None:
         assert environment == f"`{env_var_name('citus', key)}`"
         assert meaning
     assert (
-        "2147483647" in rows["group"][0]
-        and str(schema["properties"]["group"]["maximum"]) in rows["group"][0]
+        "2147483647" in rows["group"][0] and str(schema["properties"]["group"]["maximum"]) in rows["group"][0]
     )
     assert str(schema["properties"]["database"]["maxLength"]) in rows["database"][0]

@@ -127,9 +127,7 @@ EXTRA_CASES = [
 
 
 @pytest.mark.parametrize(("old_spec", "failover", "new_spec", "statements", "result"), EXTRA_CASES)
-def test_extra_case(
-    old_spec: str, failover: bool, new_spec: str, statements: list[Any], result: str
-) -> None:
+def test_extra_case(old_spec: str, failover: bool, new_spec: str, statements: list[Any], result: str) -> None:
     table, new, _old = run(old_spec, new_spec, failover=failover)
     assert table.statements == statements
     assert new.equals(parse(result), check_nodeid=True), new
@@ -203,9 +201,7 @@ def test_random_transitions_respect_citus_and_converge() -> None:
         assert table.content() == group_content(new), (old, desired, changes)
         old_primary, new_primary = old.primary(), new.primary()
         if old_primary is not None:
-            assert new_primary is not None and new_primary.nodeid == old_primary.nodeid, (
-                "primary row kept"
-            )
+            assert new_primary is not None and new_primary.nodeid == old_primary.nodeid, "primary row kept"
         primary = desired.primary()
         assert primary is not None
         if primary.role == DEMOTED:

@@ -1,5 +1,4 @@
-"""
-The Citus MPP engine for patroni-mpp: ``pg_dist_node`` managed from Patroni's DCS view.
+"""The Citus MPP engine for patroni-mpp: ``pg_dist_node`` managed from Patroni's DCS view.
 
 Installed as the ``citus`` entry point of the ``patroni.mpp`` group; configure it with a ``citus:``
 section

@@ -40,14 +40,13 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 
 def _connect(params: dict[str, Any], dbname: str) -> Any:
-    import psycopg  # noqa: PLC0415 - the driver is needed on the bootstrap path only
+    import psycopg
 
     return psycopg.connect(autocommit=True, **{**params, "dbname": dbname})
 
 
 def bootstrap(postgresql: PostgresqlLike, database: str, coordinator: bool) -> None:
-    """
-    Prepare the Citus database of a cluster freshly created by initdb.
+    """Prepare the Citus database of a cluster freshly created by initdb.
 
     Creates the database and the extension, stores the superuser's credentials for node-to-node
     connections and, on the coordinator, registers its own address.
@@ -57,7 +56,7 @@ def bootstrap(postgresql: PostgresqlLike, database: str, coordinator: bool) -> N
     :param coordinator: whether this node is the coordinator.
     :raises Exception: any failure; the host then aborts the cluster initialisation.
     """
-    from psycopg import sql  # noqa: PLC0415
+    from psycopg import sql
 
     params = dict(postgresql.connection_pool.conn_kwargs)
     params["options"] = BOOTSTRAP_OPTIONS

@@ -1,5 +1,4 @@
-"""
-The ``citus`` configuration section: its pydantic model and the group parser.
+"""The ``citus`` configuration section: its pydantic model and the group parser.
 
 Stricter than Patroni's checks (citus-engine.md 1.2): ``group`` must be a non-negative integer,
 given as
@@ -30,8 +29,7 @@ _DIGITS = re.compile(r"\s*[0-9]+\s*")
 
 
 def parse_group(value: Any) -> int:
-    """
-    Convert a configured group id to an ``int``.
+    """Convert a configured group id to an ``int``.
 
     :param value: an ``int`` (not a ``bool``) or a string of decimal digits, surrounding blanks
         allowed.
@@ -41,8 +39,7 @@ def parse_group(value: Any) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(
-            f"group must be a non-negative integer or a string of decimal digits, "
-            f"not {type(value).__name__}"
+            f"group must be a non-negative integer or a string of decimal digits, not {type(value).__name__}"
         )
     if isinstance(value, str):
         if not _DIGITS.fullmatch(value):
@@ -83,8 +80,7 @@ def _check_database(value: Any) -> str:
 
 
 class CitusConfig(BaseModel):
-    """
-    The ``citus`` section of ``patroni.yml``.
+    """The ``citus`` section of ``patroni.yml``.
 
     Environment: ``PATRONI_CITUS_GROUP``, ``PATRONI_CITUS_DATABASE``. Other keys are ignored,
     as Patroni ignores them.
@@ -111,8 +107,7 @@ class CitusConfig(BaseModel):
 
 
 def config_problems(value: Any) -> list[str]:
-    """
-    Why ``value`` is not a valid ``citus`` section, one ``key: message`` line per problem.
+    """Why ``value`` is not a valid ``citus`` section, one ``key: message`` line per problem.
 
     :param value: the raw section value.
     :returns: the problems; empty when the section is valid.

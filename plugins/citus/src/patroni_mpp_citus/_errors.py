@@ -12,8 +12,7 @@ class CitusError(Exception):
 
 
 class CitusEventError(CitusError, ValueError):
-    """
-    An event POSTed to the coordinator is malformed; nothing was queued and no SQL was run.
+    """An event POSTed to the coordinator is malformed; nothing was queued and no SQL was run.
 
     :ivar problems: one entry per offending field (``""`` for the event as a whole).
     """
@@ -25,8 +24,7 @@ class CitusEventError(CitusError, ValueError):
 
 
 class MetadataQueryError(CitusError):
-    """
-    A statement on the ``citus`` metadata connection failed (the connection was closed).
+    """A statement on the ``citus`` metadata connection failed (the connection was closed).
 
     :ivar sql: the statement.
     :ivar cause: the host's exception.

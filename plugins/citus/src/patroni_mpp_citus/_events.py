@@ -1,5 +1,4 @@
-"""
-Validation of the events workers POST to the coordinator (``/citus``, ``/mpp``).
+"""Validation of the events workers POST to the coordinator (``/citus``, ``/mpp``).
 
 Everything is checked before the engine looks at the event: a malformed event raises
 :class:`~patroni_mpp_citus.CitusEventError` (a ``ValueError``) naming every offending field, and
@@ -40,8 +39,7 @@ _Seconds = StrictFloat
 
 
 class CitusEvent(BaseModel):
-    """
-    One event: a worker primary tells the coordinator about a demotion or a promotion.
+    """One event: a worker primary tells the coordinator about a demotion or a promotion.
 
     Unknown keys are ignored (a newer sender may add some).
     """
@@ -78,17 +76,14 @@ class CitusEvent(BaseModel):
 
 
 def parse_event(event: Any) -> CitusEvent:
-    """
-    Validate a parsed JSON request body.
+    """Validate a parsed JSON request body.
 
     :param event: the body as the host parsed it.
     :returns: the validated event.
     :raises CitusEventError: with one problem per offending field.
     """
     if not isinstance(event, Mapping):
-        raise CitusEventError(
-            [FieldProblem("", f"must be a JSON object, not {type(event).__name__}")]
-        )
+        raise CitusEventError([FieldProblem("", f"must be a JSON object, not {type(event).__name__}")])
     try:
         return CitusEvent.model_validate(event)
     except ValidationError as exc:

@@ -16,8 +16,7 @@ def _as_int(value: Any, default: int) -> int:
 
 
 def adjust_gucs(parameters: MutableMapping[str, Any], local_host: str | None) -> None:
-    """
-    Change the parameters the host is about to write, in place; idempotent.
+    """Change the parameters the host is about to write, in place; idempotent.
 
     * ``shared_preload_libraries``: ``citus`` first (once), then the others, no blanks;
     * ``max_prepared_transactions``: twice ``max_connections`` when it is 0 (Citus uses two-phase
@@ -33,8 +32,6 @@ def adjust_gucs(parameters: MutableMapping[str, Any], local_host: str | None) ->
     others = [lib.strip() for lib in libraries if lib.strip() and lib.strip() != "citus"]
     parameters["shared_preload_libraries"] = ",".join(["citus", *others])
     if _as_int(parameters.get("max_prepared_transactions", 0), -1) == 0:
-        parameters["max_prepared_transactions"] = 2 * _as_int(
-            parameters.get("max_connections", 100), 100
-        )
+        parameters["max_prepared_transactions"] = 2 * _as_int(parameters.get("max_connections", 100), 100)
     parameters["wal_level"] = "logical"
     parameters["citus.local_hostname"] = local_host or "localhost"

@@ -28,8 +28,7 @@ PRIMARY_ROLES = frozenset({"primary", "master"})
 
 
 class CitusHandler(Citus, AbstractMPPHandler):
-    """
-    Keeps ``pg_dist_node`` in line with the DCS view of every group (on the coordinator's leader).
+    """Keeps ``pg_dist_node`` in line with the DCS view of every group (on the coordinator's leader).
 
     Built once per Patroni process, before ``postgresql.config`` exists: the constructor only
     registers
@@ -65,8 +64,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
         return self._worker
 
     def close(self, timeout: float = 10.0) -> bool:
-        """
-        Stop the worker thread and close the ``citus`` connection.
+        """Stop the worker thread and close the ``citus`` connection.
 
         An open transaction is rolled back first.
 
@@ -85,8 +83,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
     # ----------------------------------------------------------------------------------------------
 
     def submit_event(self, cluster: ClusterLike, event: Any) -> Task | None:
-        """
-        Validate an event and queue the task it asks for, without waiting.
+        """Validate an event and queue the task it asks for, without waiting.
 
         :param cluster: a fresh DCS view with ``workers``.
         :param event: the request body as parsed from JSON.
@@ -117,8 +114,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
         return task
 
     def handle_event(self, cluster: ClusterLike, event: dict[str, Any]) -> None:
-        """
-        React to a worker's event; a ``before_demote`` returns once its pause is applied.
+        """React to a worker's event; a ``before_demote`` returns once its pause is applied.
 
         The caller of a ``before_demote`` waits until the worker thread processed the task (or a
         task that
@@ -143,8 +139,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
     # --------------------------------------------------------------------------------------
 
     def sync_meta_data(self, cluster: ClusterLike) -> None:
-        """
-        Queue the desired state of every group that has a running primary.
+        """Queue the desired state of every group that has a running primary.
 
         That is the coordinator group and each worker group whose leader runs as a primary; states
         equal to the table's are dropped without SQL.
@@ -190,24 +185,21 @@ class CitusHandler(Citus, AbstractMPPHandler):
     # ----------------------------------------------------------------------------------
 
     def bootstrap(self) -> None:
-        """
-        Create the Citus database and extension, store credentials, register the coordinator.
+        """Create the Citus database and extension, store credentials, register the coordinator.
 
         :raises Exception: any failure (the host aborts the initialisation).
         """
         bootstrap(self.postgresql, self.database, self.is_coordinator())
 
     def adjust_postgres_gucs(self, parameters: dict[str, Any]) -> None:
-        """
-        Set the server parameters Citus needs, in place.
+        """Set the server parameters Citus needs, in place.
 
         :param parameters: the (case-insensitive) GUC dict.
         """
         adjust_gucs(parameters, self.postgresql.connection_pool.conn_kwargs.get("host"))
 
     def ignore_replication_slot(self, slot: dict[str, Any]) -> bool:
-        """
-        True for a shard move/split slot of the Citus database while this node is a primary.
+        """True for a shard move/split slot of the Citus database while this node is a primary.
 
         :param slot: the slot's attributes; one without ``name`` is not kept (no exception).
         """
@@ -217,6 +209,4 @@ class CitusHandler(Citus, AbstractMPPHandler):
     # ---------------------------------------------------------------------------------------------
 
     def _watch_params(self, row: Row) -> dict[str, Any]:
-        return watch_params(
-            self.postgresql.connection_pool.conn_kwargs, row.host, row.port, self.database
-        )
+        return watch_params(self.postgresql.connection_pool.conn_kwargs, row.host, row.port, self.database)

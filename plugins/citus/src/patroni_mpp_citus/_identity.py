@@ -20,8 +20,7 @@ GROUP_RE = re.compile(r"^(0|[1-9][0-9]*)$")
 
 
 class Citus(AbstractMPP):
-    """
-    Descriptor of the Citus engine, built from the validated ``citus`` section.
+    """Descriptor of the Citus engine, built from the validated ``citus`` section.
 
     Its :attr:`type` is ``Citus``, so Patroni workers notify the coordinator on ``/citus``.
     """
@@ -30,8 +29,7 @@ class Citus(AbstractMPP):
 
     @staticmethod
     def validate_config(config: Any) -> bool:
-        """
-        True when ``config`` is a mapping that :class:`~patroni_mpp_citus.CitusConfig` accepts.
+        """True when ``config`` is a mapping that :class:`~patroni_mpp_citus.CitusConfig` accepts.
 
         :param config: the raw section value, of any type.
         :returns: whether the section is usable.
@@ -40,8 +38,7 @@ class Citus(AbstractMPP):
 
     @property
     def group(self) -> int:
-        """
-        Citus group id of this cluster.
+        """Citus group id of this cluster.
 
         :raises ValueError: when the section was not validated and holds an unusable group.
         """

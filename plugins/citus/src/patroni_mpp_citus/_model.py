@@ -1,5 +1,4 @@
-"""
-The data model: rows of ``pg_dist_node``, groups of rows, and tasks (desired states of one group).
+"""The data model: rows of ``pg_dist_node``, groups of rows, and tasks (desired states of one group).
 
 A :class:`Row` is identified by its address alone (``host``, case-insensitive, and ``port``),
 mirroring the
@@ -63,8 +62,7 @@ _Key = tuple[str, int]
 
 
 class Row:
-    """
-    One ``pg_dist_node`` row (or one row the engine wants there).
+    """One ``pg_dist_node`` row (or one row the engine wants there).
 
     :ivar host: the host as written to/read from the table (its case is kept for SQL).
     :ivar port: the port.
@@ -116,8 +114,7 @@ class Row:
 
 
 class Group:
-    """
-    The rows of one Citus group, at most one per address, in insertion order.
+    """The rows of one Citus group, at most one per address, in insertion order.
 
     :ivar groupid: the Citus group id.
     :ivar rows: address -> row.
@@ -212,8 +209,7 @@ _event_lock = threading.Lock()
 
 
 class Task:
-    """
-    The desired state of one group, produced by an event or by the periodic reconciliation.
+    """The desired state of one group, produced by an event or by the periodic reconciliation.
 
     :ivar group: the desired rows; the transition fills in nodeids and turns it into the resulting
         state.
@@ -290,8 +286,7 @@ class Task:
             older.wakeup(Outcome.SUPERSEDED if outcome is not Outcome.DISCARDED else outcome)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """
-        Block until the task was processed or dropped, at most ``timeout`` seconds.
+        """Block until the task was processed or dropped, at most ``timeout`` seconds.
 
         :returns: True when it is done, False when the timeout passed first.
         """

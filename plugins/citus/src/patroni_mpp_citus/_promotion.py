@@ -1,5 +1,4 @@
-"""
-Watching a worker being promoted, so that its group's pause ends as soon as it can take writes.
+"""Watching a worker being promoted, so that its group's pause ends as soon as it can take writes.
 
 After ``before_promote`` the coordinator holds the group paused inside an open transaction. Patroni
 sends
@@ -36,8 +35,7 @@ _KEPT_KEYS = (
 
 
 def watch_params(local: dict[str, Any], host: str, port: int, dbname: str) -> dict[str, Any]:
-    """
-    Connection parameters for the promoted node: the local superuser's credentials, its address.
+    """Connection parameters for the promoted node: the local superuser's credentials, its address.
 
     :param local: the host's local superuser connection parameters.
     :param host: the promoted node's host.
@@ -57,8 +55,7 @@ def watch_params(local: dict[str, Any], host: str, port: int, dbname: str) -> di
 
 
 class PromotionWatch:
-    """
-    One short-lived daemon thread polling the node a ``before_promote`` task promotes.
+    """One short-lived daemon thread polling the node a ``before_promote`` task promotes.
 
     :param task: the in-flight ``before_promote`` task.
     :param params: connection parameters of the promoted node (see :func:`watch_params`).
@@ -102,7 +99,7 @@ class PromotionWatch:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        import psycopg  # noqa: PLC0415 - only coordinators that see a promotion need the driver
+        import psycopg
 
         conn: Any = None
         failures = 0

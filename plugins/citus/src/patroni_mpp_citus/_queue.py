@@ -1,5 +1,4 @@
-"""
-The worker's shared state: cached table content, the task queue, the in-flight transaction.
+"""The worker's shared state: cached table content, the task queue, the in-flight transaction.
 
 All of it is guarded by one condition variable; REST threads (events), the HA loop (reconciliation)
 and the
@@ -22,8 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class TaskQueue:
-    """
-    Cache, queue and in-flight task of the metadata worker.
+    """Cache, queue and in-flight task of the metadata worker.
 
     :ivar cond: the condition variable guarding everything here; notified when work arrives.
     :ivar cache: group id -> a task whose group mirrors the last committed rows of that group.
@@ -48,8 +46,7 @@ class TaskQueue:
     # -----------------------------------------------------------------------------------
 
     def submit(self, task: Task, now: float) -> bool:
-        """
-        Queue ``task`` if the admission rules let it in; notifies the worker when it does.
+        """Queue ``task`` if the admission rules let it in; notifies the worker when it does.
 
         :param task: the new desired state of its group.
         :param now: ``time.monotonic()``.
@@ -115,8 +112,7 @@ class TaskQueue:
         return bool(self.queue)
 
     def pick(self) -> Task | None:
-        """
-        The next task to process, or None.
+        """The next task to process, or None.
 
         While a transaction is open only its group's task may run. Otherwise the coordinator group
         goes
@@ -144,17 +140,19 @@ class TaskQueue:
             for task in dropped:
                 task.wakeup(Outcome.SKIPPED)
 
-    def finish(self, task: Task, outcome: Outcome, epoch: int) -> None:
-        """
-        Record what became of a processed task, take it off the queue and wake its waiters.
+    def finish(self, task: Task, outcome: Outcome, epoch: int, result: Group | None = None) -> None:
+        """Record what became of a processed task, take it off the queue and wake its waiters.
 
         :param task: the task :meth:`pick` returned.
         :param outcome: what processing did.
         :param epoch: :attr:`epoch` when processing started; after a :meth:`discard_all` in between,
             only the queue entry is touched.
+        :param result: the state written (it replaces the task's group when the change was made).
         """
         with self.cond:
             groupid = task.group.groupid
+            if result is not None and outcome in (Outcome.APPLIED, Outcome.OPENED):
+                task.group = result
             if epoch == self.epoch:
                 if outcome is Outcome.APPLIED:
                     self.cache[groupid] = task
@@ -177,8 +175,7 @@ class TaskQueue:
                 self.cache = {gid: Task(group, AFTER_PROMOTE) for gid, group in groups.items()}
 
     def discard_all(self) -> list[Task]:
-        """
-        Forget cache, queue and in-flight task (coordinator demotion); returns the dropped tasks.
+        """Forget cache, queue and in-flight task (coordinator demotion); returns the dropped tasks.
 
         A reload is scheduled and the metadata connection is reset, so that a coordinator promoted
         again

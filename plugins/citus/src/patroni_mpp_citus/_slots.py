@@ -15,8 +15,7 @@ _PLUGIN = {"move": "pgoutput", "split": "citus"}
 
 
 def is_citus_slot(slot: Mapping[str, Any], database: str, is_primary: Callable[[], bool]) -> bool:
-    """
-    True when ``slot`` is a shard move/split slot of the Citus database on a primary.
+    """True when ``slot`` is a shard move/split slot of the Citus database on a primary.
 
     Never raises for an incomplete dict: a slot without a name (Patroni 4.1.5 does not pass it) is
     simply
@@ -27,11 +26,7 @@ def is_citus_slot(slot: Mapping[str, Any], database: str, is_primary: Callable[[
     :param is_primary: tells whether the local server is a primary.
     """
     name = slot.get("name")
-    if (
-        slot.get("type") != "logical"
-        or slot.get("database") != database
-        or not isinstance(name, str)
-    ):
+    if slot.get("type") != "logical" or slot.get("database") != database or not isinstance(name, str):
         return False
     match = SHARD_SLOT_RE.match(name)
     if match is None or slot.get("plugin") != _PLUGIN[match.group(1)]:

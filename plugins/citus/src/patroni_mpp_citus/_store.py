@@ -1,5 +1,4 @@
-"""
-Statements on the ``citus`` metadata connection: reading and writing ``pg_dist_node``.
+"""Statements on the ``citus`` metadata connection: reading and writing ``pg_dist_node``.
 
 Every statement goes through :meth:`MetadataStore.query`: parameters are passed separately (``%s``
 placeholders, never formatted into the SQL), the statement is debug-logged (parameters are addresses
@@ -41,17 +40,13 @@ LOAD_NODES = (
     "SELECT groupid, nodename, nodeport, noderole::text, nodeid FROM pg_catalog.pg_dist_node "
     "WHERE nodecluster = 'default' ORDER BY groupid, nodeid"
 )
-ADD_NODE = (
-    "SELECT pg_catalog.citus_add_node(%s::text, %s::int, %s::int, %s::pg_catalog.noderole, "
-    "'default')"
-)
+ADD_NODE = "SELECT pg_catalog.citus_add_node(%s::text, %s::int, %s::int, %s::pg_catalog.noderole, 'default')"
 UPDATE_NODE = "SELECT pg_catalog.citus_update_node(%s::int, %s::text, %s::int, true, %s::int)"
 REMOVE_NODE = "SELECT pg_catalog.citus_remove_node(%s::text, %s::int)"
 
 
 class MetadataStore:
-    """
-    The engine's statements, on one connection used by the worker thread only.
+    """The engine's statements, on one connection used by the worker thread only.
 
     :ivar statements: number of statements issued so far (for tests and benchmarks).
     """
@@ -62,8 +57,7 @@ class MetadataStore:
         self.statements = 0
 
     def query(self, sql: str, *params: Any, log_errors: bool = True) -> list[tuple[Any, ...]]:
-        """
-        Run one statement.
+        """Run one statement.
 
         :param sql: the statement, with ``%s`` placeholders.
         :param params: its parameters.
@@ -101,17 +95,14 @@ class MetadataStore:
         self.query("ROLLBACK")
 
     def load(self, *, log_errors: bool = True) -> dict[int, Group]:
-        """
-        Read every row of the ``default`` node cluster, grouped by ``groupid``.
+        """Read every row of the ``default`` node cluster, grouped by ``groupid``.
 
         Rows of other node clusters (secondaries configured for ``citus.cluster_name``) are not ours
         and
         are left alone.
         """
         groups: dict[int, Group] = {}
-        for groupid, nodename, nodeport, noderole, nodeid in self.query(
-            LOAD_NODES, log_errors=log_errors
-        ):
+        for groupid, nodename, nodeport, noderole, nodeid in self.query(LOAD_NODES, log_errors=log_errors):
             group = groups.get(groupid)
             if group is None:
                 group = groups[groupid] = Group(groupid)
@@ -119,8 +110,7 @@ class MetadataStore:
         return groups
 
     def apply(self, new: Group, old: Group, cooldown: int, *, in_transaction: bool) -> int:
-        """
-        Write the transition from ``old`` to ``new`` (``new`` becomes the resulting state).
+        """Write the transition from ``old`` to ``new`` (``new`` becomes the resulting state).
 
         :param new: the desired state (changed in place, see :func:`~patroni_mpp_citus.transition`).
         :param old: the current state.
@@ -143,8 +133,7 @@ class MetadataStore:
         return len(changes)
 
     def write(self, row: Row, groupid: int, cooldown: int) -> None:
-        """
-        Write one change: remove, update (by nodeid) or add the row.
+        """Write one change: remove, update (by nodeid) or add the row.
 
         :param row: the change (see :func:`~patroni_mpp_citus.transition` for its meaning).
         :param groupid: its group.

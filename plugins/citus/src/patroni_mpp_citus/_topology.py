@@ -32,8 +32,7 @@ def redact_url(url: str) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def address_of(url: str) -> tuple[str, int] | None:
-    """
-    The ``(host, port)`` a member's ``conn_url`` points at; None (logged once) when it has none.
+    """The ``(host, port)`` a member's ``conn_url`` points at; None (logged once) when it has none.
 
     The host is lower-cased (IPv6 brackets removed); the port defaults to 5432. Results are cached:
     the
@@ -75,8 +74,7 @@ def build_task(
     timeout: float | None = None,
     cooldown: int | None = None,
 ) -> Task | None:
-    """
-    The desired state of a group as a task.
+    """The desired state of a group as a task.
 
     The primary row comes from ``leader_url`` (role ``demoted`` for ``before_demote``). Every other
     member

@@ -1,5 +1,4 @@
-"""
-The topology transition: ordered ``pg_dist_node`` changes from one group state to another.
+"""The topology transition: ordered ``pg_dist_node`` changes from one group state to another.
 
 :func:`transition` follows citus-engine.md section 7 with these deliberate differences:
 
@@ -43,8 +42,7 @@ def is_update(row: Row) -> bool:
 
 
 def transition(new: Group, old: Group) -> list[Row]:
-    """
-    Compute the changes from ``old`` (the table's state) to ``new`` (the desired state).
+    """Compute the changes from ``old`` (the table's state) to ``new`` (the desired state).
 
     ``new`` is changed in place into what the table holds once the returned rows are written in
     order
@@ -90,9 +88,7 @@ def transition(new: Group, old: Group) -> list[Row]:
     else:
         failover = True
         done_old.add(old_primary.key)
-        _switch_primary(
-            new, old, new_primary, old_primary, head=head, done_new=done_new, done_old=done_old
-        )
+        _switch_primary(new, old, new_primary, old_primary, head=head, done_new=done_new, done_old=done_old)
 
     removals, additions, updates = _secondaries(new, old, failover, done_new, done_old)
     changes = head + removals + additions + updates
@@ -143,11 +139,7 @@ def _switch_primary(
     head.append(new_primary)
     gone = [r for r in old.rows.values() if r.key not in new.rows and r.key != old_primary.key]
     if gone:
-        if (
-            old_primary.key not in new.rows
-            and old_primary.role == DEMOTED
-            and len(gone) > len(added)
-        ):
+        if old_primary.key not in new.rows and old_primary.role == DEMOTED and len(gone) > len(added):
             new.add(Row(old_primary.host, old_primary.port, SECONDARY))
         parked = new.rows.get(old_primary.key)
         if parked is not None:

@@ -1,5 +1,4 @@
-"""
-The metadata worker: one daemon thread that applies queued tasks to ``pg_dist_node``.
+"""The metadata worker: one daemon thread that applies queued tasks to ``pg_dist_node``.
 
 It differs from the reference worker (citus-engine.md 3.3, 16) in these ways:
 
@@ -62,8 +61,7 @@ WatchParams = Callable[[Row], dict[str, Any]]
 
 
 class MetadataWorker:
-    """
-    Owns the worker thread; the handler submits tasks through it.
+    """Owns the worker thread; the handler submits tasks through it.
 
     :param store: the statements on the metadata connection (used by the worker thread only).
     :param watch_params: connection parameters for watching a promoted node; None disables the
@@ -113,8 +111,7 @@ class MetadataWorker:
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """
-        Stop the thread.
+        """Stop the thread.
 
         Queued tasks are discarded (their waiters woken), an open transaction is rolled back and the
         metadata connection closed.
@@ -219,13 +216,15 @@ class MetadataWorker:
             task = state.pick()
             if task is None:
                 return
+            # The transition works on a copy: other threads compare queued tasks meanwhile.
+            result = task.group.copy()
             try:
-                outcome = self._process(task)
+                outcome = self._process(task, result)
             except Exception as exc:
                 logger.error("Exception when working with pg_dist_node: %s", exc)
                 self._store.close()
                 outcome = Outcome.FAILED
-            state.finish(task, outcome, epoch)
+            state.finish(task, outcome, epoch, result)
             if outcome is Outcome.OPENED and task.event == BEFORE_PROMOTE:
                 self._watch(task)
 
@@ -237,14 +236,15 @@ class MetadataWorker:
             cached = self.state.cache.get(groupid)
         return (cached.group if cached is not None else Group(groupid)), None
 
-    def _process(self, task: Task) -> Outcome:
+    def _process(self, task: Task, result: Group) -> Outcome:
+        """Apply ``task``; ``result`` (a copy of its group) becomes the state written."""
         current, in_flight = self._current(task.groupid)
         store = self._store
         if task.event == AFTER_PROMOTE:
-            store.apply(task.group, current, task.cooldown, in_transaction=in_flight is not None)
+            store.apply(result, current, task.cooldown, in_transaction=in_flight is not None)
             if in_flight is not None:
                 store.commit()
-            task.group.failover = False
+            result.failover = False
             return Outcome.APPLIED
         if not current.is_registered():
             logger.info(
@@ -262,7 +262,7 @@ class MetadataWorker:
             task.deadline = now
         if in_flight is None:
             store.begin()
-        store.apply(task.group, current, task.cooldown, in_transaction=True)
+        store.apply(result, current, task.cooldown, in_transaction=True)
         return Outcome.OPENED
 
     def _load_cache(self, epoch: int) -> bool:

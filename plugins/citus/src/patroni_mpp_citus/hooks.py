@@ -36,6 +36,6 @@ def mpp_handler(engine: AbstractMPP, postgresql: PostgresqlLike) -> AbstractMPPH
     """A :class:`~patroni_mpp_citus.CitusHandler` for a Citus descriptor."""
     if not isinstance(engine, Citus):
         return None
-    from ._handler import CitusHandler  # noqa: PLC0415 - the handler is not needed by patronictl
+    from ._handler import CitusHandler
 
     return CitusHandler(postgresql, engine.config)

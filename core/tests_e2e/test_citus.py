@@ -1,0 +1,30 @@
+"""Citus end to end: a coordinator and two worker groups of two members through the launcher.
+
+Runs only where the PostgreSQL installation ships the citus extension and the citus engine plugin is
+installed; skipped with the reason elsewhere. A client writes through the coordinator during a planned
+worker switchover and a worker failover; no acknowledged write may be lost and ``pg_dist_node`` must come
+to name every worker group's DCS leader. The timings are measured by ``bench/e2e_citus.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import citusload
+import localcluster as lc
+import pytest
+
+
+@pytest.fixture(scope="module")
+def citus_ready(pg_bin: Path) -> None:
+    reason = citusload.citus_unavailable_reason(pg_bin)
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def test_worker_switchover_and_failover_under_load(
+    citus_ready: None, formation: lc.Formation, node_python: str
+) -> None:
+    figures = citusload.run_scenario(formation, lc.NodeOptions(python=node_python), node_python)
+    assert figures["lost_acknowledged_writes"] == 0, figures
+    assert figures["ok_ops"] > 0, figures
