@@ -604,7 +604,8 @@ def sample_events(engine: AbstractMPP) -> list[dict[str, Any]]:
 def check_handler_calls(handler: AbstractMPPHandler, cluster: ClusterLike) -> None:
     """Call ``sync_meta_data``, ``handle_event``, ``schedule_cache_rebuild`` and ``on_demote``.
 
-    Each must return None. Exceptions raised by the engine propagate.
+    Each must return None. Exceptions raised by the engine propagate, except a ``ValueError``
+    rejecting the event type that the host never sends.
 
     :param handler: the handler.
     :param cluster: the DCS view to hand it.
@@ -622,7 +623,14 @@ def check_handler_calls(handler: AbstractMPPHandler, cluster: ClusterLike) -> No
         ("on_demote()", handler.on_demote),
     ]
     for text, call in calls:
-        answer = call()
+        try:
+            answer = call()
+        except ValueError:
+            # Rejecting an event type the host does not send, with a ValueError, is allowed: the
+            # host answers it as a bad request.
+            if "unknown_event" not in text:
+                raise
+            continue
         if answer is not None:
             raise fail(f"{text} returned {answer!r}; it must return None")
 

@@ -1,0 +1,221 @@
+"""Benchmark of the launcher against plain Patroni on the same configuration, measured in one run.
+
+Two figures, each as a ratio launcher / plain:
+
+- start to running leader: a single-member cluster (a fresh data directory and scope each time) is started
+  by ``python -m patroni_mpp run CONFIG`` or ``python -m patroni CONFIG``; the clock runs from ``Popen`` to
+  the first moment the REST API answers ``GET /leader`` with 200 while ``GET /patroni`` reports a running
+  primary (polled every 20 ms). Launcher and plain rounds alternate.
+- HA loop duration: the time of ``Ha.run_cycle`` on a running leader (``loop_wait`` 1), measured inside the
+  Patroni process by a ``sitecustomize`` module put on ``PYTHONPATH`` for both flavours alike (only in these
+  runs, not in the start-up runs), over a number of cycles after a warm-up.
+
+The venv is built under ``.bench/e2e_launcher`` from ``/usr/bin/python3`` (the ``postgres`` user must be
+able to run it) with Patroni and the core and null wheels (``$PATRONI_MPP_WHEELS`` or built from the tree).
+Usage: ``python bench/e2e_launcher.py [--rounds N] [--cycles N]``. Results replace this script's section of
+BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "demo"))
+
+import localcluster as lc  # noqa: E402
+
+NAME = Path(__file__).stem
+WORK = ROOT / ".bench" / NAME
+BASE_PYTHON = "/usr/bin/python3"
+PATRONI = "patroni[etcd3,psycopg3]>=4.0,<4.2"
+
+SITECUSTOMIZE = '''
+import os, time
+out = os.environ.get("PMPP_BENCH_CYCLES")
+if out:
+    import patroni.ha
+    _run_cycle = patroni.ha.Ha.run_cycle
+    def run_cycle(self):
+        started = time.perf_counter()
+        try:
+            return _run_cycle(self)
+        finally:
+            with open(out, "a") as f:
+                f.write("%.9f\\n" % (time.perf_counter() - started))
+    patroni.ha.Ha.run_cycle = run_cycle
+'''
+
+
+def pip(python: Path, *args: str) -> None:
+    subprocess.run([str(python), "-m", "pip", "--quiet", "--disable-pip-version-check", *args], check=True)
+
+
+def wheels(python: Path) -> list[Path]:
+    given = os.environ.get("PATRONI_MPP_WHEELS")
+    if given:
+        found = [w for w in Path(given).glob("*.whl") if w.name.startswith(("patroni_mpp-", "patroni_mpp_null-"))]
+        if len(found) == 2:
+            return found
+    out = WORK / "wheels"
+    shutil.rmtree(out, ignore_errors=True)
+    pip(python, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
+        str(ROOT / "core"), str(ROOT / "plugins" / "null"))  # fmt: skip
+    return sorted(out.glob("*.whl"))
+
+
+def make_venv() -> Path:
+    venv = WORK / "venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True)
+        pip(python, "install", "--upgrade", "pip")
+    pip(python, "install", PATRONI, "hatchling>=1.21")
+    pip(python, "install", "--force-reinstall", "--no-deps", *map(str, wheels(python)))
+    pip(python, "install", *map(str, wheels(python)))
+    site = WORK / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    subprocess.run(["chmod", "-R", "a+rX", str(WORK)], check=True)
+    lc.check_interpreter(str(python))
+    return python
+
+
+def start_to_leader(formation: lc.Formation, python: Path, launcher: bool, index: int) -> float:
+    node = formation.add(f"s{index}{'l' if launcher else 'p'}", f"start{index}{'l' if launcher else 'p'}",
+                         lc.NodeOptions(python=str(python), launcher=launcher))  # fmt: skip
+    node.write_config()
+    started = time.perf_counter()
+    node.start()
+
+    def ready() -> bool:
+        if node.process is not None and node.process.poll() is not None:
+            raise lc.LocalClusterError(f"{node.name} exited:\n{node.log_tail()}")
+        status = node.status()
+        if not status or status.get("state") != "running" or status.get("role") not in ("primary", "master"):
+            return False
+        return node.api("leader", timeout=1)[0] == 200
+
+    lc.wait_for(ready, timeout=180, what=f"{node.name} to lead", interval=0.02)
+    elapsed = time.perf_counter() - started
+    node.stop()
+    return elapsed
+
+
+def ha_cycles(formation: lc.Formation, python: Path, launcher: bool, cycles: int, warmup: int) -> list[float]:
+    tag = "l" if launcher else "p"
+    record = formation.base_dir / f"cycles-{tag}.txt"
+    record.touch()
+    record.chmod(0o666)
+    node = formation.add(f"ha{tag}", f"ha{tag}", lc.NodeOptions(
+        python=str(python), launcher=launcher,
+        env={"PYTHONPATH": str(WORK / "site"), "PMPP_BENCH_CYCLES": str(record)},
+    ))  # fmt: skip
+    node.start()
+    lc.wait_leader([node])
+
+    def enough() -> bool:
+        return len(record.read_text().split()) >= warmup + cycles
+
+    lc.wait_for(enough, timeout=60 + 3 * (warmup + cycles), what="HA cycles", interval=0.5)
+    node.stop()
+    values = [float(v) for v in record.read_text().split()]
+    return values[warmup : warmup + cycles]
+
+
+def machine() -> str:
+    model = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores; {platform.system()} {platform.release()}"
+
+
+def update_benchmarks(section: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    start, end = f"<!-- bench:{NAME}:start -->", f"<!-- bench:{NAME}:end -->"
+    block = f"{start}\n{section.strip()}\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=5, help="start-up rounds per flavour (default 5)")
+    parser.add_argument("--cycles", type=int, default=40, help="HA cycles measured per flavour (default 40)")
+    parser.add_argument("--warmup", type=int, default=5, help="HA cycles skipped first (default 5)")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    python = make_venv()
+    patroni_version = subprocess.run(
+        [str(python), "-c", "from importlib.metadata import version; print(version('patroni'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    py_version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
+                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    base = lc.make_base_dir("pmpp-bench-")
+    starts: dict[bool, list[float]] = {True: [], False: []}
+    cycles: dict[bool, list[float]] = {}
+    try:
+        with lc.local_etcd(base) as etcd:
+            formation = lc.Formation(base, etcd)
+            try:
+                for index in range(args.rounds + 1):
+                    order = (True, False) if index % 2 == 0 else (False, True)
+                    for launcher in order:
+                        elapsed = start_to_leader(formation, python, launcher, index)
+                        if index > 0:  # the first round of each flavour warms caches, unmeasured
+                            starts[launcher].append(elapsed)
+                        print(f"start {'launcher' if launcher else 'plain'} #{index}: {elapsed:.3f}s", flush=True)
+                for launcher in (False, True):
+                    cycles[launcher] = ha_cycles(formation, python, launcher, args.cycles, args.warmup)
+                    print(f"HA cycles {'launcher' if launcher else 'plain'}: median "
+                          f"{statistics.median(cycles[launcher]) * 1000:.2f} ms", flush=True)  # fmt: skip
+            finally:
+                formation.stop_all()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    start_ratio = med(starts[True]) / med(starts[False])
+    cycle_ratio = med(cycles[True]) / med(cycles[False])
+
+    def verdict(ratio: float) -> str:
+        return "met" if ratio <= 1.05 else "NOT met"
+
+    section = f"""
+## Launcher vs plain Patroni (`bench/e2e_launcher.py`)
+
+Machine: {machine()}; Python {py_version}; Patroni {patroni_version}; PostgreSQL {lc.find_pg_bin().parent.name}. Run at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.
+
+Method: one etcd and single-member clusters on 127.0.0.1 with the same generated configuration (Null engine, `loop_wait` 1, `ttl` 20), nodes run as the `postgres` user from a venv built from `/usr/bin/python3`. *Start to leader*: from `Popen` of `python -m patroni_mpp run CONFIG` or `python -m patroni CONFIG` (fresh data directory: initdb included) until `GET /leader` is 200 and `GET /patroni` shows a running primary, polled every 20 ms; {args.rounds} rounds per flavour after one unmeasured round each, alternating the order. *HA loop*: duration of `Ha.run_cycle` inside the Patroni process (a `sitecustomize` wrapper, present in both flavours) on a running leader, {args.cycles} cycles after {args.warmup} warm-up cycles. Medians; ratio = launcher / plain (target ≤ 1.05).
+
+| measure | launcher (median) | plain `patroni` (median) | ratio |
+|---|---|---|---|
+| start to running leader | {med(starts[True]):.3f} s (min {min(starts[True]):.3f}, max {max(starts[True]):.3f}) | {med(starts[False]):.3f} s (min {min(starts[False]):.3f}, max {max(starts[False]):.3f}) | **{start_ratio:.3f}** ({verdict(start_ratio)}) |
+| HA loop duration | {med(cycles[True]) * 1000:.2f} ms (p90 {statistics.quantiles(cycles[True], n=10)[-1] * 1000:.2f}) | {med(cycles[False]) * 1000:.2f} ms (p90 {statistics.quantiles(cycles[False], n=10)[-1] * 1000:.2f}) | **{cycle_ratio:.3f}** ({verdict(cycle_ratio)}) |
+"""
+    print(section)
+    update_benchmarks(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
