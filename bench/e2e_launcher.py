@@ -39,7 +39,7 @@ WORK = ROOT / ".bench" / NAME
 BASE_PYTHON = "/usr/bin/python3"
 PATRONI = "patroni[etcd3,psycopg3]>=4.0,<4.2"
 
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os, time
 out = os.environ.get("PMPP_BENCH_CYCLES")
 if out:
@@ -53,7 +53,7 @@ if out:
             with open(out, "a") as f:
                 f.write("%.9f\\n" % (time.perf_counter() - started))
     patroni.ha.Ha.run_cycle = run_cycle
-'''
+"""
 
 
 def pip(python: Path, *args: str) -> None:
@@ -63,7 +63,9 @@ def pip(python: Path, *args: str) -> None:
 def wheels(python: Path) -> list[Path]:
     given = os.environ.get("PATRONI_MPP_WHEELS")
     if given:
-        found = [w for w in Path(given).glob("*.whl") if w.name.startswith(("patroni_mpp-", "patroni_mpp_null-"))]
+        found = [
+            w for w in Path(given).glob("*.whl") if w.name.startswith(("patroni_mpp-", "patroni_mpp_null-"))
+        ]
         if len(found) == 2:
             return found
     out = WORK / "wheels"
@@ -150,13 +152,17 @@ def update_benchmarks(section: str) -> None:
     block = f"{start}\n{section.strip()}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip("\n") + "\n\n" + block + "\n"
+    )
     path.write_text(text)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=5, help="start-up rounds per flavour (default 5)")
+    parser.add_argument("--rounds", type=int, default=7, help="start-up rounds per flavour (default 7)")
     parser.add_argument("--cycles", type=int, default=40, help="HA cycles measured per flavour (default 40)")
     parser.add_argument("--warmup", type=int, default=5, help="HA cycles skipped first (default 5)")
     args = parser.parse_args()
@@ -181,7 +187,10 @@ def main() -> int:
                         elapsed = start_to_leader(formation, python, launcher, index)
                         if index > 0:  # the first round of each flavour warms caches, unmeasured
                             starts[launcher].append(elapsed)
-                        print(f"start {'launcher' if launcher else 'plain'} #{index}: {elapsed:.3f}s", flush=True)
+                        print(
+                            f"start {'launcher' if launcher else 'plain'} #{index}: {elapsed:.3f}s",
+                            flush=True,
+                        )
                 for launcher in (False, True):
                     cycles[launcher] = ha_cycles(formation, python, launcher, args.cycles, args.warmup)
                     print(f"HA cycles {'launcher' if launcher else 'plain'}: median "
@@ -200,18 +209,35 @@ def main() -> int:
     def verdict(ratio: float) -> str:
         return "met" if ratio <= 1.05 else "NOT met"
 
-    section = f"""
-## Launcher vs plain Patroni (`bench/e2e_launcher.py`)
+    def cell(values: list[float], scale: float, unit: str) -> str:
+        p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+        return f"{med(values) * scale:.3f} {unit} (p90 {p90 * scale:.3f}, n={len(values)})"
 
-Machine: {machine()}; Python {py_version}; Patroni {patroni_version}; PostgreSQL {lc.find_pg_bin().parent.name}. Run at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.
-
-Method: one etcd and single-member clusters on 127.0.0.1 with the same generated configuration (Null engine, `loop_wait` 1, `ttl` 20), nodes run as the `postgres` user from a venv built from `/usr/bin/python3`. *Start to leader*: from `Popen` of `python -m patroni_mpp run CONFIG` or `python -m patroni CONFIG` (fresh data directory: initdb included) until `GET /leader` is 200 and `GET /patroni` shows a running primary, polled every 20 ms; {args.rounds} rounds per flavour after one unmeasured round each, alternating the order. *HA loop*: duration of `Ha.run_cycle` inside the Patroni process (a `sitecustomize` wrapper, present in both flavours) on a running leader, {args.cycles} cycles after {args.warmup} warm-up cycles. Medians; ratio = launcher / plain (target ≤ 1.05).
-
-| measure | launcher (median) | plain `patroni` (median) | ratio |
-|---|---|---|---|
-| start to running leader | {med(starts[True]):.3f} s (min {min(starts[True]):.3f}, max {max(starts[True]):.3f}) | {med(starts[False]):.3f} s (min {min(starts[False]):.3f}, max {max(starts[False]):.3f}) | **{start_ratio:.3f}** ({verdict(start_ratio)}) |
-| HA loop duration | {med(cycles[True]) * 1000:.2f} ms (p90 {statistics.quantiles(cycles[True], n=10)[-1] * 1000:.2f}) | {med(cycles[False]) * 1000:.2f} ms (p90 {statistics.quantiles(cycles[False], n=10)[-1] * 1000:.2f}) | **{cycle_ratio:.3f}** ({verdict(cycle_ratio)}) |
-"""
+    run_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    lines = [
+        "## Launcher vs plain Patroni (`bench/e2e_launcher.py`)",
+        "",
+        f"Machine: {machine()}; Python {py_version}; Patroni {patroni_version}; "
+        f"PostgreSQL {lc.find_pg_bin().parent.name}. Run at {run_at}.",
+        "",
+        "Method: one etcd and single-member clusters on 127.0.0.1 with the same generated configuration "
+        "(Null engine, `loop_wait` 1, `ttl` 20); nodes run as the `postgres` user from a venv built from "
+        "`/usr/bin/python3`. *Start to leader*: from `Popen` of `python -m patroni_mpp run CONFIG` or "
+        "`python -m patroni CONFIG` (fresh data directory, initdb included) until `GET /leader` is 200 and "
+        "`GET /patroni` shows a running primary, polled every 20 ms; "
+        f"{args.rounds} rounds per flavour after one unmeasured round each, alternating the order. "
+        "*HA loop*: duration of `Ha.run_cycle` inside the Patroni process (a `sitecustomize` wrapper, "
+        f"present in both flavours) on a running leader, {args.cycles} cycles after {args.warmup} "
+        "warm-up cycles. Medians; ratio = launcher / plain (target <= 1.05).",
+        "",
+        "| measure | launcher | plain `patroni` | ratio |",
+        "|---|---|---|---|",
+        f"| start to running leader | {cell(starts[True], 1, 's')} | {cell(starts[False], 1, 's')} "
+        f"| **{start_ratio:.3f}** ({verdict(start_ratio)}) |",
+        f"| HA loop duration | {cell(cycles[True], 1000, 'ms')} | {cell(cycles[False], 1000, 'ms')} "
+        f"| **{cycle_ratio:.3f}** ({verdict(cycle_ratio)}) |",
+    ]
+    section = "\n".join(lines)
     print(section)
     update_benchmarks(section)
     return 0

@@ -1,5 +1,6 @@
-"""A Citus formation on the local cluster harness, a client workload through the coordinator, and the
-worker switchover/failover scenario measured from the client's side.
+"""A Citus formation, a client workload through its coordinator, and a measured worker switchover/failover.
+
+The scenario is measured from the client's side.
 
 Used by the demo (``--citus``), the Citus end-to-end test and ``bench/e2e_citus.py``. Needs the ``citus``
 extension in the PostgreSQL installation and the ``citus`` engine plugin (for the launcher) or Patroni's
@@ -8,6 +9,7 @@ built-in Citus support (plain ``patroni``); :func:`citus_unavailable_reason` say
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -80,7 +82,7 @@ def start(groups: dict[int, list[lc.PatroniNode]], timeout: float = 300) -> None
 
 
 def _connect(node: lc.PatroniNode) -> Any:
-    import psycopg  # noqa: PLC0415 - only the Citus scenario needs a client
+    import psycopg
 
     return psycopg.connect(node.dsn(DATABASE), autocommit=True)
 
@@ -164,14 +166,12 @@ class Workload:
                 now = time.monotonic()
                 self.longest_pause = max(self.longest_pause, now - last_ok)
                 last_ok = now
-            except Exception:  # noqa: BLE001 - every client-visible failure is counted
+            except Exception:
                 self.failed_ops += 1
                 next_id += 1  # the outcome of a failed insert is unknown: never reuse its id
                 if conn is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         conn.close()
-                    except Exception:  # noqa: BLE001
-                        pass
                 conn = None
                 time.sleep(0.05)
             time.sleep(0.01)
@@ -209,7 +209,7 @@ def run_scenario(
 
     :returns: the client-side figures: failed ops, longest pause, metadata convergence times, lost writes.
     """
-    import subprocess  # noqa: PLC0415
+    import subprocess
 
     groups = build(formation, options)
     start(groups)

@@ -50,9 +50,7 @@ class LocalClusterError(RuntimeError):
 # --------------------------------------------------------------------------------------------- utilities
 
 
-def wait_for(
-    probe: Callable[[], _T | None], *, timeout: float, what: str, interval: float = 0.25
-) -> _T:
+def wait_for(probe: Callable[[], _T | None], *, timeout: float, what: str, interval: float = 0.25) -> _T:
     """Call ``probe`` until it returns something other than None/False, or fail after ``timeout`` seconds.
 
     Exceptions raised by ``probe`` count as "not yet" (the last one is reported on timeout).
@@ -64,7 +62,7 @@ def wait_for(
     while True:
         try:
             value = probe()
-        except Exception as exc:  # noqa: BLE001 - any failure of a probe means "not yet"
+        except Exception as exc:
             last_error = exc
             value = None
         if value is not None and value is not False:
@@ -99,9 +97,7 @@ def find_pg_bin() -> Path:
     for path in sorted(candidates, key=major, reverse=True):
         if (Path(path) / "postgres").is_file() and (Path(path) / "initdb").is_file():
             return Path(path)
-    raise LocalClusterError(
-        "no PostgreSQL server binaries found (apt-get install postgresql, or set PG_BIN)"
-    )
+    raise LocalClusterError("no PostgreSQL server binaries found (apt-get install postgresql, or set PG_BIN)")
 
 
 def find_etcd() -> Path:
@@ -136,7 +132,7 @@ def running_as_root() -> bool:
 def _node_ids() -> tuple[int, int] | None:
     if not running_as_root():
         return None
-    import pwd  # noqa: PLC0415 - POSIX only
+    import pwd
 
     entry = pwd.getpwnam(NODE_USER)
     return entry.pw_uid, entry.pw_gid
@@ -144,7 +140,7 @@ def _node_ids() -> tuple[int, int] | None:
 
 def make_base_dir(prefix: str = "pmpp-") -> Path:
     """A fresh directory under the temp dir that the node user owns (and can therefore reach)."""
-    base = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("PMPP_TMP", "/tmp")))
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("PMPP_TMP", "/tmp")))  # noqa: S108 - must be reachable by postgres
     ids = _node_ids()
     if ids is not None:
         os.chown(base, *ids)
@@ -202,8 +198,14 @@ def _wait_pid_gone(pid: int, timeout: float) -> bool:
     return not _pid_alive(pid)
 
 
-def http_json(url: str, *, method: str = "GET", body: Any = None, timeout: float = 3.0,
-              headers: Mapping[str, str] | None = None) -> tuple[int, Any]:
+def http_json(
+    url: str,
+    *,
+    method: str = "GET",
+    body: Any = None,
+    timeout: float = 3.0,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, Any]:
     """One HTTP request to a local REST API; returns ``(status, parsed JSON or text)``."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http on 127.0.0.1
@@ -299,7 +301,7 @@ class Etcd:
 
     def get_prefix(self, prefix: str) -> dict[str, str]:
         """Keys and values under ``prefix`` through the v3 JSON gateway."""
-        import base64  # noqa: PLC0415
+        import base64
 
         def b64(text: str) -> str:
             return base64.b64encode(text.encode()).decode()
@@ -581,7 +583,7 @@ class PatroniNode:
         return body if isinstance(body, dict) else None
 
     def dsn(self, dbname: str = "postgres") -> str:
-        """libpq connection string of this node's PostgreSQL (trust auth on 127.0.0.1)."""
+        """Libpq connection string of this node's PostgreSQL (trust auth on 127.0.0.1)."""
         return f"host={HOST} port={self.pg_port} user=postgres dbname={dbname} connect_timeout=3"
 
     def log_tail(self, lines: int = 40) -> str:

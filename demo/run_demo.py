@@ -38,9 +38,11 @@ class Demo:
         self.stop_event = threading.Event()
 
     def say(self, message: str) -> None:
+        """Print a progress line with the time since the demo started."""
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
 
     def ctl(self, config: Path, *args: str) -> str:
+        """Output of ``patroni-mpp ctl -c CONFIG ARGS...``."""
         result = subprocess.run(
             [sys.executable, "-m", "patroni_mpp", "ctl", "-c", str(config), *args],
             capture_output=True, text=True, check=False, timeout=60,
@@ -48,6 +50,7 @@ class Demo:
         return result.stdout + (result.stderr if result.returncode else "")
 
     def start_etcd(self) -> lc.Etcd:
+        """Start the demo's etcd."""
         self.say("starting etcd on 127.0.0.1 ...")
         self.etcd = lc.Etcd(self.base)
         self.etcd.start()
@@ -55,6 +58,7 @@ class Demo:
         return self.etcd
 
     def run_demo_engine(self) -> list[lc.PatroniNode]:
+        """Bring up three members with the ``demo`` engine and show them."""
         etcd = self.start_etcd()
         self.formation = lc.Formation(self.base, etcd)
         status_dir = self.base / "engine-status"
@@ -79,6 +83,7 @@ class Demo:
         return nodes
 
     def show_engine(self, nodes: list[lc.PatroniNode], status_dir: Path) -> None:
+        """Show, per member, the marker GUC and the calls the engine counted."""
         print("The 'demo' engine (plugin wheel patroni-mpp-demo) inside each Patroni:", flush=True)
         for node in nodes:
             marker = self.show_guc(node, "patroni_mpp_demo.marker")
@@ -90,6 +95,7 @@ class Demo:
             print(f"  {node.name}: SHOW patroni_mpp_demo.marker = {marker!r}; calls: {calls}", flush=True)
 
     def show_guc(self, node: lc.PatroniNode, guc: str) -> str:
+        """``SHOW guc`` on a member, through psql."""
         result = subprocess.run(
             [str(node.pg_bin / "psql"), "-h", lc.HOST, "-p", str(node.pg_port), "-U", "postgres",
              "-d", "postgres", "-Atc", f"SHOW {guc}"],
@@ -98,7 +104,8 @@ class Demo:
         return result.stdout.strip() if result.returncode == 0 else f"<{result.stderr.strip()}>"
 
     def run_citus(self) -> list[lc.PatroniNode]:
-        import citusload  # noqa: PLC0415
+        """Bring up a Citus coordinator and two worker groups and show ``pg_dist_node``."""
+        import citusload
 
         reason = citusload.citus_unavailable_reason()
         if reason is not None:
@@ -122,6 +129,7 @@ class Demo:
         return [n for members in groups.values() for n in members]
 
     def wait(self, nodes: list[lc.PatroniNode]) -> None:
+        """Keep running until Ctrl-C or the end of ``--duration``, listing the cluster now and then."""
         if self.args.duration:
             self.say(f"running for {self.args.duration:g}s (Ctrl-C stops earlier) ...")
         else:
@@ -136,6 +144,7 @@ class Demo:
                 print(self.ctl(nodes[0].config_path, "list"), flush=True)
 
     def stop(self) -> None:
+        """Stop everything the demo started, by pid."""
         self.say("stopping every process the demo started ...")
         if self.formation is not None:
             self.formation.stop_all()
@@ -145,10 +154,14 @@ class Demo:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
-    parser.add_argument("--citus", action="store_true",
-                        help="a Citus coordinator and two worker groups (needs the citus extension)")
+    parser.add_argument(
+        "--citus",
+        action="store_true",
+        help="a Citus coordinator and two worker groups (needs the citus extension)",
+    )
     args = parser.parse_args(argv)
     demo = Demo(args)
 

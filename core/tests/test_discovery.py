@@ -85,9 +85,7 @@ def test_configured_engine_is_built(fake_dists: FakeDists) -> None:
 
 def test_handler_through_convention(fake_dists: FakeDists, postgresql: LocalPostgresql) -> None:
     fake_dists.engine("acme")
-    engine = get_mpp(
-        {"acme": {"group": 0, "database": "db"}}, entry_points=fake_dists.entry_points()
-    )
+    engine = get_mpp({"acme": {"group": 0, "database": "db"}}, entry_points=fake_dists.entry_points())
     handler = engine.get_handler_impl(postgresql)
     assert type(handler).__name__ == "AcmeHandler"
     assert handler.type == "Acme"
@@ -126,9 +124,7 @@ def test_unconfigured_broken_plugin_changes_nothing(fake_dists: FakeDists) -> No
 
 
 def test_configured_broken_plugin_is_named(fake_dists: FakeDists) -> None:
-    fake_dists.add(
-        "broken-engine", {"broken": "broken"}, {"broken": BROKEN_ON_IMPORT}, version="2.5"
-    )
+    fake_dists.add("broken-engine", {"broken": "broken"}, {"broken": BROKEN_ON_IMPORT}, version="2.5")
     with pytest.raises(EngineLoadError) as info:
         get_mpp({"broken": {}}, entry_points=fake_dists.entry_points())
     message = str(info.value)
@@ -179,9 +175,7 @@ def test_config_model_must_be_pydantic(fake_dists: FakeDists) -> None:
 
 
 def test_engine_refusing_its_validated_section(fake_dists: FakeDists) -> None:
-    source = engine_source("acme").replace(
-        'isinstance(config.get("group"), int)', 'config.get("group") == 0'
-    )
+    source = engine_source("acme").replace('isinstance(config.get("group"), int)', 'config.get("group") == 0')
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
     with pytest.raises(EngineLoadError, match=r"validate_config\(\) rejects"):
         get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())
@@ -270,9 +264,7 @@ def test_unknown_name_is_not_installed(fake_dists: FakeDists) -> None:
 
 def test_unknown_section_warns(fake_dists: FakeDists, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="patroni_mpp"):
-        engine = get_mpp(
-            {"scope": "x", "etcd3": {}, "foo": {}}, entry_points=fake_dists.entry_points()
-        )
+        engine = get_mpp({"scope": "x", "etcd3": {}, "foo": {}}, entry_points=fake_dists.entry_points())
     assert type(engine).__name__ == "Null"
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1
@@ -350,9 +342,7 @@ def test_iter_mpp_classes_with_config(fake_dists: FakeDists) -> None:
     fake_dists.engine("acme")
     fake_dists.add("broken-engine", {"broken": "broken"}, {"broken": BROKEN_ON_IMPORT})
     eps = fake_dists.entry_points()
-    found = [
-        (name, cls.__name__) for name, cls in iter_mpp_classes({"acme": VALID}, entry_points=eps)
-    ]
+    found = [(name, cls.__name__) for name, cls in iter_mpp_classes({"acme": VALID}, entry_points=eps)]
     assert found == [("acme", "Acme")]
     assert list(iter_mpp_classes({"scope": "x"}, entry_points=eps)) == []
     with pytest.raises(EngineLoadError):
@@ -529,13 +519,11 @@ def test_timeout_zero_calls_on_the_calling_thread(
     fake_dists: FakeDists, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(HOOK_TIMEOUT_ENV, "0")
-    source = engine_source("acme") + (
-        "\nimport threading\nIMPORTED_ON = threading.current_thread().name\n"
-    )
+    source = engine_source("acme") + ("\nimport threading\nIMPORTED_ON = threading.current_thread().name\n")
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
     get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())
     module = importlib.import_module(fake_dists.module("acme"))
-    assert module.IMPORTED_ON == threading.current_thread().name
+    assert threading.current_thread().name == module.IMPORTED_ON
 
 
 @pytest.mark.parametrize("value", ["soon", "-1", "nan", "inf"])
@@ -608,9 +596,7 @@ def test_engine_class_with_bad_group_re(fake_dists: FakeDists) -> None:
 
 
 def test_engine_whose_group_raises(fake_dists: FakeDists) -> None:
-    source = engine_source("acme").replace(
-        'return self.config["group"]', 'raise KeyError("grp")'
-    )
+    source = engine_source("acme").replace('return self.config["group"]', 'raise KeyError("grp")')
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source}, version="1.1")
     with pytest.raises(EngineLoadError, match=r"acme-engine 1\.1.*Acme raised KeyError"):
         get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())
@@ -633,9 +619,7 @@ def test_config_model_whose_validator_crashes(fake_dists: FakeDists) -> None:
 def test_plugin_claiming_a_patroni_section_is_ignored(
     fake_dists: FakeDists, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake_dists.add(
-        "greedy-engine", {"postgresql": "greedy"}, {"greedy": engine_source("postgresql")}
-    )
+    fake_dists.add("greedy-engine", {"postgresql": "greedy"}, {"greedy": engine_source("postgresql")})
     eps = fake_dists.entry_points()
     with caplog.at_level(logging.WARNING, logger="patroni_mpp"):
         engine = get_mpp({"scope": "x", "postgresql": {"listen": "*:5432"}}, entry_points=eps)
@@ -739,12 +723,14 @@ def test_config_errors_never_echo_values(fake_dists: FakeDists) -> None:
 
 def test_secrets_in_and_redact() -> None:
     config = {
-        "a": [{"Password": "p1"}, "postgresql://u:p2@h:5/d", {"x": "host=h password=p3 user=u"}],
-        "superuser": {"password": 1234, "username": "postgres"},
-        "rest": {"auth": {"client_secret": "p4", "token_url": "https://h/t"}},
+        "a": [{"Password": "pw-1"}, "postgresql://u:pw-2@h:5/d", {"x": "host=h password=pw-3 user=u"}],
+        "superuser": {"password": 12345, "username": "postgres"},
+        "rest": {"auth": {"client_secret": "pw-4", "token_url": "https://h/t"}},
     }
     secrets = secrets_in(config)
-    assert {"p1", "p2", "p3", "1234", "p4"} <= secrets
+    assert {"pw-1", "pw-2", "pw-3", "12345", "pw-4"} <= secrets
     assert "postgres" not in secrets
-    text = "p1 postgres://v:p9@h p2 password='q 1' p4"
-    assert redact(text, secrets) == "****** postgres://v:******@h ****** password=****** ******"
+    text = "pw-1 postgres://v:x@h pw-2 password='q 1' pw-4 abc"
+    assert redact(text, secrets | {"abc"}) == (
+        "****** postgres://v:******@h ****** password=****** ****** abc"
+    )

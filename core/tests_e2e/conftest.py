@@ -23,7 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "demo"))
 
 import localcluster as lc  # noqa: E402
-
 from probe import build_wheel, install_wheel  # noqa: E402
 
 _counter = itertools.count(1)
@@ -80,8 +79,8 @@ def _new_formation(base_dir: Path, etcd: lc.Etcd, pg_bin: Path, label: str) -> l
 
 def _owner(path: Path) -> tuple[str, str]:
     stat = path.stat()
-    import grp  # noqa: PLC0415
-    import pwd  # noqa: PLC0415
+    import grp
+    import pwd
 
     return pwd.getpwuid(stat.st_uid).pw_name, grp.getgrgid(stat.st_gid).gr_name
 
@@ -141,8 +140,9 @@ def node_options(node_python: str) -> Callable[..., lc.NodeOptions]:
 def ctl(node_python: str) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``patroni-mpp ctl -c CONFIG ARGS...`` as a subprocess (root may run patronictl)."""
 
-    def run(config: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [node_python, "-m", "patroni_mpp", "ctl", "-c", str(config), *args],
             capture_output=True, text=True, timeout=timeout, check=False,

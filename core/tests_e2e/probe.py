@@ -34,8 +34,8 @@ def build_wheel(out_dir: Path) -> Path:
         "Requires-Dist: pydantic>=2.6,<3\n"
     ).encode()
     files[f"{dist_info}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: patroni-mpp-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    ).encode()
+        b"Wheel-Version: 1.0\nGenerator: patroni-mpp-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     files[f"{dist_info}/entry_points.txt"] = b"[patroni.mpp]\ne2eprobe = patroni_mpp_e2eprobe\n"
     record = [_record_line(name, data) for name, data in files.items()]
     record.append(f"{dist_info}/RECORD,,")

@@ -8,11 +8,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 import patroni_mpp
+import pytest
 from patroni_mpp import bridge
 from patroni_mpp._discovery import installed_engines
+from patroni_mpp.bridge._lookup import routed_get_mpp
 
 
 @pytest.fixture
@@ -125,10 +125,15 @@ def test_config_keeps_engine_section_with_citus_treatment(
     monkeypatch.setenv("PATRONI_E2EPROBE_GROUP", "3")
     path = _write_config(tmp_path, {"e2eprobe": {"record_dir": "/r"}})
     config = Config(str(path), validator=None)
-    assert config["e2eprobe"] == {"group": 3, "record_dir": "/r", "marker": "on", "keep_slot_prefix": "probe_"}
+    assert config["e2eprobe"] == {
+        "group": 3,
+        "record_dir": "/r",
+        "marker": "on",
+        "keep_slot_prefix": "probe_",
+    }
     assert config["postgresql"]["e2eprobe"]["group"] == 3
     assert config["bootstrap"]["dcs"]["synchronous_mode"] == "quorum"
-    engine = patroni_mpp.bridge._lookup.routed_get_mpp(config)
+    engine = routed_get_mpp(config)
     assert type(engine).__name__ == "E2eprobe"
     assert engine.group == 3 and engine.is_worker()
 
@@ -156,7 +161,7 @@ def test_invalid_section_is_kept_so_that_the_engine_reports_it(
     config = Config(str(path), validator=None)
     assert config["e2eprobe"] == {"group": "x", "record_dir": "/r"}
     with pytest.raises(patroni_mpp.EngineConfigError, match=r"e2eprobe\.group"):
-        patroni_mpp.bridge._lookup.routed_get_mpp(config)
+        routed_get_mpp(config)
 
 
 def test_validator_checks_engine_section_with_its_model(installed: str, probe_importable: None) -> None:
@@ -180,7 +185,12 @@ def test_slot_dict_gets_the_name_and_patroni_table_stays_unchanged(installed: st
     from patroni.postgresql.slots import SlotsHandler
 
     seen: list[dict[str, Any]] = []
-    handler = SimpleNamespace(ignore_replication_slot=lambda slot: seen.append(slot) or True)
+
+    def keep(slot: dict[str, Any]) -> bool:
+        seen.append(slot)
+        return True
+
+    handler = SimpleNamespace(ignore_replication_slot=keep)
     slots = {"keep_me": {"type": "logical", "database": "db", "plugin": "pgoutput"}}
     host = SimpleNamespace(_replication_slots=slots, _postgresql=SimpleNamespace(mpp_handler=handler))
     cluster = SimpleNamespace(config=None)
@@ -195,10 +205,19 @@ def test_mpp_endpoints_check_access(installed: str, endpoint: str) -> None:
     from patroni.api import RestApiHandler
 
     calls: list[str] = []
-    server = SimpleNamespace(check_access=lambda rh, **kw: calls.append("checked") and False)
-    request = SimpleNamespace(server=server, _read_json_content=lambda: calls.append("read") or None)
+    allow = False
+
+    def check_access(rh: Any, **kwargs: Any) -> bool:
+        calls.append("checked")
+        return allow
+
+    def read_json_content() -> None:
+        calls.append("read")
+
+    server = SimpleNamespace(check_access=check_access)
+    request = SimpleNamespace(server=server, _read_json_content=read_json_content)
     getattr(RestApiHandler, endpoint)(request)
     assert calls == ["checked"], "a refused request must not reach the handler"
-    server.check_access = lambda rh, **kw: calls.append("checked again") or True
+    allow = True
     getattr(RestApiHandler, endpoint)(request)
-    assert calls == ["checked", "checked again", "read"], "checked exactly once, then handled"
+    assert calls == ["checked", "checked", "read"], "checked exactly once, then handled"

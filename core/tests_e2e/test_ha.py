@@ -19,9 +19,7 @@ NAMES = ("ha1", "ha2", "ha3")
 
 @pytest.fixture(scope="module")
 def cluster(module_formation: lc.Formation, node_python: str) -> list[lc.PatroniNode]:
-    nodes = [
-        module_formation.add(name, SCOPE, lc.NodeOptions(python=node_python)) for name in NAMES
-    ]
+    nodes = [module_formation.add(name, SCOPE, lc.NodeOptions(python=node_python)) for name in NAMES]
     nodes[0].start()
     lc.wait_leader(nodes[:1])
     for node in nodes[1:]:
@@ -36,9 +34,7 @@ def _query(node: lc.PatroniNode, sql: str, *params: Any) -> list[tuple[Any, ...]
 
 
 def _replicas_see(nodes: list[lc.PatroniNode], value: str) -> bool:
-    return all(
-        _query(node, "SELECT count(*) FROM e2e_ha WHERE v = %s", value)[0][0] == 1 for node in nodes
-    )
+    return all(_query(node, "SELECT count(*) FROM e2e_ha WHERE v = %s", value)[0][0] == 1 for node in nodes)
 
 
 def _write_and_check(leader: lc.PatroniNode, others: list[lc.PatroniNode], value: str) -> None:
@@ -65,9 +61,7 @@ def test_bootstrap_and_streaming_replicas(cluster: list[lc.PatroniNode], etcd: l
     assert keys[f"/service/{SCOPE}/leader"] == leader.name
 
 
-def test_planned_switchover_with_ctl(
-    cluster: list[lc.PatroniNode], ctl: Callable[..., Any]
-) -> None:
+def test_planned_switchover_with_ctl(cluster: list[lc.PatroniNode], ctl: Callable[..., Any]) -> None:
     lc.wait_streaming(cluster, 2)
     old = lc.leader_of(cluster)
     assert old is not None

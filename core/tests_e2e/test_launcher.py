@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-from importlib import metadata
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import localcluster as lc
 import pytest
-
 from patroni_mpp import KNOWN_ENGINE_WHEELS, NULL_ENGINE
 from patroni_mpp._discovery import installed_engines
 

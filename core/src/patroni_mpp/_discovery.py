@@ -21,6 +21,7 @@ the configuration (values of password-like keys, passwords of URLs) before it re
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -381,7 +382,11 @@ class LoadedEngine:
         try:
             validated = model.model_validate(raw)
         except ValidationError as exc:
-            raise EngineConfigError(self.name, problems_from_validation(exc)) from None
+            problems = problems_from_validation(exc)
+            secrets = secrets_in(value)
+            if secrets:  # a plugin's validator may quote the value in its message
+                problems = [FieldProblem(p.location, redact(p.message, secrets)) for p in problems]
+            raise EngineConfigError(self.name, problems) from None
         except RecursionError:
             problem = FieldProblem("", "is nested too deeply")
             raise EngineConfigError(self.name, [problem]) from None
@@ -481,9 +486,29 @@ def problems_from_validation(exc: ValidationError) -> list[FieldProblem]:
     :returns: one problem per error, in pydantic's order.
     """
     return [
-        FieldProblem(".".join(str(part) for part in err["loc"]), err["msg"])
+        FieldProblem(field_location(err["loc"]), err["msg"])
         for err in exc.errors(include_url=False, include_input=False)
     ]
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def field_location(parts: Iterable[Any]) -> str:
+    """A key path as operators read it: ``group``, ``nodes.0.host``.
+
+    A key that is not a plain word (it has a dot, a blank, a control character, or is empty) is
+    shown quoted in brackets, ``["a.b"]``, so that the path stays unambiguous and on one line.
+
+    :param parts: the keys and list indices, outermost first.
+    """
+    text = ""
+    for part in parts:
+        if isinstance(part, int) or (isinstance(part, str) and _PLAIN_KEY.fullmatch(part)):
+            text += f".{part}" if text else str(part)
+        else:
+            text += "[" + json.dumps(str(part)) + "]"
+    return text
 
 
 _PATRONI_NAME_CAUSE = (
@@ -700,6 +725,8 @@ def get_mpp(config: Any, *, entry_points: Iterable[metadata.EntryPoint] | None =
         if section is None:
             return load_engine(NULL_ENGINE, eps).create({})
         return load_engine(section, eps).create(config[section])
+    except EngineConfigError:
+        raise  # built from key names and messages that were masked already (see validate)
     except MPPError as exc:
         # Plugins' texts may quote what they were given: no secret of the configuration leaves.
         redact_error(exc, _config_secrets(config))

@@ -95,11 +95,14 @@ class EngineConfigError(MPPError, ValueError):
     def __init__(self, section: str, problems: list[FieldProblem]) -> None:
         self.section = section
         self.problems = problems
-        lines = [
-            f"  {section}.{p.location}: {p.message}" if p.location else f"  {section}: {p.message}"
-            for p in problems
-        ]
+        lines = [f"  {section}{_joined(p.location)}: {p.message}" for p in problems]
         super().__init__(f"invalid MPP configuration section '{section}':\n" + "\n".join(lines))
+
+
+def _joined(location: str) -> str:
+    if not location:
+        return ""
+    return location if location.startswith("[") else f".{location}"
 
 
 class HandlerNotFoundError(MPPError):
@@ -111,6 +114,11 @@ SECRET_KEY_WORDS = ("password", "passwd", "secret", "token", "passphrase", "cred
 
 REDACTED = "******"
 """What a secret is replaced with in error texts."""
+
+MIN_SECRET_LENGTH = 4
+"""Known secrets shorter than this are not searched for in texts: one to three characters cannot be
+told apart from the text around them (masking them would garble every message); URL and
+``password=`` passwords are masked whatever their length."""
 
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^@/?#\s]+)@")
 _DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s']+)")
@@ -164,11 +172,11 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every secret of ``secrets`` and every URL or ``password=`` password masked.
 
     :param text: an error or log text.
-    :param secrets: known secret values (longest are replaced first).
+    :param secrets: known secret values (longest are replaced first; see :data:`MIN_SECRET_LENGTH`).
     :returns: the text, safe to show.
     """
     for secret in sorted(set(secrets), key=len, reverse=True):
-        if secret:
+        if len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, REDACTED)
     text = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED + "@", text)
     return _DSN_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)

@@ -26,7 +26,12 @@ from typing import Any
 
 from ._errors import BridgeError, PatroniLayoutError, PatroniNotInstalledError, UnsupportedPatroniError
 from ._patching import MARKER, is_patched, original_of, replace, restore_all
-from ._version import SUPPORTED_PATRONI, SUPPORTED_PATRONI_RANGE, check_patroni_version, installed_patroni_version
+from ._version import (
+    SUPPORTED_PATRONI,
+    SUPPORTED_PATRONI_RANGE,
+    check_patroni_version,
+    installed_patroni_version,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +62,20 @@ def installed_version() -> str | None:
 
 
 def _patch_lookup() -> None:
-    import patroni.postgresql.mpp as host_mpp  # noqa: PLC0415 - Patroni is imported only on install
+    import patroni.postgresql.mpp as host_mpp
 
-    from ._lookup import routed_get_mpp, routed_iter_mpp_classes  # noqa: PLC0415
+    from ._lookup import routed_get_mpp, routed_iter_mpp_classes
 
     replace(host_mpp, "get_mpp", lambda _original: routed_get_mpp)
     replace(host_mpp, "iter_mpp_classes", lambda _original: routed_iter_mpp_classes)
 
 
 def _patch_config() -> None:
-    import patroni.config as host_config  # noqa: PLC0415
-    import patroni.config_generator as host_generator  # noqa: PLC0415
-    import patroni.validator as host_validator  # noqa: PLC0415
+    import patroni.config as host_config
+    import patroni.config_generator as host_generator
+    import patroni.validator as host_validator
 
-    from ._config import (  # noqa: PLC0415
+    from ._config import (
         EngineAwareSchema,
         wrap_effective_configuration,
         wrap_environment_configuration,
@@ -79,9 +84,7 @@ def _patch_config() -> None:
 
     config_class = host_config.Config
     replace(config_class, "_build_effective_configuration", wrap_effective_configuration)
-    replace(
-        config_class, "_build_environment_configuration", wrap_environment_configuration, static=True
-    )
+    replace(config_class, "_build_environment_configuration", wrap_environment_configuration, static=True)
     replace(
         host_generator.AbstractConfigGenerator,
         "_format_config_section",
@@ -91,10 +94,10 @@ def _patch_config() -> None:
 
 
 def _patch_rest_and_slots() -> None:
-    import patroni.api as host_api  # noqa: PLC0415
-    import patroni.postgresql.slots as host_slots  # noqa: PLC0415
+    import patroni.api as host_api
+    import patroni.postgresql.slots as host_slots
 
-    from ._rest import checked_mpp_endpoint, wrap_ignore_replication_slot  # noqa: PLC0415
+    from ._rest import checked_mpp_endpoint, wrap_ignore_replication_slot
 
     handler = host_api.RestApiHandler
     unchecked = original_of(handler.__dict__["do_POST_mpp"])
@@ -105,14 +108,16 @@ def _patch_rest_and_slots() -> None:
 
     # /citus runs the checked handler directly, so a request is checked once, not twice.
     replace(handler, "do_POST_mpp", use_checked)
-    replace(handler, "do_POST_citus", lambda _original: checked_mpp_endpoint(host_api.check_access, unchecked))
+    replace(
+        handler, "do_POST_citus", lambda _original: checked_mpp_endpoint(host_api.check_access, unchecked)
+    )
     replace(host_slots.SlotsHandler, "ignore_replication_slot", wrap_ignore_replication_slot)
 
 
 def _patch_ctl() -> None:
-    import patroni.ctl as host_ctl  # noqa: PLC0415
+    import patroni.ctl as host_ctl
 
-    from ._ctl import ctl_get_dcs, ctl_get_mpp, set_group_defaults  # noqa: PLC0415
+    from ._ctl import ctl_get_dcs, ctl_get_mpp, set_group_defaults
 
     replace(host_ctl, "get_mpp", lambda _original: ctl_get_mpp)
     replace(host_ctl, "get_dcs", lambda _original: ctl_get_dcs)
@@ -157,7 +162,7 @@ def uninstall() -> None:
     global _installed_version  # noqa: PLW0603
     with _lock:
         restore_all()
-        from ._ctl import clear_dcs_cache  # noqa: PLC0415
+        from ._ctl import clear_dcs_cache
 
         clear_dcs_cache()
         _installed_version = None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from copy import deepcopy
 from typing import Any
 
-from .._discovery import installed_engines, load_engine
+from .._discovery import configured_section, installed_engines, load_engine
 from .._errors import EngineConfigError, MPPError
 from .._sections import NULL_ENGINE
 from ._lookup import engine_section
@@ -73,7 +73,7 @@ def wrap_effective_configuration(original: Callable[..., dict[str, Any]]) -> Cal
 
 
 def _parse_group(value: str) -> int | None:
-    from patroni.utils import parse_int  # noqa: PLC0415 - a Patroni module, imported once it is patched
+    from patroni.utils import parse_int
 
     parsed = parse_int(value)
     return parsed if isinstance(parsed, int) else None
@@ -133,8 +133,6 @@ def engine_config_errors(config: Any) -> tuple[str | None, list[str]]:
     if not isinstance(config, Mapping):
         return None, []
     try:
-        from .._discovery import configured_section  # noqa: PLC0415
-
         section = configured_section(config)
     except MPPError as exc:
         return None, [str(exc)]

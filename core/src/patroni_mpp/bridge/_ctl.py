@@ -23,11 +23,11 @@ DEFAULT_GROUP_SECTION = "citus"
 """The section ``--group`` selects when the configuration names no engine (Patroni's behaviour)."""
 
 DEFAULT_GROUP_DATABASE = "postgres"
-"""Database Patroni puts into the ``citus`` section it makes up for ``--group`` without a configured engine."""
+"""Database of the ``citus`` section Patroni makes up for ``--group`` when no engine is configured."""
 
 
 def _ctl() -> Any:
-    import patroni.ctl  # noqa: PLC0415 - only once patronictl is in use
+    import patroni.ctl
 
     return patroni.ctl
 
@@ -45,12 +45,21 @@ def ctl_get_mpp(config: Any) -> AbstractMPP:
 
 
 def group_default() -> int | None:
-    """Default of the ``--group`` options that default to the configured group: the engine section's ``group``."""
+    """Default of the ``--group`` options that default to the configured group: the engine's ``group``."""
     config = _ctl()._get_configuration()
     section = engine_section(config)
     value = config.get(section) if section is not None else None
     group = value.get("group") if isinstance(value, dict) else None
     return group if isinstance(group, int) and not isinstance(group, bool) else None
+
+
+def _own_group_default(_original: Any) -> Any:
+    """A function of its own for each option (the bridge marks every replacement it installs)."""
+
+    def default() -> int | None:
+        return group_default()
+
+    return default
 
 
 def set_group_defaults(ctl_group: Any) -> int:
@@ -63,7 +72,7 @@ def set_group_defaults(ctl_group: Any) -> int:
     for command in getattr(ctl_group, "commands", {}).values():
         for param in getattr(command, "params", []):
             if getattr(param, "name", None) == "group" and callable(param.default):
-                changed += replace(param, "default", lambda _original: lambda: group_default())
+                changed += replace(param, "default", _own_group_default)
     return changed
 
 

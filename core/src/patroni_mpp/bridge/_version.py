@@ -27,7 +27,7 @@ def installed_patroni_version() -> str:
     except metadata.PackageNotFoundError:
         pass
     try:
-        from patroni.version import __version__  # noqa: PLC0415 - only when the metadata is missing
+        from patroni.version import __version__
     except ImportError:
         raise PatroniNotInstalledError() from None
     return str(__version__)

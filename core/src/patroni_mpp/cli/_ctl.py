@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     except BridgeError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_LAUNCHER_ERROR
-    from patroni.ctl import ctl  # noqa: PLC0415 - Patroni is imported after the bridge check
+    from patroni.ctl import ctl
 
     ctl.main(args=list(argv), prog_name=PROG)
     return 0

@@ -63,14 +63,14 @@ def precheck(configfile: str) -> str | None:
     :param configfile: the configuration path given to ``patroni`` (may be empty: the environment is used).
     :returns: the error message, or None when the engine can be built.
     """
-    from patroni.config import Config  # noqa: PLC0415 - Patroni is imported after the bridge check
+    from patroni.config import Config
 
-    from ..bridge._lookup import routed_get_mpp  # noqa: PLC0415
+    from ..bridge._lookup import routed_get_mpp
 
     saved = dict(os.environ)
     try:
         config = Config(configfile, validator=None)
-    except Exception as exc:  # noqa: BLE001 - Patroni reports its own configuration errors at start
+    except Exception as exc:
         logger.debug("Configuration precheck left to Patroni: %s", exc)
         return None
     finally:
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
         if problem is not None:
             print(f"{PROG}: error: {problem}", file=sys.stderr)
             return EXIT_LAUNCHER_ERROR
-    from patroni.__main__ import main as patroni_main  # noqa: PLC0415
+    from patroni.__main__ import main as patroni_main
 
     sys.argv = [PROG, *args]
     patroni_main()

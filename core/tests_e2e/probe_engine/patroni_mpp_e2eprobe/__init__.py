@@ -14,9 +14,8 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from patroni_mpp import AbstractMPP, AbstractMPPHandler, ClusterLike, PostgresqlLike, hookimpl
+from pydantic import BaseModel, ConfigDict, Field
 
 SECTION = "e2eprobe"
 GUC = "e2eprobe.marker"

@@ -15,9 +15,8 @@ import threading
 from collections import Counter
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from patroni_mpp import AbstractMPP, AbstractMPPHandler, ClusterLike, PostgresqlLike, hookimpl
+from pydantic import BaseModel, ConfigDict, Field
 
 SECTION = "demo"
 GUC = "patroni_mpp_demo.marker"

@@ -1,0 +1,253 @@
+"""Helpers of the reliability suite (plain functions and classes; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
+from patroni_mpp_citus import CitusHandler
+from patroni_mpp_citus.emulation.server import CitusTestServer
+
+DEADLINE = 30.0
+"""Seconds a test waits for something that should happen much sooner (never a timing assertion)."""
+
+APP = "Patroni citus"
+"""``application_name`` of the handler's metadata connection."""
+
+ENGINE_THREAD_PREFIXES = ("citus-metadata", "citus-promotion-watch")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is truthy (True) or ``timeout`` seconds passed (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def engine_threads() -> list[threading.Thread]:
+    """Threads of the Citus engine that are alive."""
+    return [t for t in threading.enumerate() if t.name.startswith(ENGINE_THREAD_PREFIXES) and t.is_alive()]
+
+
+def no_engine_threads() -> bool:
+    """True when no engine thread is left (waits a little for threads that are ending)."""
+    return wait_for(lambda: not engine_threads(), timeout=10)
+
+
+class LogRecorder(logging.Handler):
+    """Keeps every record, and the full text it would print (message and traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.texts: list[str] = []
+        self._lock2 = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Store the record and its rendering."""
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "\n" + "".join(traceback.format_exception(record.exc_info[1]))
+        if record.stack_info:
+            text += "\n" + record.stack_info
+        with self._lock2:
+            self.records.append(record)
+            self.texts.append(text)
+
+    def all_text(self) -> str:
+        """Every record's text, one after the other."""
+        with self._lock2:
+            return "\n".join(self.texts)
+
+    def messages(self, logger_prefix: str = "", level: int = logging.DEBUG) -> list[str]:
+        """Messages of records from loggers starting with ``logger_prefix`` at ``level`` or above."""
+        with self._lock2:
+            return [
+                r.getMessage()
+                for r in self.records
+                if r.name.startswith(logger_prefix) and r.levelno >= level
+            ]
+
+
+def exception_text(exc: BaseException) -> str:
+    """An exception as a traceback would show it: its chain of causes and contexts included."""
+    return "".join(traceback.format_exception(exc))
+
+
+def node(index: int, name: str | None = None, **kwargs: Any) -> Member:
+    """A DCS member on a loopback address nothing listens on (the emulation never connects)."""
+    return member(name or f"n{index}", "127.0.0.1", 20000 + index, **kwargs)
+
+
+def address(index: int) -> tuple[str, int]:
+    """``(host, port)`` of :func:`node` ``index``."""
+    return ("127.0.0.1", 20000 + index)
+
+
+@dataclass
+class Formation:
+    """A coordinator handler on a real server and the DCS view it is shown.
+
+    :ivar citus: the test server (the coordinator's PostgreSQL).
+    :ivar postgresql: the host PostgreSQL object.
+    :ivar handler: the handler (closed by :meth:`close`).
+    :ivar workers: group id -> its DCS cluster.
+    """
+
+    citus: CitusTestServer
+    postgresql: LocalPostgresql
+    handler: CitusHandler
+    workers: dict[int, Cluster] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def coordinator(self) -> Member:
+        """The coordinator leader's member."""
+        return member("coordinator", self.citus.host, self.citus.port, role="primary")
+
+    def view(self) -> Cluster:
+        """The coordinator's DCS view (with ``workers``), a consistent snapshot."""
+        with self.lock:
+            return cluster(self.coordinator, workers=dict(self.workers))
+
+    def set_group(self, groupid: int, leader: Member | None, *others: Member) -> None:
+        """Replace the DCS view of worker group ``groupid``."""
+        with self.lock:
+            self.workers[groupid] = cluster(leader, *others)
+
+    def sync(self) -> None:
+        """One reconciliation."""
+        self.handler.sync_meta_data(self.view())
+
+    def event(self, kind: str, groupid: Any, leader: Any, timeout: Any = 30, cooldown: Any = 10) -> None:
+        """Deliver an event as the REST API would (blocks for ``before_demote``)."""
+        self.handler.handle_event(
+            self.view(),
+            {"type": kind, "group": groupid, "leader": leader, "timeout": timeout, "cooldown": cooldown},
+        )
+
+    def rows(self) -> set[tuple[int, str, int, str]]:
+        """Committed ``(groupid, nodename, nodeport, noderole)`` of every row."""
+        with self.citus.connect(application_name="reliability-read") as conn:
+            return {
+                (g, n, p, r)
+                for g, n, p, r in conn.execute(
+                    "SELECT groupid, nodename, nodeport, noderole::text FROM pg_catalog.pg_dist_node"
+                ).fetchall()
+            }
+
+    def expected_rows(self) -> set[tuple[int, str, int, str]]:
+        """The rows the DCS view asks for: every group's running primary and running replicas."""
+        expected = {(0, self.citus.host, self.citus.port, "primary")}
+        with self.lock:
+            groups = dict(self.workers)
+        for groupid, group in groups.items():
+            leader = group.leader
+            if leader is None or leader.data.get("role") not in ("primary", "master"):
+                continue
+            if leader.data.get("state") != "running":
+                continue
+            host, port = _host_port(leader.conn_url)
+            expected.add((groupid, host, port, "primary"))
+            for other in group.members:
+                if other.name == leader.name or not other.is_running or other.noloadbalance:
+                    continue
+                host, port = _host_port(other.conn_url)
+                expected.add((groupid, host, port, "secondary"))
+        return expected
+
+    def idle(self) -> bool:
+        """True when the worker has nothing queued and nothing in flight."""
+        state = self.handler.worker.state
+        with state.cond:
+            return not state.queue and state.in_flight is None
+
+    def wait_idle(self, timeout: float = DEADLINE) -> bool:
+        """Wait until the worker has nothing queued and nothing in flight."""
+        return wait_for(self.idle, timeout)
+
+    def converge(self, timeout: float = DEADLINE) -> bool:
+        """Reconcile until ``pg_dist_node`` equals the DCS view (True), or give up."""
+
+        def done() -> bool:
+            self.sync()
+            return self.wait_idle(5) and self.rows() == self.expected_rows()
+
+        return wait_for(done, timeout, interval=0.2)
+
+    def open_transactions(self) -> list[tuple[int, str]]:
+        """``(pid, state)`` of the handler's sessions that have a transaction open."""
+        with self.citus.connect(application_name="reliability-probe") as conn:
+            rows = conn.execute(
+                "SELECT pid, state FROM pg_stat_activity WHERE application_name = %s "
+                "AND xact_start IS NOT NULL",
+                (APP,),
+            ).fetchall()
+        return [(int(pid), str(state)) for pid, state in rows]
+
+    def backend_pids(self) -> list[int]:
+        """Pids of the handler's metadata connections."""
+        with self.citus.connect(application_name="reliability-probe") as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP,)
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def terminate_backends(self) -> int:
+        """``pg_terminate_backend`` every metadata connection of the handler; how many there were."""
+        pids = self.backend_pids()
+        with self.citus.connect(application_name="reliability-probe") as conn:
+            for pid in pids:
+                conn.execute("SELECT pg_catalog.pg_terminate_backend(%s)", (pid,))
+        return len(pids)
+
+    def close(self) -> None:
+        """Stop the handler's thread and close every connection."""
+        try:
+            assert self.handler.close(DEADLINE), "the worker thread did not stop"
+        finally:
+            self.postgresql.close()
+
+
+def _host_port(url: str | None) -> tuple[str, int]:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url or "")
+    return (parsed.hostname or "", parsed.port or 5432)
+
+
+def make_formation(citus: CitusTestServer, *, password: str | None = None, group: int = 0) -> Formation:
+    """A coordinator handler (promotion watch off: nothing listens at the workers' addresses)."""
+    postgresql = LocalPostgresql("coordinator", citus.host, citus.port, primary=True, password=password)
+    handler = CitusHandler(postgresql, {"group": group, "database": citus.dbname}, watch_promotions=False)
+    return Formation(citus, postgresql, handler)
+
+
+@contextmanager
+def formation_of(citus: CitusTestServer, **kwargs: Any) -> Iterator[Formation]:
+    """A formation, closed (thread stopped, connections closed) when the block ends."""
+    made = make_formation(citus, **kwargs)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def one_group(formation: Formation, groupid: int = 1, first: int = 1) -> tuple[Member, Member]:
+    """Register group ``groupid``: node ``first`` primary, node ``first + 1`` secondary."""
+    a = node(first, role="primary")
+    b = node(first + 1)
+    formation.set_group(groupid, a, b)
+    assert formation.converge(), f"group {groupid} was not registered: {formation.rows()}"
+    return a, b

@@ -1,0 +1,102 @@
+"""Fixtures of the reliability suite: a real PostgreSQL server with (real or emulated) Citus.
+
+The server comes from :mod:`patroni_mpp_citus.emulation.server` (the same helper the Citus engine's
+own tests use): ``log_statement = 'all'``, so every statement the handler sends can be read back.
+
+Fixtures:
+
+* ``citus_server`` (session): the started server, stopped (by pid) at the end of the session.
+* ``citus`` (function): the server with empty node metadata.
+* ``statement_log`` (function): the statements logged from now on.
+* ``record_logs`` (function): every log record (all loggers, DEBUG and up) of the test.
+* ``soak_seconds``: duration of the soak (``--soak-seconds`` or ``$PATRONI_MPP_SOAK_SECONDS``, 120).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+from _support import LogRecorder, no_engine_threads
+from patroni_mpp.testing.postgres import PostgresUnavailable
+from patroni_mpp_citus.emulation.server import CitusTestServer, CitusUnavailableError
+from patroni_mpp_citus.emulation.statement_log import StatementLogView
+
+SOAK_ENV = "PATRONI_MPP_SOAK_SECONDS"
+DEFAULT_SOAK_SECONDS = 120.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--soak-seconds``: how long the soak test runs."""
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=None,
+        help=f"duration of the soak test (default: ${SOAK_ENV} or {DEFAULT_SOAK_SECONDS:g})",
+    )
+
+
+@pytest.fixture(scope="session")
+def soak_seconds(request: pytest.FixtureRequest) -> float:
+    """Seconds the soak test runs."""
+    option = request.config.getoption("--soak-seconds")
+    if option is not None:
+        return float(option)
+    return float(os.environ.get(SOAK_ENV, DEFAULT_SOAK_SECONDS))
+
+
+def start_citus_server() -> CitusTestServer:
+    """Start a Citus test server, skipping without PostgreSQL, failing when real Citus is missing."""
+    try:
+        return CitusTestServer.start()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    except CitusUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def citus_server() -> Iterator[CitusTestServer]:
+    """The session's Citus test server."""
+    server = start_citus_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def citus(citus_server: CitusTestServer) -> CitusTestServer:
+    """The server with empty ``pg_dist_node`` / ``pg_dist_authinfo``."""
+    citus_server.reset()
+    return citus_server
+
+
+@pytest.fixture
+def statement_log(citus: CitusTestServer) -> StatementLogView:
+    """Statements logged since the test started."""
+    return StatementLogView(citus.statement_log, citus.statement_log.mark())
+
+
+@pytest.fixture
+def record_logs() -> Iterator[LogRecorder]:
+    """Every log record of the test, of every logger, from DEBUG up."""
+    recorder = LogRecorder()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(recorder)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield recorder
+    finally:
+        root.removeHandler(recorder)
+        root.setLevel(old_level)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_thread_left() -> Iterator[None]:
+    """Every test module stops the engine threads it started (module fixtures included)."""
+    yield
+    assert no_engine_threads(), "a thread of the engine is still running after the test"
