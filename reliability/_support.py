@@ -158,13 +158,16 @@ class Formation:
                 continue
             if leader.data.get("state") != "running":
                 continue
-            host, port = _host_port(leader.conn_url)
-            expected.add((groupid, host, port, "primary"))
+            primary = _host_port(leader.conn_url)
+            if primary is None:
+                continue
+            expected.add((groupid, *primary, "primary"))
             for other in group.members:
                 if other.name == leader.name or not other.is_running or other.noloadbalance:
                     continue
-                host, port = _host_port(other.conn_url)
-                expected.add((groupid, host, port, "secondary"))
+                secondary = _host_port(other.conn_url)
+                if secondary is not None and secondary != primary:
+                    expected.add((groupid, *secondary, "secondary"))
         return expected
 
     def idle(self) -> bool:
@@ -220,11 +223,15 @@ class Formation:
             self.postgresql.close()
 
 
-def _host_port(url: str | None) -> tuple[str, int]:
+def _host_port(url: str | None) -> tuple[str, int] | None:
     from urllib.parse import urlparse
 
-    parsed = urlparse(url or "")
-    return (parsed.hostname or "", parsed.port or 5432)
+    try:
+        parsed = urlparse(url or "")
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        return None
+    return (host, port or 5432) if host and port != 0 else None
 
 
 def make_formation(citus: CitusTestServer, *, password: str | None = None, group: int = 0) -> Formation:

@@ -221,3 +221,16 @@ def test_mpp_endpoints_check_access(installed: str, endpoint: str) -> None:
     allow = True
     getattr(RestApiHandler, endpoint)(request)
     assert calls == ["checked", "checked", "read"], "checked exactly once, then handled"
+
+
+def test_daemon_install_leaves_patronictl_for_later(installed: str) -> None:
+    import patroni.ctl
+    import patroni.postgresql.mpp
+
+    bridge.uninstall()
+    assert bridge.install(ctl=False) == installed
+    assert bridge.is_patched(patroni.postgresql.mpp.get_mpp)
+    assert not bridge.is_patched(patroni.ctl.get_dcs)
+    bridge.install()
+    assert bridge.is_patched(patroni.ctl.get_dcs)
+    assert bridge.is_patched(patroni.ctl.get_mpp)

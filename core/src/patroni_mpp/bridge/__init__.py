@@ -54,6 +54,7 @@ __all__ = [
 
 _lock = threading.Lock()
 _installed_version: str | None = None
+_done: set[str] = set()
 
 
 def installed_version() -> str | None:
@@ -132,9 +133,11 @@ _STEPS = (
 )
 
 
-def install() -> str:
+def install(*, ctl: bool = True) -> str:
     """Route Patroni's MPP lookups through the ``patroni.mpp`` entry points; idempotent.
 
+    :param ctl: also adapt ``patronictl`` (its DCS creation per group and ``--group`` defaults). The daemon
+        launcher passes False to spare importing ``patroni.ctl``; a later ``install()`` adds it.
     :returns: the Patroni version the bridge is installed into.
     :raises PatroniNotInstalledError: Patroni is not importable.
     :raises UnsupportedPatroniError: the installed Patroni is outside :data:`SUPPORTED_PATRONI`; nothing is
@@ -143,17 +146,22 @@ def install() -> str:
     """
     global _installed_version  # noqa: PLW0603 - one bridge per process
     with _lock:
-        if _installed_version is not None:
-            return _installed_version
-        version = check_patroni_version()
-        for where, step in _STEPS:
+        version = _installed_version or check_patroni_version()
+        steps = [(where, step) for where, step in _STEPS if ctl or step is not _patch_ctl]
+        for where, step in steps:
+            if where in _done:
+                continue
             try:
                 step()
             except (ImportError, AttributeError, KeyError) as exc:
                 restore_all()
+                _done.clear()
+                _installed_version = None
                 raise PatroniLayoutError(version, where, f"{type(exc).__name__}: {exc}") from exc
+            _done.add(where)
+        if _installed_version is None:
+            logger.debug("patroni-mpp bridge installed into Patroni %s", version)
         _installed_version = version
-        logger.debug("patroni-mpp bridge installed into Patroni %s", version)
         return version
 
 
@@ -165,4 +173,5 @@ def uninstall() -> None:
         from ._ctl import clear_dcs_cache
 
         clear_dcs_cache()
+        _done.clear()
         _installed_version = None

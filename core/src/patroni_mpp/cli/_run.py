@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
         own exits (``sys.exit``) pass through unchanged.
     """
     try:
-        install()
+        install(ctl=False)
     except BridgeError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_LAUNCHER_ERROR
