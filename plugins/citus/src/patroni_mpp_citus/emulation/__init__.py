@@ -1,5 +1,4 @@
-"""
-Test-only SQL emulation of the Citus node-metadata API, and helpers that also work on real Citus.
+"""Test-only SQL emulation of the Citus node-metadata API, and helpers that also work on real Citus.
 
 The citus extension is not installable everywhere the tests run. This subpackage ships
 ``citus_emulation.sql``: ``pg_catalog.pg_dist_node``, ``pg_catalog.pg_dist_authinfo``, the
@@ -66,8 +65,7 @@ class EmulationError(RuntimeError):
 
 @dataclass(frozen=True)
 class CallLogEntry:
-    """
-    One committed call of an emulated Citus function.
+    """One committed call of an emulated Citus function.
 
     :param seq: order of the call.
     :param fn: function name, e.g. ``citus_update_node``.
@@ -89,8 +87,7 @@ def emulation_sql() -> str:
 
 
 def install_emulation(conn: Connection, *, placeholder_extension: bool = False) -> None:
-    """
-    Install (or refresh) the emulation in the connected database, in one transaction.
+    """Install (or refresh) the emulation in the connected database, in one transaction.
 
     Idempotent: existing rows are kept, functions are replaced. Needs a superuser.
 
@@ -148,8 +145,7 @@ def _require_emulation(conn: Connection) -> None:
 
 
 def reset_metadata(conn: Connection) -> None:
-    """
-    Empty ``pg_dist_node`` and ``pg_dist_authinfo``.
+    """Empty ``pg_dist_node`` and ``pg_dist_authinfo``.
 
     Emulated: also empties the call log and client writes, restarts the node and group id sequences
     and switches call logging back on. Real Citus (best effort): drops the probe table, removes the
@@ -171,8 +167,7 @@ def reset_metadata(conn: Connection) -> None:
 
 
 def set_call_log(conn: Connection, enabled: bool) -> None:
-    """
-    Switch the emulation's call log on or off (the call counter always counts).
+    """Switch the emulation's call log on or off (the call counter always counts).
 
     :raises EmulationError: when the emulation is not installed.
     """
@@ -181,8 +176,7 @@ def set_call_log(conn: Connection, enabled: bool) -> None:
 
 
 def call_log(conn: Connection, fn: str | None = None) -> list[CallLogEntry]:
-    """
-    Committed calls of the emulated functions, oldest first (a rolled-back call leaves no entry).
+    """Committed calls of the emulated functions, oldest first (a rolled-back call leaves no entry).
 
     :param fn: only calls of this function.
     :raises EmulationError: when the emulation is not installed.
@@ -197,8 +191,7 @@ def call_log(conn: Connection, fn: str | None = None) -> list[CallLogEntry]:
 
 
 def call_count(conn: Connection) -> int:
-    """
-    Number of calls of emulated functions since install/reset, committed or not.
+    """Number of calls of emulated functions since install/reset, committed or not.
 
     :raises EmulationError: when the emulation is not installed.
     """
@@ -237,8 +230,7 @@ def _probe_key(conn: Connection, groupid: int) -> int:
 
 
 def client_write(conn: Connection, groupid: int, payload: str | None = None) -> None:
-    """
-    Write one row that Citus routes to group ``groupid``; waits while the group is locked.
+    """Write one row that Citus routes to group ``groupid``; waits while the group is locked.
 
     Emulated: ``citus_emulation.client_write(groupid)`` takes the shared side of the group's
     advisory lock, so it waits while a ``citus_update_node`` of the group's primary row is
@@ -261,8 +253,7 @@ def client_write(conn: Connection, groupid: int, payload: str | None = None) -> 
 
 
 def client_read(conn: Connection, groupid: int) -> int:
-    """
-    Read from group ``groupid`` (waits while the group is locked); returns a row count.
+    """Read from group ``groupid`` (waits while the group is locked); returns a row count.
 
     Emulated: the number of :func:`client_write` rows of that group. Real Citus: the number of probe
     table rows with the key :func:`client_write` uses for that group (0 or 1).
@@ -282,8 +273,7 @@ def client_read(conn: Connection, groupid: int) -> int:
 
 
 def metadata_unsynced(conn: Connection) -> str | None:
-    """
-    ``host:port`` of a metadata node that is out of sync as seen by ``conn``, else None.
+    """``host:port`` of a metadata node that is out of sync as seen by ``conn``, else None.
 
     Emulated: set by an effective ``citus_update_node`` until the end of that transaction (visible
     to that transaction only). Real Citus: a row with ``hasmetadata`` and not ``metadatasynced``.
@@ -300,8 +290,7 @@ def metadata_unsynced(conn: Connection) -> str | None:
 
 
 def wait_metadata_synced(conn: Connection, timeout: float = 30.0) -> bool:
-    """
-    Wait until no metadata node is out of sync; True when synced, False after ``timeout`` s.
+    """Wait until no metadata node is out of sync; True when synced, False after ``timeout`` s.
 
     Emulated: the unsynced state ends with the transaction, so this returns True at once. Real
     Citus: the maintenance daemon syncs after commit; this polls ``pg_dist_node.metadatasynced``.

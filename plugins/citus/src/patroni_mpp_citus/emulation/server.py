@@ -1,5 +1,4 @@
-"""
-A temporary PostgreSQL server with Citus (real or emulated), for tests and benchmarks.
+"""A temporary PostgreSQL server with Citus (real or emulated), for tests and benchmarks.
 
 :class:`CitusTestServer` wraps :class:`patroni_mpp.testing.postgres.PostgresServer`: it starts one
 server logging every statement (see :mod:`.statement_log`), creates the database ``citus`` and in it
@@ -64,8 +63,7 @@ class CitusUnavailableError(RuntimeError):
 
 
 def requested_mode() -> str:
-    """
-    The value of ``PATRONI_MPP_TEST_CITUS`` (``auto`` when unset).
+    """The value of ``PATRONI_MPP_TEST_CITUS`` (``auto`` when unset).
 
     :raises ValueError: for any other value than ``real``, ``emulated`` or ``auto``.
     """
@@ -76,8 +74,7 @@ def requested_mode() -> str:
 
 
 def resolve_mode(requested: str, available: bool) -> Mode:
-    """
-    Decide between real and emulated Citus.
+    """Decide between real and emulated Citus.
 
     :param requested: ``real``, ``emulated`` or ``auto``.
     :param available: whether the server has the citus extension.
@@ -94,8 +91,7 @@ def resolve_mode(requested: str, available: bool) -> Mode:
 
 
 class CitusTestServer:
-    """
-    One started test server with the database :data:`DBNAME` holding (real or emulated) Citus.
+    """One started test server with the database :data:`DBNAME` holding (real or emulated) Citus.
 
     Create it with :meth:`start`; :meth:`stop` stops it (and any worker servers, real mode) by pid.
 
@@ -115,8 +111,7 @@ class CitusTestServer:
     def start(
         cls, mode: str | None = None, settings: Mapping[str, Any] | None = None
     ) -> CitusTestServer:
-        """
-        Start a server and prepare database ``citus``.
+        """Start a server and prepare database ``citus``.
 
         :param mode: ``real``, ``emulated`` or ``auto``; default: :func:`requested_mode`.
         :param settings: extra ``postgresql.conf`` settings.
@@ -190,8 +185,7 @@ class CitusTestServer:
     # -- state --------------------------------------------------------------------------------
 
     def reset(self, lock_timeout_ms: int = 10000) -> None:
-        """
-        Empty ``pg_dist_node`` and ``pg_dist_authinfo`` (see :func:`reset_metadata`).
+        """Empty ``pg_dist_node`` and ``pg_dist_authinfo`` (see :func:`reset_metadata`).
 
         :param lock_timeout_ms: how long to wait for locks held by other sessions.
         :raises RuntimeError: when another session's open transaction blocks the reset (a test
@@ -212,8 +206,7 @@ class CitusTestServer:
                 ) from None
 
     def node_address(self, index: int) -> tuple[str, int]:
-        """
-        A ``(host, port)`` that can be registered as node number ``index`` (1, 2, ...).
+        """A ``(host, port)`` that can be registered as node number ``index`` (1, 2, ...).
 
         Emulated: ``192.0.2.<index>:5432`` (never contacted). Real Citus: a worker server started
         on first use (with the citus extension in database ``citus``) that Citus can reach.
@@ -275,8 +268,7 @@ class CitusTestServer:
 
 
 class ClientOperation:
-    """
-    A client statement running on its own connection in a background thread.
+    """A client statement running on its own connection in a background thread.
 
     The connection is opened by :meth:`start` in the calling thread, so :attr:`pid` is known before
     the statement runs. Errors are kept in :attr:`error`, never raised in the thread. Always
@@ -356,8 +348,7 @@ class ClientOperation:
 
 
 class ClientOps:
-    """
-    Starts background client operations and closes them all at the end of the test.
+    """Starts background client operations and closes them all at the end of the test.
 
     :param server: the Citus test server.
     """

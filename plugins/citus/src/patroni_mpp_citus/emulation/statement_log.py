@@ -1,5 +1,4 @@
-"""
-Read back every statement a test server ran, from its log (``log_statement = 'all'``).
+"""Read back every statement a test server ran, from its log (``log_statement = 'all'``).
 
 Start the server with :data:`STATEMENT_LOG_SETTINGS`; then :class:`StatementLog` parses the log
 file and filters by ``application_name`` / database, so a test can assert the exact SQL sequence
@@ -36,8 +35,7 @@ _PARAMS = re.compile(r"\$(?P<n>\d+) = (?P<v>'(?:[^']|'')*'|NULL)", re.DOTALL)
 
 @dataclass
 class LoggedStatement:
-    """
-    One statement as the server logged it.
+    """One statement as the server logged it.
 
     :param pid: backend pid.
     :param application_name: the client's ``application_name`` (``''`` when unset).
@@ -64,8 +62,7 @@ class LoggedStatement:
 
 
 class StatementLog:
-    """
-    Parser of one server's log file.
+    """Parser of one server's log file.
 
     :param path: the server's log file (``PostgresServer.logfile``).
     """
@@ -118,8 +115,7 @@ class StatementLog:
         database: str | None = None,
         pid: int | None = None,
     ) -> list[LoggedStatement]:
-        """
-        Statements logged after ``since``, oldest first, optionally filtered.
+        """Statements logged after ``since``, oldest first, optionally filtered.
 
         :param since: a value of :meth:`mark` (default: the whole log).
         :param application_name: only statements of clients with this ``application_name``.
@@ -168,8 +164,7 @@ class StatementLog:
 
 
 class StatementLogView:
-    """
-    The server's statement log restricted to what was logged since the test started.
+    """The server's statement log restricted to what was logged since the test started.
 
     :param log: the server's log parser.
     :param start: log offset at the start of the test.
