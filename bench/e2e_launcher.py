@@ -177,7 +177,7 @@ def update_benchmarks(section: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=9, help="start-up rounds per flavour (default 9)")
+    parser.add_argument("--rounds", type=int, default=20, help="start-up rounds per flavour (default 20)")
     parser.add_argument("--cycles", type=int, default=40, help="HA cycles measured per flavour (default 40)")
     parser.add_argument("--warmup", type=int, default=5, help="HA cycles skipped first (default 5)")
     args = parser.parse_args()

@@ -194,20 +194,12 @@ def run_in_thread(target: Callable[[], None]) -> threading.Thread:
     return thread
 
 
-SLOW_SERVER_BUG = (
-    "plugins/citus: the metadata connection runs with statement_timeout=0 and only the worker "
-    "thread ends an event transaction (ROLLBACK at its deadline); while that thread waits inside a "
-    "statement (citus_update_node blocked by a lock), nothing cancels the statement, so the "
-    "transaction - and the group's pause - outlives the event's deadline until the lock is released. "
-    "Fix in the engine: bound each statement of an event transaction by the time left to its "
-    "deadline (SET LOCAL statement_timeout/lock_timeout), or cancel the backend from another "
-    "connection (pg_cancel_backend) when the deadline passes."
-)
-
-
-@pytest.mark.xfail(strict=True, reason=SLOW_SERVER_BUG)
 def test_server_slower_than_the_event_timeout(formation: Formation) -> None:
-    """citus_update_node blocks (a lock held elsewhere) longer than the event's timeout."""
+    """citus_update_node blocks (a lock held elsewhere) longer than the event's timeout.
+
+    The engine bounds each statement of an event transaction by the time left before its deadline,
+    so the blocked statement is cancelled and the transaction rolled back at the deadline.
+    """
     blocker = formation.citus.connect(autocommit=False, application_name="reliability-blocker")
     try:
         blocker.execute("LOCK TABLE pg_catalog.pg_dist_node IN EXCLUSIVE MODE")

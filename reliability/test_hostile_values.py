@@ -32,6 +32,8 @@ HOSTILE = {
 }
 FIXED_SQL = re.compile(
     r"^(BEGIN|COMMIT|ROLLBACK"
+    r"|SELECT pg_catalog\.set_config\('statement_timeout', \$1, true\), "
+    r"pg_catalog\.set_config\('lock_timeout', '0', true\)"
     r"|SELECT groupid, nodename, nodeport, noderole::text, nodeid FROM pg_catalog\.pg_dist_node .*"
     r"|SELECT pg_catalog\.citus_add_node\(\$1::text, \$2::int, \$3::int, "
     r"\$4::pg_catalog\.noderole, 'default'\)"
@@ -85,10 +87,16 @@ def test_hostile_host_names(
     rows = formation.rows()
     expected_host = urlparse(f"postgres://{value}:5432/").hostname
     if "\x00" in value:
-        # invalid as a host name: a clear error, nothing of the group written
+        # invalid as a host name: refused when the URL is parsed, one error per URL (not per
+        # reconciliation), nothing of the group written, no statement attempted with it
         assert {r for r in rows if r[0] == 1} == set()
+        formation.sync()
+        assert formation.wait_idle()
         errors = record_logs.messages("patroni_mpp_citus", 40)
-        assert errors, "no error was logged for a host name with NUL"
+        assert len(errors) == 1, errors
+        assert errors[0].startswith("Failed to parse connection url postgres://nul\\x00byte:5432/"), errors
+        assert "NUL" in errors[0]
+        assert "\x00" not in errors[0]
     else:
         assert (1, expected_host, 5432, "primary") in rows
         assert (1, f"{expected_host}-replica", 5433, "secondary") in rows

@@ -338,11 +338,14 @@ def compact(statement: str) -> tuple[Any, ...]:
     """A statement of the handler in a short form.
 
     ``("BEGIN",)``, ``("COMMIT",)``, ``("ROLLBACK",)``, ``("load",)``, ``("add", host, port, group,
-    role)``, ``("update", nodeid, name, port)``, ``("remove", host, port)``, or ``(statement,)``.
+    role)``, ``("update", nodeid, name, port)``, ``("remove", host, port)``, ``("bound", ms)`` (the
+    time bound set before a statement of an event transaction), or ``(statement,)``.
     """
     text = " ".join(statement.split())
     if text.upper() in ("BEGIN", "COMMIT", "ROLLBACK"):
         return (text.upper(),)
+    if text.startswith("SELECT pg_catalog.set_config('statement_timeout',"):
+        return ("bound", *_args(text.partition(",")[2])[:1])
     if text.startswith("SELECT groupid, nodename"):
         return ("load",)
     match = _CALL.search(text)
@@ -359,11 +362,14 @@ def compact(statement: str) -> tuple[Any, ...]:
 
 
 def handler_statements(
-    log: StatementLogView, since: int | None = None, *, loads: bool = False
+    log: StatementLogView, since: int | None = None, *, loads: bool = False, bounds: bool = False
 ) -> list[tuple[Any, ...]]:
-    """The handler's statements (compact form) since the start or ``since``, without loads."""
+    """The handler's statements (compact form) since the start or ``since``.
+
+    Loads and the time bounds of event transactions are left out unless asked for.
+    """
     result = [compact(s) for s in log.statements(since, application_name=APP)]
-    return result if loads else [s for s in result if s != ("load",)]
+    return [s for s in result if (loads or s != ("load",)) and (bounds or s[0] != "bound")]
 
 
 def records(caplog: Any, level: str, prefix: str) -> list[Any]:

@@ -62,9 +62,7 @@ def add_node(
 
 
 def update_node(conn: Connection, nodeid: int, host: str, port: int) -> None:
-    conn.execute(
-        "SELECT pg_catalog.citus_update_node(%s, %s, %s, true, 10000)", (nodeid, host, port)
-    )
+    conn.execute("SELECT pg_catalog.citus_update_node(%s, %s, %s, true, 10000)", (nodeid, host, port))
 
 
 def rows(conn: Connection) -> list[tuple[int, int, str, int, str]]:
@@ -148,9 +146,7 @@ def test_set_coordinator_host_inserts_then_updates(citus_conn: Connection) -> No
         "SELECT hasmetadata, shouldhaveshards, isactive FROM pg_catalog.pg_dist_node"
     ).fetchone()
     assert flags == (True, False, True)
-    citus_conn.execute(
-        "SELECT pg_catalog.citus_set_coordinator_host('10.1.0.2', 5433, 'primary', 'default')"
-    )
+    citus_conn.execute("SELECT pg_catalog.citus_set_coordinator_host('10.1.0.2', 5433, 'primary', 'default')")
     assert rows(citus_conn) == [(nodeid, 0, "10.1.0.2", 5433, "primary")]
 
 
@@ -238,9 +234,7 @@ def test_update_to_another_nodes_address_refused(
         update_node(citus_conn, group1, host, port)
 
 
-def test_unique_host_port_constraint(
-    citus: CitusTestServer, citus_conn: Connection, group1: int
-) -> None:
+def test_unique_host_port_constraint(citus: CitusTestServer, citus_conn: Connection, group1: int) -> None:
     host, port = citus.node_address(2)
     with pytest.raises(psycopg.errors.UniqueViolation):
         citus_conn.execute(
@@ -510,9 +504,7 @@ def test_call_log_and_counter(citus_conn: Connection, group1: int, emulated_only
     assert call_count(citus_conn) == 5
 
 
-def test_reset_reports_sessions_left_in_a_transaction(
-    citus: CitusTestServer, emulated_only: None
-) -> None:
+def test_reset_reports_sessions_left_in_a_transaction(citus: CitusTestServer, emulated_only: None) -> None:
     with citus.connect(autocommit=False, application_name="forgotten") as open_tx:
         open_tx.execute("SELECT count(*) FROM pg_catalog.pg_dist_node")
         with pytest.raises(RuntimeError, match="forgotten"):
@@ -580,9 +572,7 @@ def test_install_refused_on_real_citus(citus_conn: Connection, citus_mode: str) 
         install_emulation(citus_conn)
 
 
-def test_new_databases_inherit_the_emulation(
-    citus_server: CitusTestServer, emulated_only: None
-) -> None:
+def test_new_databases_inherit_the_emulation(citus_server: CitusTestServer, emulated_only: None) -> None:
     # the engine's bootstrap creates its database and runs CREATE EXTENSION IF NOT EXISTS citus
     server: PostgresServer = citus_server.server
     with server.connect() as conn:
@@ -593,18 +583,14 @@ def test_new_databases_inherit_the_emulation(
             conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
             assert is_emulated(conn) and not is_real_citus(conn)
             conn.execute("SELECT pg_catalog.citus_set_coordinator_host('10.1.0.1', 5432)")
-            conn.execute(
-                "INSERT INTO pg_catalog.pg_dist_authinfo VALUES (0, current_user, 'password=x')"
-            )
+            conn.execute("INSERT INTO pg_catalog.pg_dist_authinfo VALUES (0, current_user, 'password=x')")
             assert scalar(conn, "SELECT count(*) FROM pg_catalog.pg_dist_node") == 1
     finally:
         with server.connect() as conn:
             conn.execute("DROP DATABASE emu_bootstrap")
 
 
-def test_emulation_can_live_in_any_database(
-    citus_server: CitusTestServer, emulated_only: None
-) -> None:
+def test_emulation_can_live_in_any_database(citus_server: CitusTestServer, emulated_only: None) -> None:
     server: PostgresServer = citus_server.server
     with server.connect() as conn:
         conn.execute("DROP DATABASE IF EXISTS emu_scratch")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import psycopg
 import pytest
@@ -404,6 +405,71 @@ def test_rollback_at_the_deadline_with_nothing_else_queued(
     assert handler_statements(statement_log, mark)[-1] == ("ROLLBACK",)
     assert len(records(caplog, "WARNING", "Rolling back transaction")) == 1
     assert wait_for(lambda: in_flight(formation) is None)
+
+
+def open_transactions(citus: CitusTestServer) -> list[tuple[int, str]]:
+    """``(pid, state)`` of the handler's sessions that have a transaction open."""
+    with citus.connect(application_name="citus-test-probe") as conn:
+        rows = conn.execute(
+            "SELECT pid, state FROM pg_stat_activity WHERE application_name = %s AND xact_start IS NOT NULL",
+            (APP,),
+        ).fetchall()
+    return [(int(pid), str(state)) for pid, state in rows]
+
+
+def test_statements_of_an_event_transaction_are_bounded_by_its_deadline(
+    formation: Formation, citus_conn: Connection, statement_log: StatementLogView
+) -> None:
+    """Each statement inside the transaction gets the time left (ms) as its statement_timeout."""
+    two_node_group(formation)
+    ha, pa = formation.citus.node_address(1)
+    p = nodeid(citus_conn, ha, pa)
+    mark = statement_log.mark()
+    formation.event("before_demote", 1, "n1", timeout=30)
+    formation.event("after_promote", 1, "n1", timeout=30)
+    assert formation.wait_idle()
+    statements = handler_statements(statement_log, mark, bounds=True)
+    assert [s[0] for s in statements] == ["BEGIN", "bound", "update", "bound", "update", "COMMIT"]
+    assert statements[2] == ("update", p, f"{ha}-demoted", pa)
+    assert all(0 < s[1] <= 30000 for s in statements if s[0] == "bound")
+    # reconciliation outside a transaction is not bounded by a deadline
+    mark = statement_log.mark()
+    formation.set_group(1, node(formation.citus, 1, "n1", role="primary"))
+    formation.sync()
+    assert formation.wait_rows(1, {(ha, pa, "primary")})
+    assert [s[0] for s in handler_statements(statement_log, mark, bounds=True)] == ["remove"]
+
+
+def test_statement_blocked_past_the_deadline_is_cancelled(
+    formation: Formation,
+    statement_log: StatementLogView,
+    caplog: pytest.LogCaptureFixture,
+    client_ops: ClientOps,
+) -> None:
+    """A citus_update_node waiting for a lock held elsewhere does not keep the transaction open."""
+    two_node_group(formation)
+    ha, pa = formation.citus.node_address(1)
+    mark = statement_log.mark()
+    with formation.citus.connect(autocommit=False, application_name="citus-test-blocker") as blocker:
+        blocker.execute("LOCK TABLE pg_catalog.pg_dist_node IN EXCLUSIVE MODE")
+        formation.event("before_demote", 1, "n1", timeout=1)  # answered at its timeout
+        assert wait_for(lambda: records(caplog, "WARNING", "Rolling back transaction"))
+        assert wait_for(lambda: in_flight(formation) is None)
+        # the lock is still held, yet the handler has nothing open and traffic goes on
+        assert open_transactions(formation.citus) == []
+        write = client_ops.write(1)
+        assert write.join(), "client traffic must not be paused past the deadline"
+        assert write.error is None
+        blocker.rollback()
+    assert "deadline passed" in records(caplog, "WARNING", "Rolling back transaction")[0].getMessage()
+    assert not records(caplog, "ERROR", "")
+    assert handler_statements(statement_log, mark)[:2] == [("BEGIN",), ("update", ANY, f"{ha}-demoted", pa)]
+    # the handler goes on: the table is re-read and the group can be paused again
+    formation.event("before_demote", 1, "n1")
+    assert in_flight(formation) == BEFORE_DEMOTE
+    formation.event("after_promote", 1, "n1")
+    assert formation.wait_idle()
+    assert formation.group_rows(1) == {(ha, pa, "primary"), (*formation.citus.node_address(2), "secondary")}
 
 
 # -- before_demote callers are always released

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from patroni_mpp import FieldProblem
 
-__all__ = ["CitusBootstrapError", "CitusError", "CitusEventError", "MetadataQueryError"]
+__all__ = [
+    "CitusBootstrapError",
+    "CitusError",
+    "CitusEventError",
+    "MetadataDeadlineError",
+    "MetadataQueryError",
+]
 
 
 class CitusError(Exception):
@@ -34,6 +40,15 @@ class MetadataQueryError(CitusError):
         self.sql = sql
         self.cause = cause
         super().__init__(f"{type(cause).__name__}: {cause}")
+
+
+class MetadataDeadlineError(MetadataQueryError):
+    """The deadline of the open event transaction passed; the transaction was rolled back.
+
+    Either a statement was cancelled by the server (its ``statement_timeout`` was the time left; the
+    connection was then closed), or a statement was due after the deadline: it was not run, and a
+    ``ROLLBACK`` was issued instead.
+    """
 
 
 class CitusBootstrapError(CitusError):

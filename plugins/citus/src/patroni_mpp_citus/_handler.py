@@ -16,7 +16,7 @@ from ._model import AFTER_PROMOTE, BEFORE_DEMOTE, COORDINATOR_GROUP, Row, Task
 from ._promotion import watch_params
 from ._slots import is_citus_slot
 from ._store import CONNECTION_NAME, CONNECTION_OPTIONS, MetadataStore
-from ._topology import build_task
+from ._topology import UrlProblems, build_task
 from ._worker import MetadataWorker
 
 __all__ = ["PRIMARY_ROLES", "CitusHandler"]
@@ -54,6 +54,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
         self._worker = MetadataWorker(
             MetadataStore(connection), self._watch_params if watch_promotions else None
         )
+        self._url_problems = UrlProblems()
 
     # -- for tests and tools
     # ---------------------------------------------------------------------------
@@ -108,6 +109,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
             leader.conn_url,
             timeout=float(parsed.timeout),
             cooldown=parsed.cooldown_ms,
+            problems=self._url_problems,
         )
         if task is None or not self._worker.submit(task):
             return None
@@ -142,7 +144,8 @@ class CitusHandler(Citus, AbstractMPPHandler):
         """Queue the desired state of every group that has a running primary.
 
         That is the coordinator group and each worker group whose leader runs as a primary; states
-        equal to the table's are dropped without SQL.
+        equal to the table's are dropped without SQL. An unusable member URL is logged once, when it
+        appears, not at every call.
 
         :param cluster: the HA cycle's view, with ``workers``.
         """
@@ -157,6 +160,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
             cluster,
             postgresql.name,
             postgresql.connection_string,
+            problems=self._url_problems,
         )
         if own is not None:
             tasks.append(own)
@@ -168,9 +172,12 @@ class CitusHandler(Citus, AbstractMPPHandler):
             data = leader.data
             if not url or data.get("role") not in PRIMARY_ROLES or data.get("state") != "running":
                 continue
-            task = build_task(AFTER_PROMOTE, groupid, worker_cluster, leader.name, url)
+            task = build_task(
+                AFTER_PROMOTE, groupid, worker_cluster, leader.name, url, problems=self._url_problems
+            )
             if task is not None:
                 tasks.append(task)
+        self._url_problems.end_cycle()
         self._worker.submit_many(tasks)
 
     def on_demote(self) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
+import unicodedata
 from typing import Any
 from urllib.parse import urlparse
 
 from ._model import BEFORE_DEMOTE, DEMOTED, PRIMARY, SECONDARY, Group, Row, Task
 
-__all__ = ["DEFAULT_PORT", "address_of", "build_task", "redact_url"]
+__all__ = ["DEFAULT_PORT", "UrlProblems", "address_of", "build_task", "parse_address", "redact_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,38 +32,128 @@ def redact_url(url: str) -> str:
     return _USERINFO.sub(hide, url, count=1)
 
 
-@functools.lru_cache(maxsize=8192)
-def address_of(url: str) -> tuple[str, int] | None:
-    """The ``(host, port)`` a member's ``conn_url`` points at; None (logged once) when it has none.
+def _escaped(char: str) -> str:
+    if unicodedata.category(char) not in ("Cc", "Cs"):
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    The host is lower-cased (IPv6 brackets removed); the port defaults to 5432. Results are cached:
-    the
-    reconciliation parses every member's URL on every HA cycle.
+
+def _shown(url: str) -> str:
+    """``url`` for a log line: password masked, control characters and lone surrogates escaped."""
+    return "".join(_escaped(char) for char in redact_url(url))
+
+
+_HOST_PORT_END = re.compile(r"[/?#]")
+
+
+def _raw_host_port(url: str) -> str:
+    """The ``host:port`` part of ``url`` as written (``urlparse`` silently drops tabs and newlines)."""
+    _scheme, sep, rest = url.partition("://")
+    if not sep:
+        return ""
+    return _HOST_PORT_END.split(rest, maxsplit=1)[0].rpartition("@")[2]
+
+
+def _bad_character(text: str) -> str | None:
+    """Why ``text`` cannot be a host name for libpq and the server, or None."""
+    for char in text:
+        if char == "\x00":
+            return "its host contains a NUL character"
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"its host contains the control character U+{ord(char):04X}"
+        if category == "Cs":
+            return f"its host contains the lone surrogate U+{ord(char):04X} (not valid UTF-8)"
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def parse_address(url: str) -> tuple[str, int] | str:
+    """The ``(host, port)`` a member's ``conn_url`` points at, or why it has none (not logged).
+
+    The host is lower-cased (IPv6 brackets removed); the port defaults to 5432. A host that is empty
+    or holds a NUL, a control character or a lone surrogate is refused: the driver or the server
+    would refuse it at every reconciliation. Results are cached: the reconciliation parses every
+    member's URL on every HA cycle.
 
     :param url: the ``conn_url``.
+    :returns: the address, or a text saying why the URL is unusable (for a log line).
     """
+    problem = _bad_character(_raw_host_port(url))
+    if problem is not None:
+        return problem
     try:
         parsed = urlparse(url)
         host = parsed.hostname
         port = parsed.port
     except ValueError as exc:
-        logger.error("Failed to parse connection url %s: %s", redact_url(url), exc)
-        return None
+        return str(exc)
     if not host:
-        logger.error("Failed to parse connection url %s: it has no host", redact_url(url))
-        return None
+        return "it has no host"
+    problem = _bad_character(host)
+    if problem is not None:
+        return problem
     if port == 0:
-        logger.error("Failed to parse connection url %s: port 0", redact_url(url))
-        return None
+        return "port 0"
     return host, port or DEFAULT_PORT
 
 
-def _row(url: Any, role: str) -> Row | None:
+def address_of(url: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` a member's ``conn_url`` points at; None when it is unusable (not logged).
+
+    :param url: the ``conn_url``.
+    """
+    address = parse_address(url)
+    return None if isinstance(address, str) else address
+
+
+class UrlProblems:
+    """Logs each unusable ``conn_url`` once while it stays in the DCS view, instead of every cycle.
+
+    A URL is logged when it is first met. :meth:`end_cycle` (called after each reconciliation)
+    forgets the URLs that were not met since the previous call, so that a URL that comes back is
+    logged again, and the memory held stays bounded by the DCS view. Thread-safe: reconciliation and
+    events meet here.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reported: set[str] = set()
+        self._met: set[str] = set()
+
+    def report(self, url: str, problem: str) -> None:
+        """Log ``url`` (its password masked) with ``problem`` unless it was logged already.
+
+        :param url: the unusable ``conn_url``.
+        :param problem: why it is unusable.
+        """
+        with self._lock:
+            self._met.add(url)
+            if url in self._reported:
+                return
+            self._reported.add(url)
+        logger.error("Failed to parse connection url %s: %s", _shown(url), problem)
+
+    def end_cycle(self) -> None:
+        """Forget the URLs not met since the previous call (they are logged again if they return)."""
+        with self._lock:
+            self._reported &= self._met
+            self._met = set()
+
+
+def _row(url: Any, role: str, problems: UrlProblems | None) -> Row | None:
     if not url or not isinstance(url, str):
         return None
-    address = address_of(url)
-    # address_of lower-cases the host already: the row's key is the address itself
-    return None if address is None else Row(address[0], address[1], role, None, address)
+    address = parse_address(url)
+    if isinstance(address, str):
+        if problems is None:
+            logger.error("Failed to parse connection url %s: %s", _shown(url), address)
+        else:
+            problems.report(url, address)
+        return None
+    # parse_address lower-cases the host already: the row's key is the address itself
+    return Row(address[0], address[1], role, None, address)
 
 
 def build_task(
@@ -73,6 +165,7 @@ def build_task(
     *,
     timeout: float | None = None,
     cooldown: int | None = None,
+    problems: UrlProblems | None = None,
 ) -> Task | None:
     """The desired state of a group as a task.
 
@@ -89,9 +182,10 @@ def build_task(
     :param leader_url: the leader's ``conn_url``.
     :param timeout: seconds an event transaction may stay open; None for reconciliation tasks.
     :param cooldown: ``lock_cooldown`` in milliseconds (default 10000).
+    :param problems: where unusable URLs are reported (logged once); None logs each of them.
     :returns: the task, or None when the leader's URL is unusable.
     """
-    primary = _row(leader_url, DEMOTED if event == BEFORE_DEMOTE else PRIMARY)
+    primary = _row(leader_url, DEMOTED if event == BEFORE_DEMOTE else PRIMARY, problems)
     if primary is None:
         return None
     group = Group(groupid)
@@ -103,7 +197,7 @@ def build_task(
         url = member.conn_url
         if not url or member.noloadbalance:
             continue
-        row = _row(url, SECONDARY)
+        row = _row(url, SECONDARY, problems)
         if row is not None and row.key not in rows:
             rows[row.key] = row
     return Task(group, event, timeout, cooldown)

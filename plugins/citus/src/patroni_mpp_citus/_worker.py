@@ -2,7 +2,9 @@
 
 It differs from the reference worker (citus-engine.md 3.3, 16) in these ways:
 
-* an open event transaction is rolled back at its deadline whether or not other tasks wait;
+* an open event transaction is rolled back at its deadline whether or not other tasks wait, and no
+  statement of it runs past the deadline (each is bounded by the time left, see
+  :mod:`patroni_mpp_citus._store`), so a statement blocked by a lock cannot keep it open;
 * failed reads of ``pg_dist_node`` are retried with a bounded exponential back-off, logged once when
   the
   failures start and once when they end;
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._errors import MetadataDeadlineError
 from ._model import AFTER_PROMOTE, BEFORE_PROMOTE, Group, Outcome, Row, Task
 from ._promotion import PromotionWatch
 from ._queue import TaskQueue
@@ -220,6 +223,10 @@ class MetadataWorker:
             result = task.group.copy()
             try:
                 outcome = self._process(task, result)
+            except MetadataDeadlineError as exc:
+                # the store rolled back (or closed the connection): nothing is left open
+                logger.warning("Rolling back transaction of %r: its deadline passed (%s)", task, exc)
+                outcome = Outcome.FAILED
             except Exception as exc:
                 logger.error("Exception when working with pg_dist_node: %s", exc)
                 self._store.close()
@@ -241,9 +248,10 @@ class MetadataWorker:
         current, in_flight = self._current(task.groupid)
         store = self._store
         if task.event == AFTER_PROMOTE:
-            store.apply(result, current, task.cooldown, in_transaction=in_flight is not None)
-            if in_flight is not None:
-                store.commit()
+            with store.until(None if in_flight is None else in_flight.deadline):
+                store.apply(result, current, task.cooldown, in_transaction=in_flight is not None)
+                if in_flight is not None:
+                    store.commit()
             result.failover = False
             return Outcome.APPLIED
         if not current.is_registered():
@@ -260,9 +268,10 @@ class MetadataWorker:
             task.deadline = in_flight.deadline
         else:
             task.deadline = now
-        if in_flight is None:
-            store.begin()
-        store.apply(result, current, task.cooldown, in_transaction=True)
+        with store.until(task.deadline):
+            if in_flight is None:
+                store.begin()
+            store.apply(result, current, task.cooldown, in_transaction=True)
         return Outcome.OPENED
 
     def _load_cache(self, epoch: int) -> bool:
