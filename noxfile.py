@@ -165,14 +165,16 @@ def types(session: nox.Session) -> None:
     config = str(ROOT / "mypy.ini")
     runs: list[tuple[list[str], dict[str, str]]] = [
         ([str(ROOT / p / "src") for p in PACKAGES], {}),
-        ([str(ROOT / "bench")], {}),
+        # bench/ and the e2e tests import the demo harness (demo/localcluster.py) by module name
+        ([str(ROOT / "bench")], {"MYPYPATH": str(ROOT / "demo")}),
+        (sorted(str(path) for path in (ROOT / "demo").glob("*.py")), {}),
     ]
     for directory in _test_directories():
         # Test directories are not packages and several have a conftest.py that their tests
         # import as ``conftest`` (pytest puts the directory on sys.path): one run per directory,
         # with that directory on MYPYPATH, as pytest sees it.
         files = sorted(str(path) for path in directory.glob("*.py"))
-        runs.append((files, {"MYPYPATH": str(directory)}))
+        runs.append((files, {"MYPYPATH": f"{directory}:{directory.parent}:{ROOT / 'demo'}"}))
     failed = []
     for targets, env in runs:  # every run, even after a failure, so that one report shows all
         try:
@@ -184,9 +186,10 @@ def types(session: nox.Session) -> None:
 
 
 def _test_directories() -> list[Path]:
-    """Every directory holding test modules: every package's tests/ tree, and reliability/."""
+    """Every directory holding test modules: every package's tests/ tree, e2e and reliability/."""
     found = set()
-    for tree in [ROOT / package / "tests" for package in PACKAGES] + [ROOT / "reliability"]:
+    trees = [ROOT / package / "tests" for package in PACKAGES]
+    for tree in [*trees, ROOT / "core" / "tests_e2e", ROOT / "reliability"]:
         for path in tree.rglob("*.py"):
             if "__pycache__" not in path.parts:
                 found.add(path.parent)

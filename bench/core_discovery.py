@@ -139,8 +139,7 @@ def write_wheel(out: Path, dist: str, section: str, module: str) -> Path:
             "Requires-Dist: patroni-mpp<0.2,>=0.1\nRequires-Dist: pydantic>=2\n"
         ),
         f"{info}/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: core_discovery bench\nRoot-Is-Purelib: true\n"
-            "Tag: py3-none-any\n"
+            "Wheel-Version: 1.0\nGenerator: core_discovery bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
         ),
         f"{info}/entry_points.txt": f"[patroni.mpp]\n{section} = {module}\n",
     }
@@ -206,9 +205,7 @@ def cold(python: Path) -> dict[str, object]:
 def list_time(venv: Path) -> float:
     """Wall time of ``patroni-mpp list`` in milliseconds."""
     start = time.perf_counter()
-    subprocess.run(
-        [str(venv / "bin" / "patroni-mpp"), "list"], capture_output=True, check=False, text=True
-    )
+    subprocess.run([str(venv / "bin" / "patroni-mpp"), "list"], capture_output=True, check=False, text=True)
     return (time.perf_counter() - start) * 1e3
 
 
@@ -290,14 +287,10 @@ def main() -> int:
         name: json.loads(run(python, "-I", "-c", WARM, json.dumps(CONFIG)).stdout)
         for name, python in venvs.items()
     }
-    lists = {
-        name: [list_time(python.parent.parent) for _ in range(7)] for name, python in venvs.items()
-    }
+    lists = {name: [list_time(python.parent.parent) for _ in range(7)] for name, python in venvs.items()}
 
     imported = {name: [str(m) for m in runs[name][0]["new"]] for name in venvs}  # type: ignore[attr-defined]
-    plugins = [
-        m for m in imported["plus50"] if m.startswith(("bench_engine", "extra_engine", "null"))
-    ]
+    plugins = [m for m in imported["plus50"] if m.startswith(("bench_engine", "extra_engine", "null"))]
     plugins += [m for m in imported["plus50"] if m.startswith("patroni_mpp_")]
     engine_module = runs["base"][0]["engine"]
 

@@ -166,9 +166,7 @@ class FakeDists:
             for ep in dist.entry_points
             if ep.group == patroni_mpp.ENTRY_POINT_GROUP
         ]
-        null = metadata.entry_points(
-            group=patroni_mpp.ENTRY_POINT_GROUP, name=patroni_mpp.NULL_ENGINE
-        )
+        null = metadata.entry_points(group=patroni_mpp.ENTRY_POINT_GROUP, name=patroni_mpp.NULL_ENGINE)
         return found + list(null)
 
     def imported(self) -> list[str]:
@@ -184,9 +182,7 @@ def _fresh_discovery() -> Iterator[None]:
     patroni_mpp.clear_caches()
 
 
-def _fake_dists(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, installed: bool
-) -> Iterator[FakeDists]:
+def _fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, installed: bool) -> Iterator[FakeDists]:
     module_dir = tmp_path / "site"
     module_dir.mkdir()
     dist_dir = module_dir if installed else tmp_path / "dists"

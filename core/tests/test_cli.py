@@ -34,9 +34,7 @@ def test_list_table(installed_dists: FakeDists, capsys: pytest.CaptureFixture[st
     assert rows["null"][-1] == "ok"
 
 
-def test_list_with_broken_plugin(
-    installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_list_with_broken_plugin(installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]) -> None:
     installed_dists.add("broken-engine", {"broken": "broken"}, {"broken": BROKEN}, version="0.9")
     assert main(["list"]) == 1
     captured = capsys.readouterr()
@@ -64,9 +62,7 @@ def test_list_json(installed_dists: FakeDists, capsys: pytest.CaptureFixture[str
     assert "nothing_here" in rows["broken"]["error"]
 
 
-def test_list_duplicate_names(
-    installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_list_duplicate_names(installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]) -> None:
     installed_dists.engine("twin", dist="twin-a")
     installed_dists.add("twin-b", {"twin": "twin_b"}, {"twin_b": "X = 1\n"})
     assert main(["list", "--json"]) == 1
@@ -101,9 +97,7 @@ def test_schema_of_missing_engine(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_schema_of_broken_engine(
-    installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_schema_of_broken_engine(installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]) -> None:
     installed_dists.add("broken-engine", {"broken": "broken"}, {"broken": BROKEN})
     assert main(["schema", "broken"]) == 1
     err = capsys.readouterr().err
@@ -111,9 +105,7 @@ def test_schema_of_broken_engine(
     assert "Traceback" not in err
 
 
-def test_verbose_shows_traceback(
-    installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_verbose_shows_traceback(installed_dists: FakeDists, capsys: pytest.CaptureFixture[str]) -> None:
     installed_dists.add("broken-engine", {"broken": "broken"}, {"broken": BROKEN})
     assert main(["-v", "schema", "broken"]) == 1
     assert "Traceback" in capsys.readouterr().err

@@ -137,9 +137,7 @@ def test_broken_engine(
     assert "RuntimeError: broken at import" in err
 
 
-def test_two_sections(
-    installed_dists: FakeDists, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_two_sections(installed_dists: FakeDists, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     installed_dists.engine("acme")
     path = write(tmp_path, "acme: {group: 0, database: d}\ncitus: {group: 0}\n")
     assert main(["check", path]) == 1
@@ -148,9 +146,7 @@ def test_two_sections(
     )
 
 
-def test_json_report(
-    installed_dists: FakeDists, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_json_report(installed_dists: FakeDists, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     installed_dists.engine("acme")
     path = write(tmp_path, "acme: {group: x, database: d}\nbar: {}\n")
     assert main(["check", "--json", path]) == 1
@@ -174,9 +170,7 @@ def test_json_report(
         ("- a\n- b\n", "the top level must be a mapping, not list"),
     ],
 )
-def test_usage_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
-) -> None:
+def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:
     assert main(["check", write(tmp_path, text)]) == 2
     captured = capsys.readouterr()
     assert message in captured.err

@@ -30,9 +30,7 @@ def test_overrides_for_any_key() -> None:
 
 
 def test_empty_value_counts_as_set() -> None:
-    assert environment_overrides("citus", ("database",), {"PATRONI_CITUS_DATABASE": ""}) == {
-        "database": ""
-    }
+    assert environment_overrides("citus", ("database",), {"PATRONI_CITUS_DATABASE": ""}) == {"database": ""}
 
 
 def test_apply_merges_over_file_values() -> None:

@@ -30,10 +30,7 @@ def test_every_error_is_an_mpp_error() -> None:
 
 def test_config_error_lists_every_field() -> None:
     error = EngineConfigError("citus", [FieldProblem("group", "required"), FieldProblem("", "bad")])
-    assert (
-        str(error)
-        == "invalid MPP configuration section 'citus':\n  citus.group: required\n  citus: bad"
-    )
+    assert str(error) == "invalid MPP configuration section 'citus':\n  citus.group: required\n  citus: bad"
     assert isinstance(error, ValueError)
 
 
@@ -51,9 +48,7 @@ def test_load_error_names_everything() -> None:
 
 
 def test_not_installed_with_and_without_wheel() -> None:
-    assert "pip install patroni-mpp-citus" in str(
-        EngineNotInstalledError("citus", "patroni-mpp-citus")
-    )
+    assert "pip install patroni-mpp-citus" in str(EngineNotInstalledError("citus", "patroni-mpp-citus"))
     assert "'patroni.mpp' entry-point group" in str(EngineNotInstalledError("foo", None))
 
 

@@ -57,9 +57,7 @@ def test_hook_is_documented(page: str, name: str, function: Callable[..., Any]) 
     )
     doc = inspect.getdoc(function)
     assert doc, f"hook {name} has no docstring"
-    assert _normalise(doc) in _normalise(page), (
-        f"docs/hookspecs.md does not mirror the docstring of {name}"
-    )
+    assert _normalise(doc) in _normalise(page), f"docs/hookspecs.md does not mirror the docstring of {name}"
 
 
 def test_page_documents_no_other_hook(page: str) -> None:

@@ -126,11 +126,7 @@ print(json.dumps(result))
 
 
 def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTHON", "PATRONI_", "VIRTUAL_ENV"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PATRONI_", "VIRTUAL_ENV"))}
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
     env.update(extra or {})
     return env
@@ -147,8 +143,7 @@ def _checked(args: Sequence[str | Path], **kwargs: Any) -> subprocess.CompletedP
     result = _run(args, env=_clean_env(), **kwargs)
     if result.returncode != 0:
         pytest.fail(
-            f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
-            f"{result.stdout}\n{result.stderr}"
+            f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
     return result
 
@@ -174,13 +169,9 @@ class Venv:
     def python(self) -> Path:
         return self.path / "bin" / "python"
 
-    def run(
-        self, *args: str | Path, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run a program of the venv (``python``, ``patroni-mpp``, ...)."""
-        return _run(
-            [self.path / "bin" / str(args[0]), *args[1:]], env=_clean_env(env), cwd=self.path
-        )
+        return _run([self.path / "bin" / str(args[0]), *args[1:]], env=_clean_env(env), cwd=self.path)
 
     def probe(self, config: dict[str, Any]) -> dict[str, Any]:
         """``get_mpp(config)`` and its handler in a new interpreter: the outcome and the imports."""
@@ -314,9 +305,7 @@ def test_core_alone_lists_null(core_only: Venv) -> None:
     result = core_only.run("patroni-mpp", "list", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [(r["name"], r["distribution"], r["status"]) for r in rows] == [
-        ("null", "patroni-mpp-null", "ok")
-    ]
+    assert [(r["name"], r["distribution"], r["status"]) for r in rows] == [("null", "patroni-mpp-null", "ok")]
 
 
 # -- the zoo: one good third-party engine beside broken ones -----------------------------------
@@ -342,9 +331,7 @@ def test_unconfigured_broken_plugins_change_nothing(zoo: Venv) -> None:
 def test_configured_broken_plugin_is_named(zoo: Venv) -> None:
     result = zoo.probe({"broken": {}})
     assert result["error_type"] == "EngineLoadError"
-    assert result["error"].startswith(
-        "MPP engine 'broken' from broken-engine 0.3 (entry point tp_broken)"
-    )
+    assert result["error"].startswith("MPP engine 'broken' from broken-engine 0.3 (entry point tp_broken)")
     assert "RuntimeError: tp_broken cannot start: missing licence file" in result["error"]
 
 

@@ -140,6 +140,17 @@ def test_mpp_endpoint_requires_authentication(
     token = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
     status, _ = leader.api("mpp", method="POST", body=body, headers={"Authorization": f"Basic {token}"})
     assert status == 200
+    # An event the engine rejects with a ValueError is answered 400 with the engine's message, and the
+    # endpoint keeps working.
+    bad = {**body, "type": "invalid"}
+    for endpoint in ("mpp", "citus"):
+        status, answer = leader.api(
+            endpoint, method="POST", body=bad, headers={"Authorization": f"Basic {token}"}
+        )
+        assert status == 400, endpoint
+        assert "is not an event type" in str(answer)
+    status, _ = leader.api("mpp", method="POST", body=body, headers={"Authorization": f"Basic {token}"})
+    assert status == 200
 
 
 def test_slot_dict_carries_its_name(

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from patroni_mpp_citus import MetadataQueryError, MetadataStore
+from patroni_mpp_citus import MetadataDeadlineError, MetadataQueryError, MetadataStore
 from patroni_mpp_citus import _store as store_module
-from patroni_mpp_citus._errors import MetadataDeadlineError
 from patroni_mpp_citus._store import BOUND_STATEMENT, CONNECTION_OPTIONS, LOCK_TIMEOUT_MS, UPDATE_NODE
 
 
@@ -62,7 +61,7 @@ def statements(conn: Connection) -> list[str]:
 
 def test_statements_inside_a_transaction_get_the_time_left(clock: Clock) -> None:
     conn = Connection()
-    store = MetadataStore(conn)  # type: ignore[arg-type]
+    store = MetadataStore(conn)
     with store.until(clock.now + 2.5):
         store.begin()
         store.query(UPDATE_NODE, 1, "h-demoted", 5432, 10000)
@@ -83,7 +82,7 @@ def test_statements_inside_a_transaction_get_the_time_left(clock: Clock) -> None
 def test_a_bound_is_never_zero(clock: Clock) -> None:
     """``statement_timeout = 0`` would mean no limit at all."""
     conn = Connection()
-    store = MetadataStore(conn)  # type: ignore[arg-type]
+    store = MetadataStore(conn)
     with store.until(clock.now + 0.0001):
         store.query(UPDATE_NODE, 1, "h", 5432, 10000)
     assert conn.calls[0] == (BOUND_STATEMENT, ("1",))
@@ -94,7 +93,7 @@ def test_statement_due_after_the_deadline_rolls_back_instead(
     clock: Clock, caplog: pytest.LogCaptureFixture, due: str
 ) -> None:
     conn = Connection()
-    store = MetadataStore(conn)  # type: ignore[arg-type]
+    store = MetadataStore(conn)
     with store.until(clock.now + 1.0):
         store.begin()
         clock.now += 1.0  # the deadline itself counts as passed
@@ -109,7 +108,7 @@ def test_statement_due_after_the_deadline_rolls_back_instead(
 
 def test_statement_cancelled_at_the_deadline(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     conn = Connection()
-    store = MetadataStore(conn)  # type: ignore[arg-type]
+    store = MetadataStore(conn)
 
     def blocked_until_cancelled() -> None:
         clock.now += 5.0
@@ -127,7 +126,7 @@ def test_statement_cancelled_at_the_deadline(clock: Clock, caplog: pytest.LogCap
 
 def test_failure_before_the_deadline_stays_an_error(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     conn = Connection()
-    store = MetadataStore(conn)  # type: ignore[arg-type]
+    store = MetadataStore(conn)
 
     def fails() -> None:
         raise RuntimeError("injected failure")
@@ -143,7 +142,7 @@ def test_failure_before_the_deadline_stays_an_error(clock: Clock, caplog: pytest
 
 def test_rollback_is_never_refused(clock: Clock) -> None:
     conn = Connection()
-    store = MetadataStore(conn)  # type: ignore[arg-type]
+    store = MetadataStore(conn)
     with store.until(clock.now - 10):
         store.rollback()
     assert statements(conn) == ["ROLLBACK"]

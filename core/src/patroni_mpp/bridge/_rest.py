@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 def checked_mpp_endpoint(check_access: Callable[..., Any], unchecked: Callable[..., Any]) -> Any:
@@ -12,11 +15,23 @@ def checked_mpp_endpoint(check_access: Callable[..., Any], unchecked: Callable[.
     Patroni checks access (allow-list, client certificate, basic auth) on ``/citus`` only, and ``/citus`` then
     runs the unchecked ``/mpp`` handler. Both routes get the checked handler; the check runs once per request.
 
+    An engine rejects a malformed event by raising ``ValueError`` from ``handle_event``; the request then
+    gets ``400 Bad Request`` with the engine's message, where Patroni would log a traceback and close the
+    connection without an answer.
+
     :param check_access: Patroni's ``patroni.api.check_access`` decorator.
     :param unchecked: Patroni's original ``RestApiHandler.do_POST_mpp``.
     :returns: the checked handler method.
     """
-    return check_access(unchecked)
+
+    def do_POST_mpp(self: Any) -> None:  # noqa: N802 - Patroni's routing name
+        try:
+            unchecked(self)
+        except ValueError as exc:
+            logger.warning("Rejected an MPP event from %s: %s", self.client_address[0], exc)
+            self.write_response(400, f"invalid MPP event: {exc}", content_type="text/plain")
+
+    return check_access(do_POST_mpp)
 
 
 def wrap_ignore_replication_slot(original: Callable[..., bool]) -> Callable[..., bool]:

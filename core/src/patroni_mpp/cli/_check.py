@@ -118,9 +118,7 @@ def _env_sections(
     found = []
     for name in sections_in_environment(names, environ):
         if name not in installed:
-            found.append(
-                name
-            )  # a known engine that is not installed: the error says what to install
+            found.append(name)  # a known engine that is not installed: the error says what to install
             continue
         try:
             keys = load_engine(name, entry_points).section_keys
@@ -151,8 +149,7 @@ def check_config(
     report = CheckReport()
     scan = scan_sections(config, engines)
     report.warnings = [
-        f"section '{key}' is neither a Patroni setting nor claimed by an installed MPP engine; "
-        "it is ignored"
+        f"section '{key}' is neither a Patroni setting nor claimed by an installed MPP engine; it is ignored"
         for key in scan.unknown
     ]
     sections = scan.engines + _env_sections(config, engines, env, eps)
@@ -172,9 +169,7 @@ def check_config(
     try:
         report.engine.create(value)
     except EngineConfigError as exc:
-        report.problems = [
-            (f"{name}.{p.location}" if p.location else name, p.message) for p in exc.problems
-        ]
+        report.problems = [(f"{name}.{p.location}" if p.location else name, p.message) for p in exc.problems]
     except MPPError as exc:
         report.errors.append(_one_line(exc))
     return report

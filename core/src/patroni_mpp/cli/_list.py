@@ -89,7 +89,5 @@ def run(args: argparse.Namespace) -> int:
     elif table:
         print(format_table(table))
     else:
-        print(
-            "no MPP engine is installed (not even 'null': reinstall patroni-mpp)", file=sys.stderr
-        )
+        print("no MPP engine is installed (not even 'null': reinstall patroni-mpp)", file=sys.stderr)
     return 0 if table and all(report.ok for report in reports) else 1

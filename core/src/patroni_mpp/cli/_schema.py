@@ -23,9 +23,7 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("engine", metavar="ENGINE", help="engine (section) name, e.g. citus")
-    parser.add_argument(
-        "--indent", type=int, default=2, help="indentation of the JSON output (default: 2)"
-    )
+    parser.add_argument("--indent", type=int, default=2, help="indentation of the JSON output (default: 2)")
     parser.set_defaults(handler=run)
 
 

@@ -74,7 +74,9 @@ class E2eprobeHandler(E2eprobe, AbstractMPPHandler):
             out.write(json.dumps(line, default=str) + "\n")
 
     def handle_event(self, cluster: ClusterLike, event: dict[str, Any]) -> None:
-        """Record the event and the workers the coordinator sees."""
+        """Record the event and the workers the coordinator sees; reject the type ``invalid``."""
+        if event.get("type") == "invalid":
+            raise ValueError("type: 'invalid' is not an event type")
         self._record("handle_event", {"event": event, "workers": sorted(cluster.workers)})
 
     def sync_meta_data(self, cluster: ClusterLike) -> None:

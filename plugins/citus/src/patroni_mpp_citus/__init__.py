@@ -10,7 +10,13 @@ deliberately differs from Patroni's built-in Citus support.
 from importlib import metadata as _metadata
 
 from ._config import CitusConfig, config_problems, parse_group
-from ._errors import CitusBootstrapError, CitusError, CitusEventError, MetadataQueryError
+from ._errors import (
+    CitusBootstrapError,
+    CitusError,
+    CitusEventError,
+    MetadataDeadlineError,
+    MetadataQueryError,
+)
 from ._events import CitusEvent, parse_event
 from ._handler import CitusHandler
 from ._identity import COORDINATOR_GROUP_ID, GROUP_RE, Citus
@@ -56,6 +62,7 @@ __all__ = [
     "CitusEventError",
     "CitusHandler",
     "Group",
+    "MetadataDeadlineError",
     "MetadataQueryError",
     "MetadataStore",
     "MetadataWorker",
