@@ -239,10 +239,12 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, requires=["wheels"], default=False)
 def bench(session: nox.Session) -> None:
-    """Run every bench/*.py in a venv holding all wheels; each updates its part of BENCHMARKS.md."""
+    """Run every bench/*.py (not bench/_*.py) in a venv holding all wheels; each updates its part of
+    BENCHMARKS.md."""
     _install_packages(session, PACKAGES, "testing", "pip>=24", "hatchling>=1.21")
     session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
-    scripts = sorted((ROOT / "bench").glob("*.py"))
+    # bench/_*.py are helpers the scripts import (their directory is on sys.path), not benchmarks
+    scripts = sorted(path for path in (ROOT / "bench").glob("*.py") if not path.name.startswith("_"))
     if not scripts:
         session.skip("no bench/*.py")
     for script in scripts:

@@ -22,21 +22,18 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
-import re
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import _common
+from _common import run_at, update_benchmarks
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp_citus import CitusHandler
 from patroni_mpp_citus.emulation.server import CitusTestServer
 
-ROOT = Path(__file__).resolve().parents[1]
 NAME = Path(__file__).stem
 TARGET_SYNC_MS = 5.0
 TARGET_P99_MS = 50.0
@@ -186,37 +183,13 @@ def event_latency(server: CitusTestServer, events: int) -> dict[str, Any]:
 
 
 def machine(server: CitusTestServer) -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     version = subprocess.run(
         [str(server.server.bindir / "postgres"), "--version"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.strip()
-    return (
-        f"{model}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()} ({sys.implementation.name}); {version}"
-    )
-
-
-def update_benchmarks(section: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    start, end = f"<!-- bench:{NAME}:start -->", f"<!-- bench:{NAME}:end -->"
-    block = f"{start}\n{section.strip()}\n{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    return f"{_common.machine()}; {version}"
 
 
 def met(ok: bool) -> str:
@@ -238,7 +211,7 @@ def main() -> int:
     finally:
         server.stop()
 
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    when = run_at()
     sync_500 = syncs[-1]
     steady_statements = max(s["statements"] for s in syncs)
     lines = [
@@ -282,7 +255,7 @@ def main() -> int:
         f"statements per event | p99 < {TARGET_P99_MS:g} ms: "
         f"{met(latency['p99_ms'] < TARGET_P99_MS)} |"
     )
-    update_benchmarks("\n".join(lines))
+    update_benchmarks(NAME, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

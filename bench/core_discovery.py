@@ -24,15 +24,14 @@ import base64
 import hashlib
 import json
 import os
-import platform
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 import zipfile
 from pathlib import Path
+
+from _common import machine, median, p90, update_benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".bench" / "core_discovery"
@@ -209,46 +208,6 @@ def list_time(venv: Path) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
-def median(values: list[float]) -> float:
-    """Median of the values."""
-    return statistics.median(values)
-
-
-def p90(values: list[float]) -> float:
-    """90th percentile of the values."""
-    return statistics.quantiles(values, n=10)[-1] if len(values) >= 2 else values[0]
-
-
-def machine() -> str:
-    """CPU model, core count, OS, Python version."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{model}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()} ({sys.implementation.name})"
-    )
-
-
-def update_benchmarks(section: str) -> None:
-    """Replace this script's section of BENCHMARKS.md (creating the file or section if needed)."""
-    path = ROOT / "BENCHMARKS.md"
-    start, end = f"<!-- bench:{NAME}:start -->", f"<!-- bench:{NAME}:end -->"
-    block = f"{start}\n{section.strip()}\n{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main() -> int:
     """Build the venvs, measure, print and record the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -346,7 +305,7 @@ def main() -> int:
     ]
     section = "\n".join(lines)
     print(section)
-    update_benchmarks(section)
+    update_benchmarks(NAME, section)
     return 0
 
 

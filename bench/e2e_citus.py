@@ -17,9 +17,7 @@ by the ``postgres`` user (``$PMPP_E2E_PYTHON`` overrides the interpreter used fo
 from __future__ import annotations
 
 import os
-import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +26,9 @@ sys.path.insert(0, str(ROOT / "demo"))
 
 import citusload  # noqa: E402
 import localcluster as lc  # noqa: E402
+from _common import run_at, update_benchmarks  # noqa: E402
 
 NAME = Path(__file__).stem
-
-
-def update_benchmarks(section: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    start, end = f"<!-- bench:{NAME}:start -->", f"<!-- bench:{NAME}:end -->"
-    block = f"{start}\n{section.strip()}\n{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 def run(python: str, launcher: bool) -> dict[str, Any]:
@@ -57,12 +43,12 @@ def run(python: str, launcher: bool) -> dict[str, Any]:
 
 def main() -> int:
     title = "## Citus under client load: launcher vs plain Patroni (`bench/e2e_citus.py`)"
-    run_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    when = run_at()
     reason = citusload.citus_unavailable_reason()
     if reason is not None:
-        section = f"{title}\n\nNot measured (run at {run_at}): {reason}. No figures exist yet.\n"
+        section = f"{title}\n\nNot measured (run at {when}): {reason}. No figures exist yet.\n"
         print(section)
-        update_benchmarks(section)
+        update_benchmarks(NAME, section)
         return 0
     python = os.environ.get("PMPP_E2E_PYTHON", sys.executable)
     lc.check_interpreter(python)
@@ -70,7 +56,7 @@ def main() -> int:
     lines = [
         title,
         "",
-        f"Run at {run_at}; PostgreSQL {lc.find_pg_bin().parent.name}. Method: see the script's docstring.",
+        f"Run at {when}; PostgreSQL {lc.find_pg_bin().parent.name}. Method: see the script's docstring.",
         "",
         "| run | failed ops | ok ops | longest pause s | switchover→pg_dist_node s "
         "| kill→pg_dist_node s | lost acknowledged writes |",
@@ -84,7 +70,7 @@ def main() -> int:
         )
     section = "\n".join(lines)
     print(section)
-    update_benchmarks(section)
+    update_benchmarks(NAME, section)
     return 0
 
 

@@ -22,7 +22,6 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "demo"))
 
 import localcluster as lc  # noqa: E402
+from _common import host, median, p90, run_at, update_benchmarks  # noqa: E402
 
 NAME = Path(__file__).stem
 WORK = ROOT / ".bench" / NAME
@@ -149,32 +149,6 @@ def ha_cycles(formation: lc.Formation, python: Path, launcher: bool, cycles: int
     return values[warmup : warmup + cycles]
 
 
-def machine() -> str:
-    model = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores; {platform.system()} {platform.release()}"
-
-
-def update_benchmarks(section: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    start, end = f"<!-- bench:{NAME}:start -->", f"<!-- bench:{NAME}:end -->"
-    block = f"{start}\n{section.strip()}\n{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else text.rstrip("\n") + "\n\n" + block + "\n"
-    )
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=20, help="start-up rounds per flavour (default 20)")
@@ -218,28 +192,23 @@ def main() -> int:
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
-    def med(values: list[float]) -> float:
-        return statistics.median(values)
-
-    start_ratio = med(starts[True]) / med(starts[False])
-    dcs_ratio = med(dcs[True]) / med(dcs[False])
-    extra_ms = (med(dcs[True]) - med(dcs[False])) * 1000
+    start_ratio = median(starts[True]) / median(starts[False])
+    dcs_ratio = median(dcs[True]) / median(dcs[False])
+    extra_ms = (median(dcs[True]) - median(dcs[False])) * 1000
     mean_ratio = statistics.fmean(starts[True]) / statistics.fmean(starts[False])
-    cycle_ratio = med(cycles[True]) / med(cycles[False])
+    cycle_ratio = median(cycles[True]) / median(cycles[False])
 
     def verdict(ratio: float) -> str:
         return "met" if ratio <= 1.05 else "NOT met"
 
     def cell(values: list[float], scale: float, unit: str) -> str:
-        p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
-        return f"{med(values) * scale:.3f} {unit} (p90 {p90 * scale:.3f}, n={len(values)})"
+        return f"{median(values) * scale:.3f} {unit} (p90 {p90(values) * scale:.3f}, n={len(values)})"
 
-    run_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     lines = [
         "## Launcher vs plain Patroni (`bench/e2e_launcher.py`)",
         "",
-        f"Machine: {machine()}; Python {py_version}; Patroni {patroni_version}; "
-        f"PostgreSQL {lc.find_pg_bin().parent.name}. Run at {run_at}.",
+        f"Machine: {host(platform.machine())}; Python {py_version}; Patroni {patroni_version}; "
+        f"PostgreSQL {lc.find_pg_bin().parent.name}. Run at {run_at()}.",
         "",
         "Method: one etcd and single-member clusters on 127.0.0.1 with the same generated configuration "
         "(Null engine, `loop_wait` 1, `ttl` 20); nodes run as the `postgres` user from a venv built from "
@@ -268,7 +237,7 @@ def main() -> int:
     ]
     section = "\n".join(lines)
     print(section)
-    update_benchmarks(section)
+    update_benchmarks(NAME, section)
     return 0
 
 

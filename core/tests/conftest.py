@@ -19,6 +19,7 @@ from pathlib import Path
 
 import patroni_mpp
 import pytest
+from patroni_mpp.testing._packaging import write_dist_info
 from patroni_mpp.testing.host import LocalPostgresql
 
 _counter = itertools.count()
@@ -140,13 +141,8 @@ class FakeDists:
             name = self.module(key)
             (self.module_dir / f"{name}.py").write_text(textwrap.dedent(source))
             self.modules.append(name)
-        info = self.dist_dir / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        lines = ["Metadata-Version: 2.1", f"Name: {dist}", f"Version: {version}"]
-        lines += [f"Requires-Dist: {req}" for req in requires]
-        (info / "METADATA").write_text("\n".join(lines) + "\n")
-        eps = "".join(f"{ep} = {self.module(key)}\n" for ep, key in entry_points.items())
-        (info / "entry_points.txt").write_text(f"[{patroni_mpp.ENTRY_POINT_GROUP}]\n{eps}")
+        values = {ep: self.module(key) for ep, key in entry_points.items()}
+        write_dist_info(self.dist_dir, dist, version, requires, values)
 
     def engine(self, section: str, *, dist: str | None = None, version: str = "1.0") -> None:
         """Write a well-behaved engine distribution serving ``section``."""

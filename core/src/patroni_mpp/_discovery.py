@@ -253,15 +253,15 @@ def clear_caches() -> None:
     core_version.cache_clear()
 
 
-def _check_core_requirement(entry_point: metadata.EntryPoint) -> str | None:
-    """Return why the plugin's ``patroni-mpp`` requirement excludes this core, if it does."""
-    dist = entry_point.dist
-    if dist is None:
-        return None
-    version = core_version()
-    if version == "0+unknown":
-        return None
-    for line in dist.requires or []:
+def core_requirements(dist: metadata.Distribution | None) -> Iterator[Requirement]:
+    """Yield the ``patroni-mpp`` requirements a distribution declares outside any extra, in order.
+
+    Unparsable requirement lines are skipped.
+
+    :param dist: the distribution (None: it declares nothing).
+    :returns: an iterator of the requirements.
+    """
+    for line in (dist.requires or []) if dist is not None else []:
         try:
             requirement = Requirement(line)
         except InvalidRequirement:
@@ -270,6 +270,18 @@ def _check_core_requirement(entry_point: metadata.EntryPoint) -> str | None:
             continue
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue
+        yield requirement
+
+
+def _check_core_requirement(entry_point: metadata.EntryPoint) -> str | None:
+    """Return why the plugin's ``patroni-mpp`` requirement excludes this core, if it does."""
+    dist = entry_point.dist
+    if dist is None:
+        return None
+    version = core_version()
+    if version == "0+unknown":
+        return None
+    for requirement in core_requirements(dist):
         if not requirement.specifier.contains(version, prereleases=True):
             return f"it requires {requirement}, but patroni-mpp {version} is installed"
     return None

@@ -19,6 +19,7 @@ from pathlib import Path
 import patroni_mpp
 import pytest
 from patroni_mpp import LoadedEngine
+from patroni_mpp.testing._packaging import write_dist_info
 
 _counter = itertools.count()
 
@@ -142,13 +143,7 @@ class EngineInstaller:
         module = f"{name}_engine"
         (self.site / f"{module}.py").write_text(textwrap.dedent(source).replace("@NAME@", name))
         self.modules.append(module)
-        info = self.site / f"{name}_engine-1.0.dist-info"
-        info.mkdir()
-        lines = ["Metadata-Version: 2.1", f"Name: {name}-engine", "Version: 1.0"]
-        lines += [f"Requires-Dist: {requirement}" for requirement in requires]
-        (info / "METADATA").write_text("\n".join(lines) + "\n")
-        value = entry_point_value or module
-        (info / "entry_points.txt").write_text(f"[{patroni_mpp.ENTRY_POINT_GROUP}]\n{name} = {value}\n")
+        write_dist_info(self.site, f"{name}-engine", "1.0", requires, {name: entry_point_value or module})
         patroni_mpp.clear_caches()
         return name
 

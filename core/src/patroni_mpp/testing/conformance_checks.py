@@ -22,20 +22,17 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import pluggy
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel
 
 from .. import hookspecs
 from .._abstract import AbstractMPP, AbstractMPPHandler
-from .._discovery import LoadedEngine
+from .._discovery import CORE_DISTRIBUTION, LoadedEngine, core_requirements
 from .._errors import EngineConfigError, EngineLoadError
 from .._protocols import ClusterLike, PostgresqlLike
 from .._sections import ENTRY_POINT_GROUP
-
-CORE_DISTRIBUTION = "patroni-mpp"
-"""Name of the core distribution that every engine must declare a requirement on."""
 
 GROUP_STRINGS: tuple[str, ...] = (
     "0", "1", "2", "10", "99", "12345", "007", "00",
@@ -160,17 +157,7 @@ def core_requirement(entry_point: metadata.EntryPoint) -> Requirement:
     :returns: the requirement (outside any extra).
     :raises AssertionError: when the distribution declares none.
     """
-    dist = entry_point.dist
-    lines = (dist.requires or []) if dist is not None else []
-    for line in lines:
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if canonicalize_name(requirement.name) != CORE_DISTRIBUTION:
-            continue
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue
+    for requirement in core_requirements(entry_point.dist):
         return requirement
     raise fail(
         f"the distribution declaring entry point {entry_point.name!r} does not depend on "

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from patroni_mpp import NamedConnectionLike
 
@@ -147,7 +147,7 @@ class MetadataStore:
             logger.log(level, "Exception when executing query %r, %r: %s", sql, params, exc)
             raise MetadataQueryError(sql, exc) from exc
 
-    def _expire(self, sql: str) -> None:
+    def _expire(self, sql: str) -> NoReturn:
         """Roll back instead of running ``sql``: the transaction's deadline passed."""
         logger.debug("Not running %r: the deadline of its transaction passed", sql)
         # when the ROLLBACK fails, the connection was closed, which rolled back too

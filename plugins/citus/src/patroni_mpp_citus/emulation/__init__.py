@@ -208,9 +208,9 @@ def _probe_key(conn: Connection, groupid: int) -> int:
     exists = _scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (f"public.{PROBE_TABLE}",))
     if not exists:
         conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS public.{} (id int PRIMARY KEY, payload text)"
-            ).format(sql.Identifier(PROBE_TABLE))
+            sql.SQL("CREATE TABLE IF NOT EXISTS public.{} (id int PRIMARY KEY, payload text)").format(
+                sql.Identifier(PROBE_TABLE)
+            )
         )
         conn.execute(
             "SELECT create_distributed_table(%s, 'id', shard_count := 32)",
@@ -264,9 +264,7 @@ def client_read(conn: Connection, groupid: int) -> int:
     return int(
         _scalar(
             conn,
-            sql.SQL("SELECT count(*) FROM public.{} WHERE id = %s").format(
-                sql.Identifier(PROBE_TABLE)
-            ),
+            sql.SQL("SELECT count(*) FROM public.{} WHERE id = %s").format(sql.Identifier(PROBE_TABLE)),
             (key,),
         )
     )

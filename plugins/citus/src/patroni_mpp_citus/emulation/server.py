@@ -108,9 +108,7 @@ class CitusTestServer:
         self._workers: dict[int, PostgresServer] = {}
 
     @classmethod
-    def start(
-        cls, mode: str | None = None, settings: Mapping[str, Any] | None = None
-    ) -> CitusTestServer:
+    def start(cls, mode: str | None = None, settings: Mapping[str, Any] | None = None) -> CitusTestServer:
         """Start a server and prepare database ``citus``.
 
         :param mode: ``real``, ``emulated`` or ``auto``; default: :func:`requested_mode`.
@@ -291,9 +289,7 @@ class ClientOperation:
         """Connect and start the thread."""
         self._conn = self.server.connect(application_name="citus-test-client")
         self.pid = self._conn.info.backend_pid
-        self._thread = threading.Thread(
-            target=self._run, name=f"citus-client-{self.pid}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"citus-client-{self.pid}", daemon=True)
         self._thread.start()
         return self
 

@@ -157,9 +157,7 @@ class StatementLog:
         """Like :meth:`entries`, but only each statement's :attr:`LoggedStatement.text`."""
         return [
             entry.text
-            for entry in self.entries(
-                since, application_name=application_name, database=database, pid=pid
-            )
+            for entry in self.entries(since, application_name=application_name, database=database, pid=pid)
         ]
 
 
