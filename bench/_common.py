@@ -74,3 +74,13 @@ def update_benchmarks(name: str, section: str, path: Path = BENCHMARKS) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def publish(name: str, section: str) -> None:
+    """Print the section of script ``name``, then write it into BENCHMARKS.md.
+
+    :param name: the script name without ``.py``.
+    :param section: the text of the section.
+    """
+    print(section)
+    update_benchmarks(name, section)

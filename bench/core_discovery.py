@@ -31,7 +31,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from _common import machine, median, p90, update_benchmarks
+from _common import machine, median, p90, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".bench" / "core_discovery"
@@ -303,9 +303,7 @@ def main() -> int:
         "- Every module `get_mpp` imported beyond `import patroni_mpp` (plus50): "
         f"{', '.join(f'`{m}`' for m in imported['plus50'])}.",
     ]
-    section = "\n".join(lines)
-    print(section)
-    update_benchmarks(NAME, section)
+    publish(NAME, "\n".join(lines))
     return 0
 
 

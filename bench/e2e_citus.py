@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "demo"))
 
 import citusload  # noqa: E402
 import localcluster as lc  # noqa: E402
-from _common import run_at, update_benchmarks  # noqa: E402
+from _common import publish, run_at  # noqa: E402
 
 NAME = Path(__file__).stem
 
@@ -47,8 +47,7 @@ def main() -> int:
     reason = citusload.citus_unavailable_reason()
     if reason is not None:
         section = f"{title}\n\nNot measured (run at {when}): {reason}. No figures exist yet.\n"
-        print(section)
-        update_benchmarks(NAME, section)
+        publish(NAME, section)
         return 0
     python = os.environ.get("PMPP_E2E_PYTHON", sys.executable)
     lc.check_interpreter(python)
@@ -68,9 +67,7 @@ def main() -> int:
             f"| {figures['switchover_metadata_s']:.2f} | {figures['failover_metadata_s']:.2f} "
             f"| {figures['lost_acknowledged_writes']} |"
         )
-    section = "\n".join(lines)
-    print(section)
-    update_benchmarks(NAME, section)
+    publish(NAME, "\n".join(lines))
     return 0
 
 

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "demo"))
 
 import localcluster as lc  # noqa: E402
-from _common import host, median, p90, run_at, update_benchmarks  # noqa: E402
+from _common import host, median, p90, publish, run_at  # noqa: E402
 
 NAME = Path(__file__).stem
 WORK = ROOT / ".bench" / NAME
@@ -235,9 +235,7 @@ def main() -> int:
         "(`loop_wait` 1 s: the leader appears on a cycle after initdb), so single runs differ by up to a "
         "second; the fixed start-up cost of the launcher is the difference of the first-DCS-contact row.",
     ]
-    section = "\n".join(lines)
-    print(section)
-    update_benchmarks(NAME, section)
+    publish(NAME, "\n".join(lines))
     return 0
 
 
