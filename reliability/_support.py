@@ -4,35 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
-from patroni_mpp_citus import CitusHandler
+from patroni_mpp.testing.polling import DEADLINE, wait_for
+from patroni_mpp_citus import ENGINE_THREAD_PREFIXES, CitusHandler
 from patroni_mpp_citus.emulation.server import CitusTestServer
-
-DEADLINE = 30.0
-"""Seconds a test waits for something that should happen much sooner (never a timing assertion)."""
 
 APP = "Patroni citus"
 """``application_name`` of the handler's metadata connection."""
-
-ENGINE_THREAD_PREFIXES = ("citus-metadata", "citus-promotion-watch")
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` until it is truthy (True) or ``timeout`` seconds passed (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 def engine_threads() -> list[threading.Thread]:

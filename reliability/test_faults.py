@@ -21,8 +21,9 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
-from _support import DEADLINE, Formation, LogRecorder, formation_of, node, one_group, wait_for
+from _support import Formation, LogRecorder, formation_of, node, one_group
 from conftest import start_citus_server
+from patroni_mpp.testing.polling import DEADLINE, wait_for
 from patroni_mpp_citus.emulation.server import CitusTestServer
 
 

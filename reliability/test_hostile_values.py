@@ -15,9 +15,10 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
-from _support import APP, Formation, LogRecorder, formation_of, node, wait_for
+from _support import APP, Formation, LogRecorder, formation_of, node
 from patroni_mpp import EngineConfigError, get_mpp
 from patroni_mpp.testing.host import Member, cluster
+from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus.emulation.server import CitusTestServer
 from patroni_mpp_citus.emulation.statement_log import StatementLogView
 

@@ -13,17 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import (
-    Formation,
-    LogRecorder,
-    exception_text,
-    formation_of,
-    node,
-    one_group,
-    wait_for,
-)
+from _support import Formation, LogRecorder, exception_text, formation_of, node, one_group
 from patroni_mpp import MPPError, get_mpp, iter_engine_reports
 from patroni_mpp.testing.host import LocalPostgresql, Member, cluster
+from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.postgres import PostgresServer
 from patroni_mpp_citus import CitusHandler
 from patroni_mpp_citus.emulation.server import CitusTestServer

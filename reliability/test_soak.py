@@ -19,7 +19,8 @@ import tracemalloc
 from collections.abc import Callable
 
 import pytest
-from _support import DEADLINE, Formation, formation_of, node
+from _support import Formation, formation_of, node
+from patroni_mpp.testing.polling import DEADLINE
 from patroni_mpp_citus.emulation.server import CitusTestServer
 
 GROUPS = 4

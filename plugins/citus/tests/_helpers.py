@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import re
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
+from patroni_mpp.testing.polling import DEADLINE, wait_for
 from patroni_mpp_citus import (
     DEMOTED,
+    ENGINE_THREAD_PREFIXES,
     PRIMARY,
     REMOVE,
     CitusHandler,
@@ -32,28 +33,13 @@ from patroni_mpp_citus import (
 from patroni_mpp_citus.emulation.server import CitusTestServer
 from patroni_mpp_citus.emulation.statement_log import StatementLogView
 
-DEADLINE = 30.0
-"""Seconds a test waits for something that should happen much sooner."""
-
 APP = "Patroni citus"
 """``application_name`` of the handler's metadata connection."""
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` until it is truthy (True) or ``timeout`` seconds passed (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
 def citus_threads() -> list[threading.Thread]:
     """Threads started by the engine that are still alive."""
-    names = ("citus-metadata", "citus-promotion-watch")
-    return [t for t in threading.enumerate() if t.name.startswith(names) and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name.startswith(ENGINE_THREAD_PREFIXES) and t.is_alive()]
 
 
 # -- pg_dist_node model

@@ -17,6 +17,7 @@ from unittest.mock import ANY
 import psycopg
 import pytest
 from patroni_mpp.testing.host import member
+from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus import AFTER_PROMOTE, BEFORE_DEMOTE, BEFORE_PROMOTE, Outcome
 from patroni_mpp_citus.emulation.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.emulation.statement_log import StatementLogView
@@ -29,7 +30,6 @@ from tests._helpers import (
     node,
     records,
     register,
-    wait_for,
 )
 
 Connection = psycopg.Connection[Any]

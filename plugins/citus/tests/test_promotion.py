@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from patroni_mpp.testing.host import member
+from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.postgres import PostgresServer
 from patroni_mpp_citus import BEFORE_PROMOTE, Outcome
 from patroni_mpp_citus.emulation.server import CitusTestServer, ClientOps
-from tests._helpers import Formation, citus_threads, make_formation, records, wait_for
+from tests._helpers import Formation, citus_threads, make_formation, records
 
 
 @pytest.fixture

@@ -34,9 +34,13 @@ from ._model import (
     Row,
     Task,
 )
+from ._promotion import PROMOTION_THREAD_PREFIX
 from ._store import MetadataStore
 from ._transition import transition
-from ._worker import MetadataWorker
+from ._worker import METADATA_THREAD_NAME, MetadataWorker
+
+ENGINE_THREAD_PREFIXES = (METADATA_THREAD_NAME, PROMOTION_THREAD_PREFIX)
+"""Name prefixes of every thread the engine starts (tests check that none is left running)."""
 
 try:
     __version__ = _metadata.version("patroni-mpp-citus")
@@ -49,6 +53,7 @@ __all__ = [
     "BEFORE_PROMOTE",
     "COORDINATOR_GROUP_ID",
     "DEMOTED",
+    "ENGINE_THREAD_PREFIXES",
     "GROUP_RE",
     "KNOWN_ROLES",
     "PRIMARY",

@@ -23,6 +23,9 @@ __all__ = ["POLL_INTERVAL", "PromotionWatch", "watch_params"]
 
 logger = logging.getLogger(__name__)
 
+PROMOTION_THREAD_PREFIX = "citus-promotion-watch"
+"""Name prefix of the short-lived threads watching a node being promoted (the group id follows)."""
+
 POLL_INTERVAL = 0.05
 """Seconds between two ``pg_is_in_recovery()`` probes."""
 
@@ -79,7 +82,7 @@ class PromotionWatch:
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"citus-promotion-watch-{task.groupid}", daemon=True
+            target=self._run, name=f"{PROMOTION_THREAD_PREFIX}-{task.groupid}", daemon=True
         )
 
     def start(self) -> None:

@@ -34,6 +34,9 @@ __all__ = ["RELOAD_BACKOFF_MAX", "RELOAD_BACKOFF_MIN", "MetadataWorker", "reload
 
 logger = logging.getLogger(__name__)
 
+METADATA_THREAD_NAME = "citus-metadata"
+"""Name of the daemon thread that applies every change to ``pg_dist_node``."""
+
 RELOAD_BACKOFF_MIN = 0.1
 """Seconds before the first retry of a failed ``pg_dist_node`` read; doubled after each failure."""
 
@@ -75,7 +78,7 @@ class MetadataWorker:
         self.state = TaskQueue()
         self._store = store
         self._watch_params = watch_params
-        self._thread = threading.Thread(target=self._run, name="citus-metadata", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=METADATA_THREAD_NAME, daemon=True)
         self._started = False
         self._stopping = False
         self._reload_failures = 0
