@@ -13,6 +13,7 @@ Fixtures:
 * ``statement_log`` (function): a :class:`StatementLog` view that only shows this test's statements.
 * ``client_ops`` (function): start background client writes/reads; all are closed after the test.
 * ``emulated_only`` (function): skips the test on real Citus.
+* ``formation`` (function): a coordinator handler on the server (see ``tests/_helpers.py``), closed after.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from patroni_mpp_citus.emulation.server import (
     Mode,
 )
 from patroni_mpp_citus.emulation.statement_log import StatementLogView
+from tests._helpers import Formation, citus_threads, make_formation
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +89,14 @@ def emulated_only(citus_mode: Mode) -> None:
     """Skip the test unless it runs against the emulation."""
     if citus_mode != "emulated":
         pytest.skip("tests an emulation-internal feature")
+
+
+@pytest.fixture
+def formation(citus: CitusTestServer) -> Iterator[Formation]:
+    """A coordinator handler on the Citus test server; closed after the test, leaving no engine thread."""
+    made = make_formation(citus)
+    try:
+        yield made
+    finally:
+        made.close()
+        assert not citus_threads(), "a thread of the engine is still running"

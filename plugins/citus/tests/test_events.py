@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from patroni_mpp_citus import CitusEvent, CitusEventError, parse_event
-from patroni_mpp_citus.emulation.server import CitusTestServer
 from patroni_mpp_citus.emulation.statement_log import StatementLogView
 from tests._helpers import (
     Formation,
-    citus_threads,
     handler_statements,
-    make_formation,
     node,
     records,
 )
@@ -105,16 +101,6 @@ def test_not_an_object(event: Any) -> None:
 def test_model_schema_documents_the_payload() -> None:
     schema = CitusEvent.model_json_schema()
     assert set(schema["required"]) == {"type", "group", "leader", "timeout", "cooldown"}
-
-
-@pytest.fixture
-def formation(citus: CitusTestServer) -> Iterator[Formation]:
-    made = make_formation(citus)
-    try:
-        yield made
-    finally:
-        made.close()
-        assert not citus_threads()
 
 
 def test_malformed_event_queues_nothing_and_runs_no_sql(

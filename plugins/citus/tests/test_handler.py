@@ -10,7 +10,6 @@ server's
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 from unittest.mock import ANY
 
@@ -33,16 +32,6 @@ from tests._helpers import (
 )
 
 Connection = psycopg.Connection[Any]
-
-
-@pytest.fixture
-def formation(citus: CitusTestServer) -> Iterator[Formation]:
-    made = make_formation(citus)
-    try:
-        yield made
-    finally:
-        made.close()
-        assert not citus_threads(), "a thread of the engine is still running"
 
 
 def in_flight(formation: Formation) -> str | None:
