@@ -1,6 +1,7 @@
 """Sessions of patroni-mpp: wheels, tests-<package>, lint, types, reliability, e2e, bench.
 
-Plain ``nox`` runs what CI needs: lint, types, every tests-<package>, reliability and e2e. Every
+Plain ``nox`` runs what CI needs: lint, types, every tests-<package> (and the Citus tests once more
+on the SQL emulation), reliability, the Citus engine benchmark and e2e. Every
 session that installs our packages ``requires`` the ``wheels`` session, which builds every package's
 wheel once per nox invocation into ``.nox/_wheels``; sessions install those wheels (never editable
 installs, so packaging mistakes show). ``nox --parallel 2`` runs the independent sessions two at a time; e2e
@@ -45,7 +46,7 @@ PYTEST_NO_TESTS = 5
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "types", "tests", "reliability", "e2e"]
+nox.options.sessions = ["lint", "types", "tests", "reliability", "bench-citus", "e2e"]
 
 
 def _short(package: str) -> str:
@@ -120,9 +121,14 @@ def wheels(session: nox.Session) -> None:
         _wheel(session, package)
 
 
-def _tests_session(package: str) -> None:
-    name = f"tests-{_short(package)}"
+CITUS_MODE_ENV = "PATRONI_MPP_TEST_CITUS"
+"""Chooses real Citus or the SQL emulation for the Citus tests (``real``, ``emulated``, ``auto``)."""
 
+CITUS_EMULATED_SESSION = "tests-citus-emulated"
+"""The Citus package tests once more, against the SQL emulation whatever is installed."""
+
+
+def _tests_session(package: str, name: str, env: dict[str, str] | None = None) -> None:
     @nox.session(name=name, python=PYTHON, requires=["wheels"], allow_parallel=True, default=False)
     def tests(session: nox.Session) -> None:
         tests_dir = ROOT / package / "tests"
@@ -131,23 +137,28 @@ def _tests_session(package: str) -> None:
         _install_packages(session, [package], "testing", *TEST_DEPS)
         session.chdir(ROOT / package)
         session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
+        session.env.update(env or {})
         _pytest(session, name, "tests")
 
     tests.__doc__ = f"Run {package}/tests in a venv holding core, null and {package} wheels."
+    if env:
+        tests.__doc__ += f" Environment: {env}."
 
 
+TEST_SESSIONS = [f"tests-{_short(p)}" for p in PACKAGES]
 for _package in PACKAGES:
-    _tests_session(_package)
+    _tests_session(_package, f"tests-{_short(_package)}")
+if "plugins/citus" in PACKAGES:
+    # tests-citus uses real Citus where it is installed (scripts/setup builds it); this session keeps
+    # the emulation, the fallback of every checkout without Citus, green as well.
+    _tests_session("plugins/citus", CITUS_EMULATED_SESSION, {CITUS_MODE_ENV: "emulated"})
+    TEST_SESSIONS.append(CITUS_EMULATED_SESSION)
 
 
-@nox.session(
-    python=False,
-    requires=[f"tests-{_short(p)}" for p in PACKAGES],
-    allow_parallel=True,
-)
+@nox.session(python=False, requires=TEST_SESSIONS, allow_parallel=True)
 def tests(session: nox.Session) -> None:
-    """Run every tests-<package> session (each in its own venv)."""
-    session.log("tests-%s passed", ", tests-".join(_short(p) for p in PACKAGES))
+    """Run every tests-<package> session (each in its own venv), and the Citus tests on the emulation."""
+    session.log("%s passed", ", ".join(TEST_SESSIONS))
 
 
 @nox.session(python=PYTHON, allow_parallel=True)
@@ -249,3 +260,16 @@ def bench(session: nox.Session) -> None:
         session.skip("no bench/*.py")
     for script in scripts:
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session(name="bench-citus", python=PYTHON, requires=["wheels"], allow_parallel=True)
+def bench_citus(session: nox.Session) -> None:
+    """The Citus engine benchmark (bench/citus_engine.py) alone, on real Citus where it is installed.
+
+    Part of the default run, so that CI exercises the engine's hot paths on real Citus; it rewrites
+    its section of BENCHMARKS.md in the checkout it runs in.
+    """
+    if "plugins/citus" not in PACKAGES:
+        session.skip("plugins/citus does not exist")
+    _install_packages(session, ["plugins/citus"], "testing", "pip>=24")
+    session.run("python", str(ROOT / "bench" / "citus_engine.py"), *session.posargs)

@@ -11,7 +11,7 @@ Measured (targets in brackets):
   [p99 under 50 ms].
 
 It runs against the installed wheels (``nox -s bench``): the emulation comes from
-``patroni_mpp_citus.emulation`` and servers from ``patroni_mpp.testing.postgres``. Worker nodes are
+``patroni_mpp_citus.testing.emulation`` and servers from ``patroni_mpp.testing.postgres``. Worker nodes are
 addresses of the benchmarking range 198.18.0.0/15 that nothing ever connects to (the emulation does
 not,
 and the promotion watch is off). Usage: ``python bench/citus_engine.py [--events N]``.
@@ -32,7 +32,7 @@ import _common
 from _common import run_at, update_benchmarks
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp_citus import CitusHandler
-from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.testing.server import CitusTestServer
 
 NAME = Path(__file__).stem
 TARGET_SYNC_MS = 5.0
@@ -220,7 +220,7 @@ def main() -> int:
         f"Machine: {host}. Run at {when}.",
         "",
         "Method: one PostgreSQL server with the Citus SQL emulation "
-        "(`patroni_mpp_citus.emulation`, statement logging off), the installed wheels, and a "
+        "(`patroni_mpp_citus.testing.emulation`, statement logging off), the installed wheels, and a "
         "coordinator `CitusHandler` with its real worker thread and its `citus` connection "
         "(`patroni_mpp.testing.host.LocalPostgresql`). Worker groups have 3 members (a primary and "
         "2 running replicas), so each group is 3 rows. Statements are counted on the handler's "

@@ -1,23 +1,49 @@
-"""Citus under client load, through the launcher and with plain Patroni: what a client sees.
+"""Citus under client load on real Citus: plain Patroni against the launcher, side by side in one run.
 
-Scenario (``demo/citusload.py``): one etcd, a coordinator and two worker groups of two members each on
-127.0.0.1; a client inserts rows of a distributed table through the coordinator (reading one back every
-ten writes) while worker group 1 is switched over with ``ctl switchover --group 1`` and the leader of worker
-group 2 is killed (``kill -9`` of Patroni and its postmaster). Recorded: failed client operations, the
-longest gap between two successful operations, the time until ``pg_dist_node`` names the DCS leader of
-every worker group (after the switchover command returned; after the kill), and acknowledged writes missing
-at the end. Run once with ``patroni-mpp run`` (the ``citus`` engine plugin) and once with plain ``patroni``
-(its built-in Citus support), same configuration.
+Scenario (``citusload.run_measured`` in ``demo/citusload.py``): one etcd, a coordinator and two worker groups
+of two members each on 127.0.0.1 (``loop_wait`` 2, ``ttl`` 20, ``retry_timeout`` 5). Three writer threads
+insert rows of a distributed table through the coordinator (reading one back every ten writes), and one
+read-only client reads, through the coordinator, a row on a shard of each worker group, in a loop (10 ms
+pause between operations, 50 ms after a failure). Meanwhile worker group 1 is switched over
+``--switchovers`` times (``ctl switchover --group 1``, each in the other direction), then the leader of worker
+group 2 is killed (``kill -9`` of Patroni and then of its postmaster) and, once ``pg_dist_node`` names the new
+leader, started again. Before each event the group has a streaming replica (a quorum standby under
+synchronous replication); after it 1.5 s pass. A thread polls ``pg_dist_node`` on the coordinator every
+25 ms.
+
+Each of the four runs builds a fresh formation: plain ``patroni`` (its built-in Citus support) and
+``patroni-mpp run`` (the ``citus`` engine wheel), each under Patroni's default for a configuration with a
+``citus`` section (``synchronous_mode: quorum``) and with ``synchronous_mode: false``; same configuration
+otherwise. Per event: failed writes and reads (from the event to the next one), the longest gap between two
+successful writes of one writer thread, the read-error window (from the reader's first failure to its first
+success after the last one), the time from the switchover command (or the kill) until ``pg_dist_node`` names
+the new leader as primary, and until it holds the old leader as a ``secondary`` row. At the end, every
+acknowledged id is looked up.
 
 Needs the citus extension in the PostgreSQL installation; elsewhere the section says why it was skipped.
-Usage: ``python bench/e2e_citus.py`` with an interpreter that has Patroni, the wheels and psycopg, runnable
-by the ``postgres`` user (``$PMPP_E2E_PYTHON`` overrides the interpreter used for the nodes).
+Usage: ``python bench/e2e_citus.py [--switchovers N] [--writers N] [--modes quorum,off]
+[--flavours plain,launcher]``. The nodes run ``$PMPP_E2E_PYTHON``, else this interpreter when the
+``postgres`` user can run it with Patroni and the wheels, else a venv built under ``.bench/e2e_citus`` from
+``/usr/bin/python3.11`` (Patroni and the core, null and citus wheels). Progress goes to stderr, node logs to
+``.bench/e2e_citus/logs``, raw figures to ``.bench/e2e_citus/results.json``; the section replaces this
+script's part of BENCHMARKS.md, and the safety figures its part of RELIABILITY.md.
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
+import importlib.util
+import json
+import logging
 import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,49 +52,325 @@ sys.path.insert(0, str(ROOT / "demo"))
 
 import citusload  # noqa: E402
 import localcluster as lc  # noqa: E402
-from _common import publish, run_at  # noqa: E402
+from _common import host, publish, run_at, update_benchmarks  # noqa: E402
 
 NAME = Path(__file__).stem
+WORK = ROOT / ".bench" / NAME
+RELIABILITY = ROOT / "RELIABILITY.md"
+BASE_PYTHON = "/usr/bin/python3.11" if Path("/usr/bin/python3.11").exists() else "/usr/bin/python3"
+PATRONI = "patroni[etcd3,psycopg3]>=4.0,<4.2"
+NODE_MODULES = ("patroni", "patroni_mpp", "patroni_mpp_citus", "psycopg")
+TITLE = "## Citus under client load on real Citus: plain Patroni vs launcher (`bench/e2e_citus.py`)"
+FLAVOURS = {"plain": False, "launcher": True}
+MODES: dict[str, dict[str, Any]] = {
+    "quorum": {},  # Patroni's default when a citus section is present
+    "off": {"bootstrap": {"dcs": {"synchronous_mode": False}}},
+}
+LABELS = {"plain": "plain `patroni`", "launcher": "`patroni-mpp run`"}
+
+log = logging.getLogger(NAME)
 
 
-def run(python: str, launcher: bool) -> dict[str, Any]:
-    base = lc.make_base_dir("pmpp-bench-citus-")
-    with lc.local_etcd(base) as etcd:
-        formation = lc.Formation(base, etcd)
-        try:
-            return citusload.run_scenario(formation, lc.NodeOptions(python=python, launcher=launcher), python)
-        finally:
-            formation.stop_all()
+# --------------------------------------------------------------------------------------------- interpreter
+
+
+def pip(python: Path, *args: str) -> None:
+    subprocess.run([str(python), "-m", "pip", "--quiet", "--disable-pip-version-check", *args], check=True)
+
+
+def wheels(python: Path) -> list[Path]:
+    prefixes = ("patroni_mpp-", "patroni_mpp_null-", "patroni_mpp_citus-")
+    given = os.environ.get("PATRONI_MPP_WHEELS")
+    if given:
+        found = [w for w in Path(given).glob("*.whl") if w.name.startswith(prefixes)]
+        if len(found) == len(prefixes):
+            return found
+    out = WORK / "wheels"
+    shutil.rmtree(out, ignore_errors=True)
+    pip(python, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
+        *(str(ROOT / p) for p in ("core", "plugins/null", "plugins/citus")))  # fmt: skip
+    return sorted(out.glob("*.whl"))
+
+
+def make_venv() -> Path:
+    venv = WORK / "venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True)
+        pip(python, "install", "--upgrade", "pip")
+    pip(python, "install", PATRONI, "hatchling>=1.21")
+    built = [str(w) for w in wheels(python)]
+    pip(python, "install", *built)
+    pip(python, "install", "--force-reinstall", "--no-deps", *built)
+    subprocess.run(["chmod", "-R", "a+rX", str(WORK)], check=True)
+    return python
+
+
+def node_python() -> str:
+    """The interpreter the nodes run (see the module docstring)."""
+    explicit = os.environ.get("PMPP_E2E_PYTHON")
+    if explicit:
+        lc.check_interpreter(explicit, NODE_MODULES)
+        return explicit
+    try:
+        lc.check_interpreter(sys.executable, NODE_MODULES)
+        return sys.executable
+    except lc.LocalClusterError as exc:
+        log.info("%s; building a venv under %s", exc, WORK)
+    python = str(make_venv())
+    lc.check_interpreter(python, NODE_MODULES)
+    return python
+
+
+def version_of(python: str, distribution: str) -> str:
+    return subprocess.run(
+        [python, "-c", f"from importlib.metadata import version; print(version({distribution!r}))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+
+def keep_logs(formation: lc.Formation, label: str) -> collections.Counter[str]:
+    """Copy the node logs under WORK/logs/LABEL; count Patroni's warning and error lines (digits as N)."""
+    target = WORK / "logs" / label
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    problems: collections.Counter[str] = collections.Counter()
+    for node in formation.nodes:
+        if node.log_path.is_file():
+            shutil.copy(node.log_path, target / f"{node.name}.log")
+        for line in citusload.iter_patroni_problems(node.log_path):
+            problems[f"{node.name}: {re.sub(r'[0-9]+', 'N', line)[:220]}"] += 1
+    return problems
+
+
+def run(python: str, flavour: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    label = f"{flavour}-{mode}"
+    base = lc.make_base_dir(f"pmpp-bench-citus-{label}-")
+    started = time.monotonic()
+    options = lc.NodeOptions(
+        python=python, launcher=FLAVOURS[flavour], extra_config=MODES[mode], loop_wait=args.loop_wait,
+        ttl=20, retry_timeout=5,
+    )  # fmt: skip
+    result: dict[str, Any] = {"error": "interrupted"}
+    try:
+        with lc.local_etcd(base) as etcd:
+            formation = lc.Formation(base, etcd)
+            try:
+                result = citusload.run_measured(
+                    formation, options, python, switchovers=args.switchovers, writers=args.writers,
+                    settle=args.settle,
+                )  # fmt: skip
+            except Exception as exc:
+                log.exception("%s failed", label)
+                result = {"error": f"{type(exc).__name__}: {exc}"}
+            finally:
+                stopping = time.monotonic()
+                citusload.stop(
+                    {g: [n for n in formation.nodes if n.name[1] == str(g)] for g in citusload.GROUPS}
+                )
+                formation.stop_all()
+                log.info("%s: formation stopped in %.1f s", label, time.monotonic() - stopping)
+                result["patroni_problems"] = dict(keep_logs(formation, label).most_common(25))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    result["wall_s"] = time.monotonic() - started
+    return result
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def _values(result: dict[str, Any], kind: str, key: str) -> list[Any]:
+    return [event[key] for event in result.get("events", []) if event["kind"] == kind]
+
+
+def spread(values: list[Any], digits: int = 2) -> str:
+    """``median / max`` of the values; None (not reached within the wait) is counted apart."""
+    reached = [float(v) for v in values if v is not None]
+    missing = len(values) - len(reached)
+    if not reached:
+        return f"not reached ({missing})" if missing else "-"
+    if len(reached) == 1:
+        text = f"{reached[0]:.{digits}f}"
+    else:
+        text = f"{statistics.median(reached):.{digits}f} / {max(reached):.{digits}f}"
+    return text + (f" ({missing} not reached)" if missing else "")
+
+
+def one(values: list[Any], digits: int = 2) -> str:
+    return spread(values, digits) if values else "-"
+
+
+ROWS: list[tuple[str, str, str, int]] = [
+    # label, event kind, event key, digits
+    ("switchover: failed writes", "switchover", "failed_writes", 0),
+    ("switchover: failed reads", "switchover", "failed_reads", 0),
+    ("switchover: longest write pause, s", "switchover", "write_pause_s", 2),
+    ("switchover: read-error window, s", "switchover", "read_error_window_s", 2),
+    ("switchover → `pg_dist_node` committed, s", "switchover", "metadata_s", 2),
+    ("switchover → old primary a `secondary` row, s", "switchover", "secondary_s", 2),
+    ("(switchover command run time, s)", "switchover", "ctl_s", 2),
+    ("failover: failed writes", "failover", "failed_writes", 0),
+    ("failover: failed reads", "failover", "failed_reads", 0),
+    ("failover: longest write pause, s", "failover", "write_pause_s", 2),
+    ("failover: read-error window, s", "failover", "read_error_window_s", 2),
+    ("kill → `pg_dist_node` committed, s", "failover", "metadata_s", 2),
+    ("kill → old primary a `secondary` row, s", "failover", "secondary_s", 2),
+    ("(kill → restart of the killed node, s)", "failover", "restarted_s", 2),
+]
+
+
+def figures_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    labels = list(results)
+    head = [f"{LABELS[label.split('-')[0]]}, sync {label.split('-')[1]}" for label in labels]
+    lines = ["| measure | " + " | ".join(head) + " |", "|---|" + "---|" * len(labels)]
+
+    def row(name: str, cells: list[str]) -> None:
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    row("`synchronous_mode` (DCS, groups 0/1/2)", [
+        "/".join(str(r.get("sync_modes", {}).get(str(g), "?")) for g in citusload.GROUPS)
+        for r in results.values()
+    ])  # fmt: skip
+    row("switchovers / failovers measured", [
+        f"{len(_values(r, 'switchover', 'ctl_s'))} / {len(_values(r, 'failover', 'metadata_s'))}"
+        for r in results.values()
+    ])  # fmt: skip
+    for name, kind, key, digits in ROWS:
+        row(name, [one(_values(r, kind, key), digits) for r in results.values()])
+    row(
+        "**lost acknowledged writes**",
+        [f"**{r.get('lost_acknowledged_writes', '?')}**" for r in results.values()],
+    )
+    row("acknowledged writes / successful reads", [
+        f"{r.get('acknowledged_writes', '?')} / {r.get('ok_reads', '?')}" for r in results.values()
+    ])  # fmt: skip
+    row("failed ops outside events / wrong read results", [
+        f"{r.get('failed_before_events', '?')} / {r.get('wrong_reads', '?')}" for r in results.values()
+    ])  # fmt: skip
+    row("`pg_dist_node` = DCS leaders at the end", [
+        "yes" if r.get("metadata_consistent_at_end") else "**no**" for r in results.values()
+    ])  # fmt: skip
+    row("formation start-up / whole run, s", [
+        f"{r.get('startup_s', 0):.0f} / {r.get('wall_s', 0):.0f}" for r in results.values()
+    ])  # fmt: skip
+    for label, result in results.items():
+        if "error" in result:
+            lines.append(f"\n**{label} failed**: {result['error']}")
+    return lines
+
+
+def benchmarks_section(
+    results: dict[str, dict[str, Any]], args: argparse.Namespace, versions: dict[str, str], wall: float
+) -> str:
+    lines = [
+        TITLE,
+        "",
+        f"Machine: {host(platform.machine())}; Python {versions['python']}; Patroni {versions['patroni']}; "
+        f"Citus {versions['citus']}; PostgreSQL {lc.find_pg_bin().parent.name}. Run at {run_at()}; "
+        f"the four runs took {wall / 60:.1f} min.",
+        "",
+        "Method: one etcd and, for each run, a fresh coordinator and two worker groups of two members on "
+        f"127.0.0.1 (`loop_wait` {args.loop_wait}, `ttl` 20, `retry_timeout` 5), the same generated "
+        "configuration for plain `patroni` (its built-in Citus support) and `patroni-mpp run` (the `citus` "
+        "engine wheel), under Patroni's default for a `citus` section (`synchronous_mode: quorum`) and with "
+        f"`synchronous_mode: false`. Clients through the coordinator: {args.writers} writer threads "
+        "(inserts, one read-back every ten) and one reader (a row on each worker group per `SELECT`). "
+        f"Events: {args.switchovers} planned switchovers of worker group 1 (`ctl switchover --group 1`, "
+        "alternating direction), then `kill -9` of the leader of worker group 2 (Patroni, then its "
+        f"postmaster), restarted once `pg_dist_node` names the new leader; {args.settle:g} s of load after "
+        "each event, which starts once the group has a streaming (quorum) standby. `pg_dist_node` is polled "
+        "on the coordinator every 25 ms. Client figures of an event count from its start to the next "
+        "event's start. *Longest write pause*: longest gap between two successful writes of one writer "
+        "thread. *Read-error window*: from the reader's first failure to its first success after the last "
+        "one. *→ committed*: from starting the switchover command (the kill) until `pg_dist_node` names the "
+        "new leader as primary; *→ `secondary` row*: until it holds the old leader as a `secondary` row "
+        "(after a failover the old leader is back only after its restart). Cells: median / max over the "
+        "switchovers; one value for the failover. Details: the docstring of `bench/e2e_citus.py`.",
+        "",
+        *figures_table(results),
+    ]
+    return "\n".join(lines)
+
+
+def reliability_section(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        "### Citus on real Citus under client load: client errors and lost writes (`bench/e2e_citus.py`)",
+        "",
+        f"Run at {run_at()}: a coordinator and two worker groups of two members, {args.writers} writers and "
+        f"one reader through the coordinator, {args.switchovers} planned switchovers of a worker group and "
+        "one `kill -9` of a worker leader (Patroni and postmaster) per run, each run on a fresh formation. "
+        "Timings and method: [BENCHMARKS.md](BENCHMARKS.md) (`bench/e2e_citus.py`).",
+        "",
+        "| run | failed writes (switchovers / failover) | failed reads (switchovers / failover) "
+        "| wrong read results | lost acknowledged writes | `pg_dist_node` = DCS at the end |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in results.items():
+        flavour, mode = label.split("-")
+        if "error" in r:
+            lines.append(f"| {LABELS[flavour]}, sync {mode} | run failed: {r['error'][:120]} | | | | |")
+            continue
+        writes = [sum(_values(r, kind, "failed_writes")) for kind in ("switchover", "failover")]
+        reads = [sum(_values(r, kind, "failed_reads")) for kind in ("switchover", "failover")]
+        lines.append(
+            f"| {LABELS[flavour]}, sync {mode} | {writes[0]} / {writes[1]} | {reads[0]} / {reads[1]} "
+            f"| {r.get('wrong_reads')} | **{r.get('lost_acknowledged_writes')}** "
+            f"| {'yes' if r.get('metadata_consistent_at_end') else 'no'} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> int:
-    title = "## Citus under client load: launcher vs plain Patroni (`bench/e2e_citus.py`)"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--switchovers", type=int, default=5, help="planned switchovers per run (default 5)")
+    parser.add_argument("--writers", type=int, default=3, help="writer threads (default 3)")
+    parser.add_argument("--settle", type=float, default=1.5, help="seconds of load after each event")
+    parser.add_argument("--loop-wait", type=int, default=2, help="Patroni loop_wait (default 2)")
+    parser.add_argument("--modes", default="quorum,off", help="synchronous modes: quorum,off")
+    parser.add_argument("--flavours", default="plain,launcher", help="plain,launcher")
+    args = parser.parse_args()
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     when = run_at()
-    reason = citusload.citus_unavailable_reason()
+    reason = citusload.citus_unavailable_reason(need_plugin=False)  # the nodes' interpreter is checked below
     if reason is not None:
-        section = f"{title}\n\nNot measured (run at {when}): {reason}. No figures exist yet.\n"
+        section = f"{TITLE}\n\nNot measured (run at {when}): {reason}. No figures exist yet.\n"
         publish(NAME, section)
         return 0
-    python = os.environ.get("PMPP_E2E_PYTHON", sys.executable)
-    lc.check_interpreter(python)
-    results = {"launcher": run(python, True), "plain patroni": run(python, False)}
-    lines = [
-        title,
-        "",
-        f"Run at {when}; PostgreSQL {lc.find_pg_bin().parent.name}. Method: see the script's docstring.",
-        "",
-        "| run | failed ops | ok ops | longest pause s | switchover→pg_dist_node s "
-        "| kill→pg_dist_node s | lost acknowledged writes |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for label, figures in results.items():
-        lines.append(
-            f"| {label} | {figures['failed_ops']} | {figures['ok_ops']} | {figures['longest_pause_s']:.2f} "
-            f"| {figures['switchover_metadata_s']:.2f} | {figures['failover_metadata_s']:.2f} "
-            f"| {figures['lost_acknowledged_writes']} |"
-        )
-    publish(NAME, "\n".join(lines))
-    return 0
+    WORK.mkdir(parents=True, exist_ok=True)
+    python = node_python()
+    if python != sys.executable and importlib.util.find_spec("psycopg") is None:
+        # the clients run in this process: without psycopg here, run the script with the nodes' interpreter
+        log.info("no psycopg in %s: running again with %s", sys.executable, python)
+        env = {**os.environ, "PMPP_E2E_PYTHON": python}
+        return subprocess.run([python, __file__, *sys.argv[1:]], env=env, check=False).returncode
+    versions = {
+        "python": subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                                 capture_output=True, text=True, check=True).stdout.strip(),
+        "patroni": version_of(python, "patroni"),
+    }  # fmt: skip
+    modes = [m for m in args.modes.split(",") if m]
+    flavours = [f for f in args.flavours.split(",") if f]
+    order = []
+    for index, mode in enumerate(modes):  # alternate which flavour goes first
+        order += [(f, mode) for f in (flavours if index % 2 == 0 else flavours[::-1])]
+    started = time.monotonic()
+    measured: dict[str, dict[str, Any]] = {}
+    for flavour, mode in order:
+        log.info("run %s, synchronous mode %s ...", flavour, mode)
+        measured[f"{flavour}-{mode}"] = run(python, flavour, mode, args)
+        log.info("run %s/%s done in %.0f s", flavour, mode, measured[f"{flavour}-{mode}"]["wall_s"])
+    wall = time.monotonic() - started
+    results = {f"{f}-{m}": measured[f"{f}-{m}"] for m in modes for f in flavours}
+    versions["citus"] = next((str(r["citus"]) for r in results.values() if r.get("citus")), "?")
+    (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    publish(NAME, benchmarks_section(results, args, versions, wall))
+    update_benchmarks(NAME, reliability_section(results, args), RELIABILITY)
+    log.info("done in %.1f min; raw figures in %s", wall / 60, WORK / "results.json")
+    return 0 if all("error" not in r for r in results.values()) else 1
 
 
 if __name__ == "__main__":

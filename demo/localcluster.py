@@ -148,8 +148,8 @@ def make_base_dir(prefix: str = "pmpp-") -> Path:
     return base
 
 
-def check_interpreter(python: str) -> None:
-    """Make sure the node user can run ``python`` and import Patroni and patroni-mpp with it.
+def check_interpreter(python: str, modules: Sequence[str] = ("patroni", "patroni_mpp")) -> None:
+    """Make sure the node user can run ``python`` and import ``modules`` (Patroni and patroni-mpp) with it.
 
     :raises LocalClusterError: with the reason, typically a venv whose interpreter lives under /root.
     """
@@ -159,7 +159,7 @@ def check_interpreter(python: str) -> None:
         kwargs = {"user": ids[0], "group": ids[1], "extra_groups": []}
     try:
         proc = subprocess.run(
-            [python, "-c", "import patroni, patroni_mpp"],
+            [python, "-c", f"import {', '.join(modules)}"],
             capture_output=True,
             text=True,
             check=False,
@@ -174,7 +174,7 @@ def check_interpreter(python: str) -> None:
         proc_error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "unknown error"
     who = f"the '{NODE_USER}' user" if ids is not None else "this user"
     raise LocalClusterError(
-        f"{who} cannot run {python} with Patroni and patroni-mpp ({proc_error}); build the venv from "
+        f"{who} cannot run {python} with {', '.join(modules)} ({proc_error}); build the venv from "
         "/usr/bin/python3 in a directory that user can read"
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp.testing.polling import DEADLINE, wait_for
 from patroni_mpp_citus import ENGINE_THREAD_PREFIXES, CitusHandler
-from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.testing.server import CitusTestServer
 
 APP = "Patroni citus"
 """``application_name`` of the handler's metadata connection."""

@@ -1,6 +1,6 @@
 """Fixtures of the reliability suite: a real PostgreSQL server with (real or emulated) Citus.
 
-The server comes from :mod:`patroni_mpp_citus.emulation.server` (the same helper the Citus engine's
+The server comes from :mod:`patroni_mpp_citus.testing.server` (the same helper the Citus engine's
 own tests use): ``log_statement = 'all'``, so every statement the handler sends can be read back.
 
 Fixtures:
@@ -22,8 +22,8 @@ import pytest
 from _support import LogRecorder, no_engine_threads
 from hypothesis import settings
 from patroni_mpp.testing.postgres import PostgresUnavailable
-from patroni_mpp_citus.emulation.server import CitusTestServer, CitusUnavailableError
-from patroni_mpp_citus.emulation.statement_log import StatementLogView
+from patroni_mpp_citus.testing.server import CitusTestServer, CitusUnavailableError
+from patroni_mpp_citus.testing.statement_log import StatementLogView
 
 # CI runs the property tests with a fixed seed, so that a submission's result does not depend on
 # which inputs one run happened to draw; local runs keep exploring new inputs.

@@ -33,7 +33,7 @@ from patroni_mpp import (
     get_mpp,
 )
 from patroni_mpp_citus import Citus, CitusEventError
-from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.testing.server import CitusTestServer
 
 SCALARS = (
     st.none()

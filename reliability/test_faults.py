@@ -24,7 +24,7 @@ import pytest
 from _support import Formation, LogRecorder, formation_of, node, one_group
 from conftest import start_citus_server
 from patroni_mpp.testing.polling import DEADLINE, wait_for
-from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.testing.server import CitusTestServer
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from _support import APP, Formation, LogRecorder, formation_of, node
 from patroni_mpp import EngineConfigError, get_mpp
 from patroni_mpp.testing.host import Member, cluster
 from patroni_mpp.testing.polling import wait_for
-from patroni_mpp_citus.emulation.server import CitusTestServer
-from patroni_mpp_citus.emulation.statement_log import StatementLogView
+from patroni_mpp_citus.testing.server import CitusTestServer
+from patroni_mpp_citus.testing.statement_log import StatementLogView
 
 HOSTILE = {
     "quote": "x'); DROP TABLE pg_catalog.pg_dist_node; --",

@@ -19,7 +19,7 @@ from patroni_mpp.testing.host import LocalPostgresql, Member, cluster
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.postgres import PostgresServer
 from patroni_mpp_citus import CitusHandler
-from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.testing.server import CitusTestServer
 from test_faults import broken_function
 
 SUPERUSER_PASSWORD = "Super-Secret-Pw-1"

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import pytest
 from _support import Formation, formation_of, node
 from patroni_mpp.testing.polling import DEADLINE
-from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.testing.server import CitusTestServer
 
 GROUPS = 4
 MEMORY_GROWTH_LIMIT = 4 * 1024 * 1024

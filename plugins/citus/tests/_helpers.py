@@ -30,8 +30,8 @@ from patroni_mpp_citus import (
     Row,
     Task,
 )
-from patroni_mpp_citus.emulation.server import CitusTestServer
-from patroni_mpp_citus.emulation.statement_log import StatementLogView
+from patroni_mpp_citus.testing.server import CitusTestServer
+from patroni_mpp_citus.testing.statement_log import StatementLogView
 
 APP = "Patroni citus"
 """``application_name`` of the handler's metadata connection."""
@@ -273,15 +273,16 @@ def make_formation(
     database: str = "citus",
     password: str | None = None,
     watch_promotions: bool = False,
+    section: Mapping[str, Any] | None = None,
 ) -> Formation:
     """A coordinator (or worker, by ``group``) handler on the test server.
 
     The promotion watch is off by default: emulated nodes have addresses nothing listens on.
+    ``section`` adds keys to the ``citus`` section the handler is given.
     """
     postgresql = LocalPostgresql("coordinator", citus.host, citus.port, primary=True, password=password)
-    handler = CitusHandler(
-        postgresql, {"group": group, "database": database}, watch_promotions=watch_promotions
-    )
+    config = {"group": group, "database": database, **(section or {})}
+    handler = CitusHandler(postgresql, config, watch_promotions=watch_promotions)
     return Formation(citus, postgresql, handler)
 
 
@@ -325,7 +326,8 @@ def compact(statement: str) -> tuple[Any, ...]:
 
     ``("BEGIN",)``, ``("COMMIT",)``, ``("ROLLBACK",)``, ``("load",)``, ``("add", host, port, group,
     role)``, ``("update", nodeid, name, port)``, ``("remove", host, port)``, ``("bound", ms)`` (the
-    time bound set before a statement of an event transaction), or ``(statement,)``.
+    time bound set before a statement of an event transaction), ``("sync check",)`` (is a metadata
+    node out of sync?), ``("owner", nodeid)`` (whose row an add returned), or ``(statement,)``.
     """
     text = " ".join(statement.split())
     if text.upper() in ("BEGIN", "COMMIT", "ROLLBACK"):
@@ -334,6 +336,10 @@ def compact(statement: str) -> tuple[Any, ...]:
         return ("bound", *_args(text.partition(",")[2])[:1])
     if text.startswith("SELECT groupid, nodename"):
         return ("load",)
+    if text.startswith("SELECT nodename || ':' || nodeport"):
+        return ("sync check",)
+    if text.startswith("SELECT groupid, noderole::text, nodecluster::text"):
+        return ("owner", *_args(text.partition("WHERE")[2]))
     match = _CALL.search(text)
     if match is None:
         return (text,)
@@ -347,15 +353,19 @@ def compact(statement: str) -> tuple[Any, ...]:
     return (name, *args)
 
 
+_READS = ("load", "sync check", "owner")
+
+
 def handler_statements(
     log: StatementLogView, since: int | None = None, *, loads: bool = False, bounds: bool = False
 ) -> list[tuple[Any, ...]]:
     """The handler's statements (compact form) since the start or ``since``.
 
-    Loads and the time bounds of event transactions are left out unless asked for.
+    Reads (loads, sync checks, owner reads) and the time bounds of event transactions are left out
+    unless asked for.
     """
     result = [compact(s) for s in log.statements(since, application_name=APP)]
-    return [s for s in result if (loads or s != ("load",)) and (bounds or s[0] != "bound")]
+    return [s for s in result if (loads or s[0] not in _READS) and (bounds or s[0] != "bound")]
 
 
 def records(caplog: Any, level: str, prefix: str) -> list[Any]:

@@ -22,14 +22,14 @@ from collections.abc import Iterator
 
 import pytest
 from patroni_mpp.testing.postgres import PostgresUnavailable
-from patroni_mpp_citus.emulation import Connection
-from patroni_mpp_citus.emulation.server import (
+from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.server import (
     CitusTestServer,
     CitusUnavailableError,
     ClientOps,
     Mode,
 )
-from patroni_mpp_citus.emulation.statement_log import StatementLogView
+from patroni_mpp_citus.testing.statement_log import StatementLogView
 from tests._helpers import Formation, citus_threads, make_formation
 
 

@@ -84,12 +84,12 @@ def test_missing_keys_and_wrong_shapes() -> None:
 
 def test_other_keys_are_ignored() -> None:
     engine = get_mpp({"citus": {"group": 1, "database": "citus", "note": "x"}})
-    assert engine.config == {"group": 1, "database": "citus"}
+    assert engine.config == {"group": 1, "database": "citus", "watch_promotions": True}
 
 
 def test_environment_gives_strings() -> None:
     keys = load_engine("citus").section_keys
-    assert keys == ("group", "database")
+    assert keys == ("group", "database", "watch_promotions")
     value, applied = apply_environment(
         {"database": "x"},
         "citus",
@@ -97,7 +97,35 @@ def test_environment_gives_strings() -> None:
         {"PATRONI_CITUS_GROUP": "3", "PATRONI_CITUS_DATABASE": "citus"},
     )
     assert applied == {"group": "PATRONI_CITUS_GROUP", "database": "PATRONI_CITUS_DATABASE"}
-    assert CitusConfig.model_validate(value).model_dump() == {"group": 3, "database": "citus"}
+    assert CitusConfig.model_validate(value).model_dump() == {
+        "group": 3,
+        "database": "citus",
+        "watch_promotions": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), ("false", False), (" Off ", False), ("yes", True), ("1", True)],
+)
+def test_watch_promotions_is_a_switch(value: object, expected: bool) -> None:
+    config = {"group": 0, "database": "citus", "watch_promotions": value}
+    assert CitusConfig.model_validate(config).watch_promotions is expected
+
+
+@pytest.mark.parametrize("value", [1, 0, "maybe", "", None, 2.0])
+def test_watch_promotions_refuses_what_is_not_a_switch(value: object) -> None:
+    problems = config_problems({"group": 0, "database": "citus", "watch_promotions": value})
+    assert problems == ["watch_promotions: must be true or false"]
+
+
+def test_watch_promotions_from_the_environment() -> None:
+    keys = load_engine("citus").section_keys
+    value, applied = apply_environment(
+        {"group": 0, "database": "citus"}, "citus", keys, {"PATRONI_CITUS_WATCH_PROMOTIONS": "false"}
+    )
+    assert applied == {"watch_promotions": "PATRONI_CITUS_WATCH_PROMOTIONS"}
+    assert CitusConfig.model_validate(value).watch_promotions is False
 
 
 def test_identity() -> None:

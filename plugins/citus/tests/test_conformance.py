@@ -9,7 +9,7 @@ from patroni_mpp import AbstractMPPHandler
 from patroni_mpp.testing.conformance import EngineConformance, Invalid
 from patroni_mpp.testing.host import LocalPostgresql
 from patroni_mpp_citus import CitusHandler
-from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.testing.server import CitusTestServer
 
 
 class TestCitusConformance(EngineConformance):

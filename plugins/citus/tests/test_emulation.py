@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from patroni_mpp.testing.postgres import PostgresServer
-from patroni_mpp_citus.emulation import (
+from patroni_mpp_citus.testing.emulation import (
     Connection,
     EmulationError,
     call_count,
@@ -24,13 +24,13 @@ from patroni_mpp_citus.emulation import (
     set_call_log,
     wait_metadata_synced,
 )
-from patroni_mpp_citus.emulation.server import (
+from patroni_mpp_citus.testing.server import (
     CitusTestServer,
     CitusUnavailableError,
     ClientOps,
     resolve_mode,
 )
-from patroni_mpp_citus.emulation.statement_log import StatementLog, StatementLogView
+from patroni_mpp_citus.testing.statement_log import StatementLog, StatementLogView
 
 Address = tuple[str, int]
 

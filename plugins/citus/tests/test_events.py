@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from patroni_mpp_citus import CitusEvent, CitusEventError, parse_event
-from patroni_mpp_citus.emulation.statement_log import StatementLogView
+from patroni_mpp_citus.testing.statement_log import StatementLogView
 from tests._helpers import (
     Formation,
     handler_statements,

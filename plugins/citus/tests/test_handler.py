@@ -18,8 +18,8 @@ import pytest
 from patroni_mpp.testing.host import member
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus import AFTER_PROMOTE, BEFORE_DEMOTE, BEFORE_PROMOTE, Outcome
-from patroni_mpp_citus.emulation.server import CitusTestServer, ClientOps
-from patroni_mpp_citus.emulation.statement_log import StatementLogView
+from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
+from patroni_mpp_citus.testing.statement_log import StatementLogView
 from tests._helpers import (
     APP,
     Formation,

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from patroni_mpp.testing.host import LocalConfig, LocalPostgresql
 from patroni_mpp_citus import CitusBootstrapError, CitusHandler
-from patroni_mpp_citus.emulation.server import CitusTestServer
+from patroni_mpp_citus.testing.server import CitusTestServer
 
 SECRET = "s3cret pw'\\x"
 

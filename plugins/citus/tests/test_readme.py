@@ -33,7 +33,8 @@ def test_documented_types_requirements_and_variables() -> None:
     schema = CitusConfig.model_json_schema()
     for key, (kind, required, environment, meaning) in rows.items():
         field = schema["properties"][key]
-        assert kind.startswith({"integer": "integer", "string": "non-empty string"}[field["type"]])
+        kinds = {"integer": "integer", "string": "non-empty string", "boolean": "`true` or `false`"}
+        assert kind.startswith(kinds[field["type"]])
         assert (required == "yes") == (key in schema["required"])
         assert environment == f"`{env_var_name('citus', key)}`"
         assert meaning

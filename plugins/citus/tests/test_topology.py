@@ -14,8 +14,8 @@ import pytest
 from patroni_mpp.testing.host import Member, cluster, member
 from patroni_mpp_citus import AFTER_PROMOTE, PRIMARY, SECONDARY
 from patroni_mpp_citus._topology import UrlProblems, address_of, build_task, parse_address
-from patroni_mpp_citus.emulation.server import CitusTestServer
-from patroni_mpp_citus.emulation.statement_log import StatementLogView
+from patroni_mpp_citus.testing.server import CitusTestServer
+from patroni_mpp_citus.testing.statement_log import StatementLogView
 from tests._helpers import Formation, handler_statements, make_formation, node, records
 
 

@@ -177,7 +177,13 @@ class NamedConnection:
                 with self._connection.cursor() as cursor:
                     cursor.execute(sql, params or None)
                     return list(cursor.fetchall()) if cursor.rowcount > 0 and cursor.description else []
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            except psycopg.Error as exc:
+                # As Patroni's named connection: a server error with its own SQLSTATE class (a
+                # refusal, a cancelled statement) keeps the connection and is raised as it is; a
+                # broken connection or an unclassified error closes it.
+                usable = self._connection is not None and not self._connection.closed
+                if usable and type(exc) not in (psycopg.DatabaseError, psycopg.OperationalError):
+                    raise
                 self._close_locked()
                 raise ConnectionError_(f"connection problem: {type(exc).__name__}") from exc
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-__all__ = ["MAX_GROUP", "CitusConfig", "config_problems", "parse_group"]
+__all__ = ["MAX_GROUP", "CitusConfig", "config_problems", "parse_group", "parse_switch"]
 
 MAX_GROUP = 2**31 - 1
 """Largest group id: ``pg_dist_node.groupid`` is an ``int4``."""
@@ -52,6 +52,35 @@ def parse_group(value: Any) -> int:
     return number
 
 
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def parse_switch(value: Any) -> bool:
+    """Convert a configured on/off switch to a ``bool``.
+
+    :param value: a ``bool``, or one of the strings ``true``/``false``, ``yes``/``no``, ``on``/``off``,
+        ``1``/``0`` (any case; environment variables are strings). Integers are not switches.
+    :raises ValueError: for anything else.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    raise ValueError("must be true or false")
+
+
+def _check_switch(value: Any) -> bool:
+    try:
+        return parse_switch(value)
+    except ValueError as exc:
+        raise PydanticCustomError("citus_switch", str(exc)) from None
+
+
 def _check_group(value: Any) -> int:
     try:
         return parse_group(value)
@@ -82,8 +111,8 @@ def _check_database(value: Any) -> str:
 class CitusConfig(BaseModel):
     """The ``citus`` section of ``patroni.yml``.
 
-    Environment: ``PATRONI_CITUS_GROUP``, ``PATRONI_CITUS_DATABASE``. Other keys are ignored,
-    as Patroni ignores them.
+    Environment: ``PATRONI_CITUS_GROUP``, ``PATRONI_CITUS_DATABASE``,
+    ``PATRONI_CITUS_WATCH_PROMOTIONS``. Other keys are ignored, as Patroni ignores them.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -102,6 +131,14 @@ class CitusConfig(BaseModel):
         description=(
             "Database holding the citus extension, in which pg_dist_node is managed; the same on "
             "every node of the formation."
+        ),
+    )
+    watch_promotions: Annotated[bool, BeforeValidator(_check_switch)] = Field(
+        default=True,
+        description=(
+            "After before_promote, the coordinator polls the promoted worker (as its own superuser, "
+            "at the address the DCS names) and ends the client pause as soon as it is out of "
+            "recovery, instead of waiting for after_promote. false waits for after_promote."
         ),
     )
 

@@ -10,6 +10,7 @@ __all__ = [
     "CitusEventError",
     "MetadataDeadlineError",
     "MetadataQueryError",
+    "MetadataUnsyncedError",
 ]
 
 
@@ -49,6 +50,21 @@ class MetadataDeadlineError(MetadataQueryError):
     connection was then closed), or a statement was due after the deadline: it was not run, and a
     ``ROLLBACK`` was issued instead.
     """
+
+
+class MetadataUnsyncedError(MetadataQueryError):
+    """Citus refused to add or remove a node: a metadata node is out of sync (SQLSTATE 55000).
+
+    Citus marks every metadata node unsynced after an effective ``citus_update_node`` until its
+    maintenance daemon has synced them. The statement changed nothing; the connection stays open (an
+    explicit transaction was rolled back). The worker retries the task later.
+
+    :ivar node: ``host:port`` of the node Citus named.
+    """
+
+    def __init__(self, sql: str, cause: BaseException, node: str) -> None:
+        super().__init__(sql, cause)
+        self.node = node
 
 
 class CitusBootstrapError(CitusError):

@@ -9,11 +9,12 @@ from typing import Any
 from patroni_mpp import AbstractMPPHandler, ClusterLike, PostgresqlLike
 
 from ._bootstrap import bootstrap
+from ._config import parse_switch
 from ._events import parse_event
 from ._gucs import adjust_gucs
 from ._identity import Citus
 from ._model import AFTER_PROMOTE, BEFORE_DEMOTE, COORDINATOR_GROUP, Row, Task
-from ._promotion import watch_params
+from ._promotion import libpq_version, watch_params
 from ._slots import is_citus_slot
 from ._store import CONNECTION_NAME, CONNECTION_OPTIONS, MetadataStore
 from ._topology import UrlProblems, build_task
@@ -39,9 +40,10 @@ class CitusHandler(Citus, AbstractMPPHandler):
     to stop it (tests; Patroni lets the daemon thread end with the process).
 
     :param postgresql: the host's PostgreSQL object.
-    :param config: the validated ``citus`` section.
-    :param watch_promotions: after ``before_promote``, poll the promoted node and end the pause as
-        soon as it is out of recovery (tests whose nodes are fake addresses switch it off).
+    :param config: the validated ``citus`` section; its ``watch_promotions`` (default true) switches
+        the promotion watch.
+    :param watch_promotions: False switches the promotion watch off whatever the section says (tests
+        whose nodes are fake addresses).
     """
 
     def __init__(
@@ -51,10 +53,11 @@ class CitusHandler(Citus, AbstractMPPHandler):
         connection = postgresql.connection_pool.get(
             CONNECTION_NAME, {"dbname": config["database"], "options": CONNECTION_OPTIONS}
         )
-        self._worker = MetadataWorker(
-            MetadataStore(connection), self._watch_params if watch_promotions else None
-        )
+        watch = watch_promotions and parse_switch(config.get("watch_promotions", True))
+        self._worker = MetadataWorker(MetadataStore(connection), self._watch_params if watch else None)
         self._url_problems = UrlProblems()
+        self._libpq = libpq_version() if watch else 0
+        self._warned_libpq = False
 
     # -- for tests and tools
     # ---------------------------------------------------------------------------
@@ -216,4 +219,13 @@ class CitusHandler(Citus, AbstractMPPHandler):
     # ---------------------------------------------------------------------------------------------
 
     def _watch_params(self, row: Row) -> dict[str, Any]:
-        return watch_params(self.postgresql.connection_pool.conn_kwargs, row.host, row.port, self.database)
+        local = self.postgresql.connection_pool.conn_kwargs
+        params = watch_params(local, row.host, row.port, self.database, self._libpq)
+        if not self._warned_libpq and local.get("password") and "password" not in params:
+            self._warned_libpq = True
+            logger.warning(
+                "libpq %s cannot refuse cleartext or md5 authentication (require_auth needs libpq 16): "
+                "the promotion watch connects without the superuser's password",
+                self._libpq or "(unknown version)",
+            )
+        return params

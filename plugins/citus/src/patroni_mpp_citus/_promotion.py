@@ -1,12 +1,19 @@
 """Watching a worker being promoted, so that its group's pause ends as soon as it can take writes.
 
 After ``before_promote`` the coordinator holds the group paused inside an open transaction. Patroni
-sends
-``after_promote`` only after its next member-key write (about a second after the promotion); the
-watch
-polls ``pg_is_in_recovery()`` on the promoted node and asks the worker to commit as soon as it
-answers
-false, bounded by the transaction's deadline.
+sends ``after_promote`` only after its next member-key write (about a second after the promotion);
+the watch polls ``pg_is_in_recovery()`` on the promoted node and asks the worker to commit as soon as
+it answers false, bounded by the transaction's deadline.
+
+Trust: the watch connects to the address the DCS names for the promoted member, as the coordinator's
+local superuser (its credentials from Patroni's configuration), to the Citus database. Whoever can
+write the DCS can point it at a server of theirs. That server never gets the password: the watch asks
+libpq to refuse cleartext and md5 authentication (``require_auth=!password,!md5``; SCRAM proves the
+password without revealing it). A libpq older than 16 knows no ``require_auth``: there the watch
+connects without the password (it then works only where the superuser needs none, such as ``trust`` or
+certificates). TLS settings of the local superuser (``sslmode``, ``sslrootcert``, ...) are kept, so
+``sslmode=verify-full`` authenticates the server as well. ``citus.watch_promotions: false`` switches
+the watch off.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 from ._model import Task
 
-__all__ = ["POLL_INTERVAL", "PromotionWatch", "watch_params"]
+__all__ = ["POLL_INTERVAL", "REQUIRE_AUTH", "PromotionWatch", "libpq_version", "watch_params"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +38,49 @@ POLL_INTERVAL = 0.05
 
 APPLICATION_NAME = "Patroni citus promotion watch"
 
+REQUIRE_AUTH = "!password,!md5"
+"""libpq ``require_auth`` of the watch when it has a password: never to a cleartext or md5 request."""
+
+REQUIRE_AUTH_LIBPQ = 160000
+"""The first libpq version (16) that knows ``require_auth``."""
+
+_SECRETS = ("password", "passfile")
 _KEPT_KEYS = (
-    "user", "password", "passfile", "sslmode", "sslcert", "sslkey", "sslpassword", "sslrootcert",
+    "user", *_SECRETS, "sslmode", "sslcert", "sslkey", "sslpassword", "sslrootcert",
     "sslcrl", "sslcrldir", "sslnegotiation", "gssencmode", "channel_binding", "krbsrvname",
 )  # fmt: skip
 
 
-def watch_params(local: dict[str, Any], host: str, port: int, dbname: str) -> dict[str, Any]:
+def libpq_version() -> int:
+    """The version of the libpq psycopg uses (for example 180006), 0 when it cannot be told."""
+    try:
+        import psycopg
+
+        return int(psycopg.pq.version())
+    except Exception:
+        return 0
+
+
+def watch_params(
+    local: dict[str, Any], host: str, port: int, dbname: str, libpq: int | None = None
+) -> dict[str, Any]:
     """Connection parameters for the promoted node: the local superuser's credentials, its address.
 
     :param local: the host's local superuser connection parameters.
     :param host: the promoted node's host.
     :param port: its port.
     :param dbname: a database that exists on every node (the citus database).
+    :param libpq: the libpq version (default: :func:`libpq_version`).
+    :returns: the parameters; with a password they carry :data:`REQUIRE_AUTH`, and without a libpq
+        that honours it they carry no password at all.
     """
     params = {key: local[key] for key in _KEPT_KEYS if local.get(key) is not None}
+    if any(key in params for key in _SECRETS):
+        if (libpq_version() if libpq is None else libpq) >= REQUIRE_AUTH_LIBPQ:
+            params["require_auth"] = REQUIRE_AUTH
+        else:
+            for key in _SECRETS:
+                params.pop(key, None)
     params.update(
         host=host,
         port=port,

@@ -31,6 +31,11 @@ class TaskQueue:
     :ivar epoch: bumped by :meth:`discard_all`; a task processed across a bump must not touch the
         state.
     :ivar reset_connection: the metadata connection must be closed before it is used again.
+    :ivar not_before: group id -> ``time.monotonic()`` before which its queued task is not picked (a
+        retry waiting for Citus to sync its metadata).
+    :ivar promoted: group id -> (key of the primary a promotion watch committed, until when): while
+        the DCS may still name the old primary, reconciliation of that group must not undo the
+        commit (see :meth:`guard_promotion`).
     """
 
     def __init__(self) -> None:
@@ -41,6 +46,8 @@ class TaskQueue:
         self.reload = True
         self.epoch = 0
         self.reset_connection = False
+        self.not_before: dict[int, float] = {}
+        self.promoted: dict[int, tuple[tuple[str, int], float]] = {}
 
     # -- admission
     # -----------------------------------------------------------------------------------
@@ -85,10 +92,15 @@ class TaskQueue:
                 # The worker may have notified us before updating its member key: the DCS view that
                 # produced this task can be stale for the life of the event's transaction.
                 return False
+            if self._undoes_promotion(task, now):
+                return False
+        elif task.event != AFTER_PROMOTE:
+            self.promoted.pop(groupid, None)  # a new switchover of the group begins
         if queued is not None:
             if task.same_state(queued):
                 return False
             self.queue[groupid] = task  # replaced in place: the queue position is kept
+            self.not_before.pop(groupid, None)
             task.supersede(queued)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("Overriding existing task: %r != %r", queued, task)
@@ -102,36 +114,88 @@ class TaskQueue:
             logger.debug("Adding the new task: %r", task)
         return True
 
+    def guard_promotion(self, groupid: int, primary: tuple[str, int], until: float) -> None:
+        """A promotion watch ended the pause of ``groupid`` before the DCS names its new primary.
+
+        Until ``until`` (the transaction's deadline), or until the DCS view agrees, reconciliation
+        tasks of the group that name another primary are refused: they come from a view older than
+        the promotion and would move the primary row back.
+
+        :param groupid: the group.
+        :param primary: key of the promoted primary's row.
+        :param until: ``time.monotonic()`` at which the guard ends.
+        """
+        with self.cond:
+            self.promoted[groupid] = (primary, until)
+
+    def _undoes_promotion(self, task: Task, now: float) -> bool:
+        guard = self.promoted.get(task.group.groupid)
+        if guard is None:
+            return False
+        primary, until = guard
+        named = task.group.primary()
+        if now >= until or (named is not None and named.key == primary):
+            del self.promoted[task.group.groupid]  # the DCS caught up, or the bound passed
+            return False
+        logger.debug(
+            "Not reconciling group %s from a view that names %s as its primary: %s was promoted",
+            task.group.groupid,
+            None if named is None else named.key,
+            primary,
+        )
+        return True
+
     # -- the worker's side
     # -------------------------------------------------------------------------------
 
-    def runnable(self) -> bool:
-        """True when :meth:`pick` may return a task (call with the lock held)."""
+    def runnable(self, now: float = float("inf")) -> bool:
+        """True when :meth:`pick` at ``now`` may return a task (call with the lock held)."""
         if self.in_flight is not None:
             return self.in_flight.group.groupid in self.queue
-        return bool(self.queue)
+        return any(self.not_before.get(groupid, 0.0) <= now for groupid in self.queue)
 
-    def pick(self) -> Task | None:
+    def next_start(self) -> float:
+        """Earliest ``time.monotonic()`` at which a queued task may be picked (call with the lock)."""
+        return min((self.not_before.get(groupid, 0.0) for groupid in self.queue), default=0.0)
+
+    def retry(self, task: Task, not_before: float, epoch: int) -> bool:
+        """Queue ``task`` again, to be picked at ``not_before`` at the earliest.
+
+        Nothing is queued when the group has a task queued already (a newer desired state, which
+        will do the work) or when :meth:`discard_all` ran since ``epoch``.
+
+        :returns: True when the task was queued.
+        """
+        with self.cond:
+            groupid = task.group.groupid
+            if groupid in self.queue or epoch != self.epoch:
+                return False
+            self.queue[groupid] = task
+            self.not_before[groupid] = not_before
+            self.cond.notify_all()
+            return True
+
+    def pick(self, now: float = float("inf")) -> Task | None:
         """The next task to process, or None.
 
         While a transaction is open only its group's task may run. Otherwise the coordinator group
-        goes
-        first, then the oldest task; tasks that equal the cached state are dropped on the way (woken
-        with
-        :attr:`Outcome.SKIPPED`).
+        goes first, then the oldest task; tasks that equal the cached state are dropped on the way
+        (woken with :attr:`Outcome.SKIPPED`), and tasks retried later than ``now`` wait.
+
+        :param now: ``time.monotonic()``; by default no retried task waits.
         """
         dropped: list[Task] = []
         try:
             with self.cond:
                 if self.in_flight is not None:
                     return self.queue.get(self.in_flight.group.groupid)
-                while self.queue:
-                    task = self.queue.get(COORDINATOR_GROUP)
-                    if task is None:
-                        task = next(iter(self.queue.values()))
+                ready = [t for g, t in self.queue.items() if self.not_before.get(g, 0.0) <= now]
+                ready.sort(key=lambda t: t.group.groupid != COORDINATOR_GROUP)  # stable: oldest first
+                for task in ready:
                     cached = self.cache.get(task.group.groupid)
                     if cached is not None and task.same_state(cached):
                         del self.queue[task.group.groupid]
+                        self.not_before.pop(task.group.groupid, None)
                         dropped.append(task)
                         continue
                     return task
@@ -166,6 +230,7 @@ class TaskQueue:
                 self.reset_connection = True  # the transaction belongs to a discarded state
             if self.queue.get(groupid) is task:
                 del self.queue[groupid]
+                self.not_before.pop(groupid, None)
         task.wakeup(outcome)
 
     def install_cache(self, groups: dict[int, Group], epoch: int) -> None:
@@ -185,6 +250,8 @@ class TaskQueue:
             dropped = list(self.queue.values())
             self.cache.clear()
             self.queue.clear()
+            self.not_before.clear()
+            self.promoted.clear()
             if self.in_flight is not None:
                 self.reset_connection = True
             self.in_flight = None

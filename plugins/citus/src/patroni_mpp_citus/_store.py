@@ -11,6 +11,18 @@ true)`` just before it), and a statement due after the deadline is not run: the 
 back instead (:class:`~patroni_mpp_citus.MetadataDeadlineError`). Outside event transactions a
 statement waits at most :data:`LOCK_TIMEOUT_MS` for each lock (``lock_timeout`` of the connection),
 so that a lock held elsewhere cannot block the worker forever.
+
+Metadata sync: after an effective ``citus_update_node`` commits, Citus refuses ``citus_add_node`` and
+``citus_remove_node`` until its maintenance daemon has synced every metadata node. Before a change
+that adds or removes rows, :meth:`MetadataStore.apply` asks whether a metadata node is out of sync
+(:data:`UNSYNCED_NODE`); if one is, it writes only the updates and reports the node, and the worker
+retries the rest. A refusal that still happens (a race) is a :class:`MetadataUnsyncedError`, which
+keeps the connection.
+
+Ownership: ``citus_add_node`` returns the id of an address registered anywhere (another group, another
+node cluster). After each add the store reads that row's group, role and node cluster
+(:data:`NODE_OWNER`); a row that is not the one asked for is never adopted, so it is never updated or
+removed later (see :class:`NodeConflicts`).
 """
 
 from __future__ import annotations
@@ -24,9 +36,9 @@ from typing import Any, NoReturn
 
 from patroni_mpp import NamedConnectionLike
 
-from ._errors import MetadataDeadlineError, MetadataQueryError
+from ._errors import MetadataDeadlineError, MetadataQueryError, MetadataUnsyncedError
 from ._model import DEMOTED, REMOVE, Group, Row
-from ._transition import transition
+from ._transition import is_update, transition
 
 __all__ = [
     "ADD_NODE",
@@ -35,9 +47,12 @@ __all__ = [
     "CONNECTION_OPTIONS",
     "LOAD_NODES",
     "LOCK_TIMEOUT_MS",
+    "NODE_OWNER",
     "REMOVE_NODE",
+    "UNSYNCED_NODE",
     "UPDATE_NODE",
     "MetadataStore",
+    "NodeConflicts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,19 +93,89 @@ LOAD_NODES = (
 ADD_NODE = "SELECT pg_catalog.citus_add_node(%s::text, %s::int, %s::int, %s::pg_catalog.noderole, 'default')"
 UPDATE_NODE = "SELECT pg_catalog.citus_update_node(%s::int, %s::text, %s::int, true, %s::int)"
 REMOVE_NODE = "SELECT pg_catalog.citus_remove_node(%s::text, %s::int)"
+NODE_OWNER = (
+    "SELECT groupid, noderole::text, nodecluster::text FROM pg_catalog.pg_dist_node WHERE nodeid = %s::int"
+)
+UNSYNCED_NODE = (
+    "SELECT nodename || ':' || nodeport FROM pg_catalog.pg_dist_node "
+    "WHERE isactive AND noderole = 'primary' AND hasmetadata AND NOT metadatasynced "
+    "ORDER BY nodeid LIMIT 1"
+)
+"""The first metadata node Citus would name when it refuses an add or a remove (none: in sync)."""
+
+_DEFAULT_CLUSTER = "default"
+_OUT_OF_SYNC_STATE = "55000"
+_OUT_OF_SYNC_TEXT = "is a metadata node, but is out of sync"
+
+
+def _refused_for_sync(exc: BaseException) -> str | None:
+    """The node Citus named when ``exc`` (or its cause) refuses a node change for unsynced metadata.
+
+    :returns: ``host:port`` (or ``"a metadata node"``), or None for any other error.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        text = str(cause)
+        if getattr(cause, "sqlstate", None) == _OUT_OF_SYNC_STATE and _OUT_OF_SYNC_TEXT in text:
+            return text.partition(f" {_OUT_OF_SYNC_TEXT}")[0].strip().rsplit("\n", 1)[-1] or "a metadata node"
+        cause = cause.__cause__
+    return None
+
+
+class NodeConflicts:
+    """Addresses the engine wanted to register that Citus holds for someone else.
+
+    Each conflict is logged once, when it appears or its owner changes, and once when it is gone.
+    """
+
+    def __init__(self) -> None:
+        self._owners: dict[tuple[str, int], tuple[Any, ...]] = {}
+
+    def found(self, row: Row, groupid: int, owner: tuple[Any, ...]) -> None:
+        """``row`` (wanted in ``groupid``) is registered as ``owner`` = (nodeid, group, role, cluster)."""
+        key = (row.host.lower(), row.port)
+        if self._owners.get(key) == owner:
+            return
+        self._owners[key] = owner
+        nodeid, owner_group, owner_role, owner_cluster = owner
+        logger.warning(
+            "Not registering %s:%s as %s of group %s: Citus holds that address as node %s, %s of group "
+            "%s in node cluster %r; it is left alone until that registration goes",
+            row.host,
+            row.port,
+            row.role,
+            groupid,
+            nodeid,
+            owner_role,
+            owner_group,
+            owner_cluster,
+        )
+
+    def resolved(self, row: Row) -> None:
+        """``row`` could be registered: a conflict on its address, if any, is over."""
+        if self._owners.pop((row.host.lower(), row.port), None) is not None:
+            logger.info("%s:%s is registered for this formation again", row.host, row.port)
+
+    def __len__(self) -> int:
+        return len(self._owners)
 
 
 class MetadataStore:
     """The engine's statements, on one connection used by the worker thread only.
 
     :ivar statements: number of statements issued so far (for tests and benchmarks).
+    :ivar conflicts: addresses Citus holds for another group, role or node cluster.
+    :ivar sync_checked: the last :meth:`apply` asked Citus whether its metadata is in sync.
     """
 
     def __init__(self, connection: NamedConnectionLike) -> None:
         """:param connection: the host's named ``citus`` connection (auto-commit, opened lazily)."""
         self._connection = connection
         self._deadline: float | None = None
+        self._in_transaction = False
         self.statements = 0
+        self.conflicts = NodeConflicts()
+        self.sync_checked = False
 
     @property
     def deadline(self) -> float | None:
@@ -137,8 +222,11 @@ class MetadataStore:
         logger.debug("query(%s, %r)", sql, params)
         self.statements += 1
         try:
-            return list(self._connection.query(sql, *params))
+            rows = list(self._connection.query(sql, *params))
         except Exception as exc:
+            node = _refused_for_sync(exc)
+            if node is not None:
+                self._refused_unsynced(sql, exc, node)
             self.close()
             if deadline is not None and time.monotonic() >= deadline:
                 logger.debug("Statement %r ran into the deadline of its transaction: %s", sql, exc)
@@ -146,6 +234,20 @@ class MetadataStore:
             level = logging.ERROR if log_errors else logging.DEBUG
             logger.log(level, "Exception when executing query %r, %r: %s", sql, params, exc)
             raise MetadataQueryError(sql, exc) from exc
+        if sql == _BEGIN:
+            self._in_transaction = True
+        elif sql in (_COMMIT, _ROLLBACK):
+            self._in_transaction = False
+        return rows
+
+    def _refused_unsynced(self, sql: str, exc: BaseException, node: str) -> NoReturn:
+        """Citus refused an add or remove for unsynced metadata: nothing changed, keep the connection."""
+        logger.debug("Citus refused %r: metadata node %s is out of sync", sql, node)
+        if self._in_transaction:
+            # the transaction is aborted; when the ROLLBACK fails the connection is closed by _run
+            with contextlib.suppress(MetadataQueryError):
+                self._run(_ROLLBACK, (), True, None)
+        raise MetadataUnsyncedError(sql, exc, node) from exc
 
     def _expire(self, sql: str) -> NoReturn:
         """Roll back instead of running ``sql``: the transaction's deadline passed."""
@@ -157,6 +259,7 @@ class MetadataStore:
 
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back by the server)."""
+        self._in_transaction = False
         try:
             self._connection.close()
         except Exception as exc:
@@ -189,35 +292,58 @@ class MetadataStore:
             group.add(Row(nodename, nodeport, noderole, nodeid))
         return groups
 
-    def apply(self, new: Group, old: Group, cooldown: int, *, in_transaction: bool) -> int:
+    def unsynced_node(self) -> str | None:
+        """``host:port`` of a metadata node Citus has not synced yet, or None when all are in sync."""
+        rows = self.query(UNSYNCED_NODE)
+        return str(rows[0][0]) if rows else None
+
+    def apply(self, new: Group, old: Group, cooldown: int, *, in_transaction: bool) -> str | None:
         """Write the transition from ``old`` to ``new`` (``new`` becomes the resulting state).
+
+        When the transition adds or removes rows and a metadata node is out of sync, only its updates
+        are written (as if ``old`` were in failover: additions and removals wait), and the node is
+        returned so that the caller retries later.
 
         :param new: the desired state (changed in place, see :func:`~patroni_mpp_citus.transition`).
         :param old: the current state.
         :param cooldown: ``lock_cooldown`` in milliseconds.
         :param in_transaction: a transaction is open; otherwise several changes are wrapped in one.
-        :returns: the number of rows written.
-        :raises MetadataQueryError: when a statement fails.
+        :returns: the metadata node that deferred additions and removals, or None.
+        :raises MetadataQueryError: when a statement fails (:class:`MetadataUnsyncedError` when
+            Citus still refused an addition or removal).
         """
+        desired = new.copy()
         changes = transition(new, old)
-        if not changes:
-            return 0
-        wrap = not in_transaction and len(changes) > 1
-        if wrap:
-            self.begin()
-        for row in changes:
-            self.write(row, new.groupid, cooldown)
-        if wrap:
-            new.failover = False
-            self.commit()
-        return len(changes)
+        unsynced = None
+        self.sync_checked = any(not is_update(row) for row in changes)
+        if self.sync_checked:
+            unsynced = self.unsynced_node()
+            if unsynced is not None:
+                waiting = old.copy()
+                waiting.failover = True
+                new.rows, new.failover = desired.rows, desired.failover
+                changes = transition(new, waiting)
+        if changes:
+            wrap = not in_transaction and len(changes) > 1
+            if wrap:
+                self.begin()
+            for row in changes:
+                if not self.write(row, new.groupid, cooldown):
+                    new.discard(row)
+            if wrap:
+                new.failover = False
+                self.commit()
+        return unsynced
 
-    def write(self, row: Row, groupid: int, cooldown: int) -> None:
+    def write(self, row: Row, groupid: int, cooldown: int) -> bool:
         """Write one change: remove, update (by nodeid) or add the row.
 
         :param row: the change (see :func:`~patroni_mpp_citus.transition` for its meaning).
         :param groupid: its group.
         :param cooldown: ``lock_cooldown`` in milliseconds.
+        :returns: False when an added address turned out to be registered for another group, role
+            or node cluster: that row is not ours and is left out of the state (see
+            :class:`NodeConflicts`).
         """
         if row.role == REMOVE:
             self.query(REMOVE_NODE, row.host, row.port)
@@ -226,5 +352,12 @@ class MetadataStore:
         elif row.role == DEMOTED:
             logger.debug("Not adding %r: a group that is not registered cannot be paused", row)
         else:
-            result = self.query(ADD_NODE, row.host, row.port, groupid, row.role)
-            row.nodeid = int(result[0][0])
+            nodeid = int(self.query(ADD_NODE, row.host, row.port, groupid, row.role)[0][0])
+            owner = self.query(NODE_OWNER, nodeid)
+            found = tuple(owner[0]) if owner else None
+            if found != (groupid, row.role, _DEFAULT_CLUSTER):
+                self.conflicts.found(row, groupid, (nodeid, *(found or (None, None, None))))
+                return False
+            self.conflicts.resolved(row)
+            row.nodeid = nodeid
+        return True

@@ -6,8 +6,12 @@ It differs from the reference worker (citus-engine.md 3.3, 16) in these ways:
   statement of it runs past the deadline (each is bounded by the time left, see
   :mod:`patroni_mpp_citus._store`), so a statement blocked by a lock cannot keep it open;
 * failed reads of ``pg_dist_node`` are retried with a bounded exponential back-off, logged once when
-  the
-  failures start and once when they end;
+  the failures start and once when they end;
+* rows are added and removed only while Citus has every metadata node in sync: otherwise the task
+  writes its updates, and its full desired state is queued again with a bounded back-off (other
+  groups' tasks and events go on meanwhile), logged once when the wait starts and once when it ends;
+* after a committed switchover the rows deferred by the failover (the old primary as a secondary)
+  are retried at once, not at the next reconciliation;
 * every task's waiters are woken, whatever became of it (processed, superseded, dropped, discarded);
 * pausing a group that has no registered primary opens no transaction;
 * after ``before_promote`` the promoted node is watched, and the pause ends as soon as it is out of
@@ -24,13 +28,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import MetadataDeadlineError
+from ._errors import MetadataDeadlineError, MetadataUnsyncedError
 from ._model import AFTER_PROMOTE, BEFORE_PROMOTE, Group, Outcome, Row, Task
 from ._promotion import PromotionWatch
 from ._queue import TaskQueue
 from ._store import MetadataStore
 
-__all__ = ["RELOAD_BACKOFF_MAX", "RELOAD_BACKOFF_MIN", "MetadataWorker", "reload_backoff"]
+__all__ = [
+    "RELOAD_BACKOFF_MAX",
+    "RELOAD_BACKOFF_MIN",
+    "SYNC_RETRY_MAX",
+    "SYNC_RETRY_MIN",
+    "MetadataWorker",
+    "reload_backoff",
+    "sync_retry_delay",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +64,32 @@ def reload_backoff(failures: int) -> float:
     return min(RELOAD_BACKOFF_MIN * float(2**exponent), RELOAD_BACKOFF_MAX)
 
 
+SYNC_RETRY_MIN = 0.05
+"""Seconds before the first retry of a task whose additions or removals wait for metadata sync."""
+
+SYNC_RETRY_MAX = 2.0
+"""Upper bound of that retry delay (Citus's maintenance daemon retries a failed sync every 5 s)."""
+
+
+def sync_retry_delay(attempts: int) -> float:
+    """Seconds before retrying a task deferred for the ``attempts``-th time in a row (1, 2, ...)."""
+    exponent: int = min(max(attempts, 1) - 1, 30)
+    return min(SYNC_RETRY_MIN * float(2**exponent), SYNC_RETRY_MAX)
+
+
 ERROR_PAUSE = 0.5
 """Seconds the loop rests after an unexpected exception (so that a bug cannot spin the CPU)."""
+
+
+def _with_deferred_additions(written: Group, desired: Group) -> Group | None:
+    """``written`` plus the rows of ``desired`` it lacks, or None when it lacks none."""
+    missing = [row for row in desired if row.key not in written.rows]
+    if not missing:
+        return None
+    merged = written.copy()
+    for row in missing:
+        merged.add(Row(row.host, row.port, row.role))
+    return merged
 
 
 class _Action(enum.Enum):
@@ -84,6 +120,7 @@ class MetadataWorker:
         self._reload_failures = 0
         self._reload_not_before = 0.0
         self._watches: list[PromotionWatch] = []
+        self._unsynced: tuple[str, float, int] | None = None  # node, since, deferrals in a row
 
     # -- control, from any thread
     # --------------------------------------------------------------------
@@ -102,6 +139,17 @@ class MetadataWorker:
     def reload_failures(self) -> int:
         """Consecutive failed reads of ``pg_dist_node`` (0 once a read succeeds)."""
         return self._reload_failures
+
+    @property
+    def watches_promotions(self) -> bool:
+        """True when a ``before_promote`` starts a promotion watch."""
+        return self._watch_params is not None
+
+    @property
+    def waiting_for_sync(self) -> str | None:
+        """The metadata node whose sync additions and removals wait for, or None."""
+        unsynced = self._unsynced
+        return None if unsynced is None else unsynced[0]
 
     @property
     def store(self) -> MetadataStore:
@@ -198,9 +246,12 @@ class MetadataWorker:
                         return _Action.PROCESS
                     timeout = in_flight.deadline - now
                 elif state.queue:
-                    if not (state.reload and now < self._reload_not_before):
+                    start = state.next_start()
+                    if state.reload:
+                        start = max(start, self._reload_not_before)
+                    if start <= now:
                         return _Action.PROCESS
-                    timeout = self._reload_not_before - now
+                    timeout = start - now
                 elif state.reset_connection:
                     return _Action.PROCESS
                 state.cond.wait(timeout)
@@ -219,22 +270,30 @@ class MetadataWorker:
                 self._store.close()
             if reload and not self._load_cache(epoch):
                 return
-            task = state.pick()
+            task = state.pick(time.monotonic())
             if task is None:
                 return
             # The transition works on a copy: other threads compare queued tasks meanwhile.
             result = task.group.copy()
+            retry: Group | None = None
             try:
-                outcome = self._process(task, result)
+                outcome, retry = self._process(task, result)
             except MetadataDeadlineError as exc:
                 # the store rolled back (or closed the connection): nothing is left open
                 logger.warning("Rolling back transaction of %r: its deadline passed (%s)", task, exc)
                 outcome = Outcome.FAILED
+            except MetadataUnsyncedError as exc:
+                # a race with the sync check: nothing was written, the connection is kept
+                self._sync_waits(exc.node, task.groupid)
+                outcome = Outcome.FAILED
+                retry = task.group if task.event == AFTER_PROMOTE else None
             except Exception as exc:
                 logger.error("Exception when working with pg_dist_node: %s", exc)
                 self._store.close()
                 outcome = Outcome.FAILED
             state.finish(task, outcome, epoch, result)
+            if retry is not None:
+                self._retry(retry, task.cooldown, epoch)
             if outcome is Outcome.OPENED and task.event == BEFORE_PROMOTE:
                 self._watch(task)
 
@@ -246,24 +305,38 @@ class MetadataWorker:
             cached = self.state.cache.get(groupid)
         return (cached.group if cached is not None else Group(groupid)), None
 
-    def _process(self, task: Task, result: Group) -> Outcome:
-        """Apply ``task``; ``result`` (a copy of its group) becomes the state written."""
+    def _process(self, task: Task, result: Group) -> tuple[Outcome, Group | None]:
+        """Apply ``task``; ``result`` (a copy of its group) becomes the state written.
+
+        :returns: the outcome, and the state to retry, if any: the task's desired state when
+            additions or removals waited for metadata sync; after the commit of a failover
+            transaction, the state written plus the rows the failover left for later (additions
+            only: a row parked for the old primary stays until reconciliation says otherwise).
+        """
         current, in_flight = self._current(task.groupid)
         store = self._store
         if task.event == AFTER_PROMOTE:
             with store.until(None if in_flight is None else in_flight.deadline):
-                store.apply(result, current, task.cooldown, in_transaction=in_flight is not None)
+                unsynced = store.apply(result, current, task.cooldown, in_transaction=in_flight is not None)
                 if in_flight is not None:
                     store.commit()
             result.failover = False
-            return Outcome.APPLIED
+            if unsynced is not None:
+                self._sync_waits(unsynced, task.groupid)
+            elif store.sync_checked:
+                self._sync_done()
+            if unsynced is not None:
+                return Outcome.APPLIED, task.group
+            if in_flight is not None:
+                return Outcome.APPLIED, _with_deferred_additions(result, task.group)
+            return Outcome.APPLIED, None
         if not current.is_registered():
             logger.info(
                 "Not pausing group %s for %s: it has no primary row in pg_dist_node",
                 task.groupid,
                 task.event,
             )
-            return Outcome.SKIPPED
+            return Outcome.SKIPPED, None
         now = time.monotonic()
         if task.timeout:
             task.deadline = now + task.timeout
@@ -275,7 +348,44 @@ class MetadataWorker:
             if in_flight is None:
                 store.begin()
             store.apply(result, current, task.cooldown, in_transaction=True)
-        return Outcome.OPENED
+        return Outcome.OPENED, None
+
+    def _sync_waits(self, node: str, groupid: int) -> None:
+        """Additions or removals of ``groupid`` wait until Citus has synced ``node``."""
+        now = time.monotonic()
+        if self._unsynced is None:
+            logger.info(
+                "Citus has not synced its metadata to %s yet: adding and removing nodes of group %s "
+                "waits until it has (rechecked with back-off, at least every %.0f s)",
+                node,
+                groupid,
+                SYNC_RETRY_MAX,
+            )
+            self._unsynced = (node, now, 1)
+            return
+        _, since, deferrals = self._unsynced
+        self._unsynced = (node, since, deferrals + 1)
+        logger.debug("Metadata of %s not synced yet (%.1f s, %d checks)", node, now - since, deferrals + 1)
+
+    def _sync_done(self) -> None:
+        if self._unsynced is not None:
+            node, since, deferrals = self._unsynced
+            self._unsynced = None
+            logger.info(
+                "Citus synced its metadata (to %s) after %.2f s and %d checks: adding and removing "
+                "nodes again",
+                node,
+                time.monotonic() - since,
+                deferrals,
+            )
+
+    def _retry(self, desired: Group, cooldown: int, epoch: int) -> None:
+        """Queue ``desired`` again, after the back-off while metadata is not in sync."""
+        deferrals = 0 if self._unsynced is None else self._unsynced[2]
+        delay = sync_retry_delay(deferrals) if deferrals else 0.0
+        task = Task(desired.copy(), AFTER_PROMOTE, None, cooldown)
+        if self.state.retry(task, time.monotonic() + delay, epoch):
+            logger.debug("Retrying group %s in %.2f s", desired.groupid, delay)
 
     def _load_cache(self, epoch: int) -> bool:
         if time.monotonic() < self._reload_not_before:
@@ -357,6 +467,10 @@ class MetadataWorker:
             group = task.group.copy()
             group.failover = False
             state.submit(Task(group, AFTER_PROMOTE, task.timeout, task.cooldown), time.monotonic())
+            primary = group.primary()
+            if primary is not None:
+                # committed before the new primary's member key says so: keep stale views out
+                state.guard_promotion(task.groupid, primary.key, task.deadline)
 
     def _shutdown(self) -> None:
         with self.state.cond:

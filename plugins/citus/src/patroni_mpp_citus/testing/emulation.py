@@ -83,7 +83,11 @@ class CallLogEntry:
 
 def emulation_sql() -> str:
     """The text of the emulation's SQL script."""
-    return resources.files(__name__).joinpath(SQL_RESOURCE).read_text(encoding="utf-8")
+    return (
+        resources.files(__package__ or "patroni_mpp_citus.testing")
+        .joinpath(SQL_RESOURCE)
+        .read_text(encoding="utf-8")
+    )
 
 
 def install_emulation(conn: Connection, *, placeholder_extension: bool = False) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import psycopg
 from patroni_mpp.testing.postgres import PostgresServer
 
-from . import (
+from .emulation import (
     Connection,
     citus_available,
     client_read,

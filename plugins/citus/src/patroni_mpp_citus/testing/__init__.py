@@ -1,0 +1,15 @@
+"""Test support for the Citus engine: test servers, client traffic, statement log, emulation.
+
+A Citus test server (real Citus, or the SQL emulation of Citus's node-metadata API), client traffic,
+and the server's statement log.
+
+Nothing in the engine imports this package: it is for tests, the reliability suite and the
+benchmarks, and for anyone testing a tool against the engine. Its modules:
+
+* :mod:`.server`: :class:`~.server.CitusTestServer`, a temporary PostgreSQL server with database
+  ``citus`` holding the real extension (built from source where available) or the emulation, and
+  real worker servers where real Citus must reach a node; client operations in background threads;
+* :mod:`.emulation`: installing the emulation, and helpers that work on both (client writes and
+  reads, emptying the metadata, waiting for metadata sync);
+* :mod:`.statement_log`: every statement the server ran, read back from its log.
+"""
