@@ -17,8 +17,9 @@ Each of the four runs builds a fresh formation: plain ``patroni`` (its built-in 
 otherwise. Per event: failed writes and reads (from the event to the next one), the longest gap between two
 successful writes of one writer thread, the read-error window (from the reader's first failure to its first
 success after the last one), the time from the switchover command (or the kill) until ``pg_dist_node`` names
-the new leader as primary, and until it holds the old leader as a ``secondary`` row. At the end, every
-acknowledged id is looked up.
+the new leader as primary, until it first holds the old leader as a ``secondary`` row and since when it holds
+that row for good (to the next event), and when the old leader streams again. At the end, every acknowledged
+id is looked up.
 
 Needs the citus extension in the PostgreSQL installation; elsewhere the section says why it was skipped.
 Usage: ``python bench/e2e_citus.py [--switchovers N] [--writers N] [--modes quorum,off]
@@ -175,7 +176,9 @@ def run(python: str, flavour: str, mode: str, args: argparse.Namespace) -> dict[
                 log.info("%s: formation stopped in %.1f s", label, time.monotonic() - stopping)
                 result["patroni_problems"] = dict(keep_logs(formation, label).most_common(25))
     finally:
+        cleaning = time.monotonic()
         shutil.rmtree(base, ignore_errors=True)
+        log.info("%s: etcd stopped, %s removed; %.1f s", label, base, time.monotonic() - cleaning)
     result["wall_s"] = time.monotonic() - started
     return result
 
@@ -184,7 +187,13 @@ def run(python: str, flavour: str, mode: str, args: argparse.Namespace) -> dict[
 
 
 def _values(result: dict[str, Any], kind: str, key: str) -> list[Any]:
-    return [event[key] for event in result.get("events", []) if event["kind"] == kind]
+    events = [event for event in result.get("events", []) if event["kind"] == kind]
+    if key == "demote_to_metadata_s":
+        return [
+            None if e["metadata_s"] is None or e["demote_s"] is None else e["metadata_s"] - e["demote_s"]
+            for e in events
+        ]
+    return [event[key] for event in events]
 
 
 def spread(values: list[Any], digits: int = 2) -> str:
@@ -211,15 +220,21 @@ ROWS: list[tuple[str, str, str, int]] = [
     ("switchover: longest write pause, s", "switchover", "write_pause_s", 2),
     ("switchover: read-error window, s", "switchover", "read_error_window_s", 2),
     ("switchover → `pg_dist_node` committed, s", "switchover", "metadata_s", 2),
-    ("switchover → old primary a `secondary` row, s", "switchover", "secondary_s", 2),
+    ("switchover → old primary first a `secondary` row, s", "switchover", "secondary_first_s", 2),
+    ("switchover → old primary a `secondary` row for good, s", "switchover", "secondary_s", 2),
+    ("(switchover → old primary streaming again, s)", "switchover", "rejoined_s", 2),
     ("(switchover command run time, s)", "switchover", "ctl_s", 2),
+    ("(switchover command → old leader starts demoting, s)", "switchover", "demote_s", 2),
+    ("demote → `pg_dist_node` committed, s", "switchover", "demote_to_metadata_s", 2),
     ("failover: failed writes", "failover", "failed_writes", 0),
     ("failover: failed reads", "failover", "failed_reads", 0),
     ("failover: longest write pause, s", "failover", "write_pause_s", 2),
     ("failover: read-error window, s", "failover", "read_error_window_s", 2),
     ("kill → `pg_dist_node` committed, s", "failover", "metadata_s", 2),
-    ("kill → old primary a `secondary` row, s", "failover", "secondary_s", 2),
+    ("kill → old primary first a `secondary` row, s", "failover", "secondary_first_s", 2),
+    ("kill → old primary a `secondary` row for good, s", "failover", "secondary_s", 2),
     ("(kill → restart of the killed node, s)", "failover", "restarted_s", 2),
+    ("(kill → old primary streaming again, s)", "failover", "rejoined_s", 2),
 ]
 
 
@@ -271,7 +286,7 @@ def benchmarks_section(
         "",
         f"Machine: {host(platform.machine())}; Python {versions['python']}; Patroni {versions['patroni']}; "
         f"Citus {versions['citus']}; PostgreSQL {lc.find_pg_bin().parent.name}. Run at {run_at()}; "
-        f"the four runs took {wall / 60:.1f} min.",
+        f"the {len(results)} runs took {wall / 60:.1f} min; load average {versions['load']} at the start.",
         "",
         "Method: one etcd and, for each run, a fresh coordinator and two worker groups of two members on "
         f"127.0.0.1 (`loop_wait` {args.loop_wait}, `ttl` 20, `retry_timeout` 5), the same generated "
@@ -287,13 +302,52 @@ def benchmarks_section(
         "event's start. *Longest write pause*: longest gap between two successful writes of one writer "
         "thread. *Read-error window*: from the reader's first failure to its first success after the last "
         "one. *→ committed*: from starting the switchover command (the kill) until `pg_dist_node` names the "
-        "new leader as primary; *→ `secondary` row*: until it holds the old leader as a `secondary` row "
-        "(after a failover the old leader is back only after its restart). Cells: median / max over the "
+        "new leader as primary; *first a `secondary` row*: until it first holds the old leader as a "
+        "`secondary` row (such a row may name a node that is not running yet); *for good*: since when it "
+        "holds that row without a break up to the next event (the scenario waits, after the old leader "
+        "streams again, up to 45 s for the row); *streaming again*: until the old leader is a replica "
+        "again (a quorum standby under synchronous replication). *Demote →*: from the old leader's "
+        "log line `switchover: demoting myself` (so without the start-up of the `ctl` process and the wait "
+        "for the leader's next HA cycle, which the command-based rows include). Cells: median / max over the "
         "switchovers; one value for the failover. Details: the docstring of `bench/e2e_citus.py`.",
         "",
         *figures_table(results),
+        *notes(results),
     ]
     return "\n".join(lines)
+
+
+def notes(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Observations that hold for the data: when the old leader's secondary row appeared; lost writes."""
+    found = []
+    events = [e for r in results.values() for e in r.get("events", [])]
+    if events and all(
+        e["secondary_first_s"] is not None and e["secondary_first_s"] == e["metadata_s"] for e in events
+    ):
+        found.append(
+            "In every event of every run the old leader's first `secondary` row appeared in the same "
+            "observed `pg_dist_node` change that named the new primary, that is before the old leader ran "
+            "again."
+        )
+    for label, r in results.items():
+        flavour, mode = label.split("-")
+        run = f"{LABELS[flavour]}, sync {mode}"
+        own = r.get("events", [])
+        readded = [e for e in own if e["secondary_s"] != e["secondary_first_s"]]
+        if readded:
+            kinds = ", ".join(sorted({e["kind"] for e in readded}))
+            found.append(
+                f"{run}: in {len(readded)} of {len(own)} events ({kinds}) the old leader's `secondary` "
+                "row was removed after it first appeared and added again later (or was missing at the next "
+                "event)."
+            )
+        for lost in r.get("lost_ids", []):
+            found.append(
+                f"{run}: lost id {lost['id']} (worker group {lost['group']}), acknowledged "
+                f"{lost['acknowledged_s_after_previous_event']} s after the start of the "
+                f"{lost['previous_event']}."
+            )
+    return ["", *[f"- {line}" for line in found]] if found else []
 
 
 def reliability_section(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
@@ -303,7 +357,10 @@ def reliability_section(results: dict[str, dict[str, Any]], args: argparse.Names
         f"Run at {run_at()}: a coordinator and two worker groups of two members, {args.writers} writers and "
         f"one reader through the coordinator, {args.switchovers} planned switchovers of a worker group and "
         "one `kill -9` of a worker leader (Patroni and postmaster) per run, each run on a fresh formation. "
-        "Timings and method: [BENCHMARKS.md](BENCHMARKS.md) (`bench/e2e_citus.py`).",
+        "Timings and method: [BENCHMARKS.md](BENCHMARKS.md) (`bench/e2e_citus.py`). Lost acknowledged writes "
+        "must be 0 under synchronous (quorum) replication; with `synchronous_mode` off, a write acknowledged "
+        "in the last milliseconds before the killed postmaster died may be missing on the promoted replica "
+        "(asynchronous replication), in either flavour.",
         "",
         "| run | failed writes (switchovers / failover) | failed reads (switchovers / failover) "
         "| wrong read results | lost acknowledged writes | `pg_dist_node` = DCS at the end |",
@@ -351,6 +408,7 @@ def main() -> int:
         "python": subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
                                  capture_output=True, text=True, check=True).stdout.strip(),
         "patroni": version_of(python, "patroni"),
+        "load": " ".join(f"{v:.2f}" for v in os.getloadavg()),
     }  # fmt: skip
     modes = [m for m in args.modes.split(",") if m]
     flavours = [f for f in args.flavours.split(",") if f]

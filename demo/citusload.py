@@ -247,6 +247,8 @@ class Workload:
     coordinator: lc.PatroniNode
     writers: int = 1
     acknowledged: set[int] = field(default_factory=set)
+    acknowledged_at: dict[int, float] = field(default_factory=dict)
+    """Id -> ``time.monotonic()`` when its insert was acknowledged."""
     logs: list[ClientLog] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -280,6 +282,7 @@ class Workload:
                     conn = _connect(self.coordinator, statement_timeout_ms=CLIENT_STATEMENT_TIMEOUT_MS)
                 conn.execute("INSERT INTO e2e_dist VALUES (%s, 'x')", (next_id,))
                 self.acknowledged.add(next_id)
+                self.acknowledged_at[next_id] = time.monotonic()
                 if (next_id // self.writers) % 10 == 0:
                     conn.execute("SELECT count(*) FROM e2e_dist WHERE id = %s", (max(next_id - 5, 1),))
                 next_id += self.writers
@@ -316,8 +319,12 @@ class Workload:
 
     def lost_writes(self) -> int:
         """Acknowledged ids missing from the table."""
+        return len(self.missing_ids())
+
+    def missing_ids(self) -> list[int]:
+        """The acknowledged ids missing from the table, in order."""
         present = {int(row[0]) for row in query(self.coordinator, "SELECT id FROM e2e_dist")}
-        return len(self.acknowledged - present)
+        return sorted(self.acknowledged - present)
 
     def errors(self) -> collections.Counter[str]:
         """Error texts of every writer, counted."""
@@ -465,6 +472,22 @@ class MetadataMonitor:
             return max(seen, after)
         return None
 
+    def held_since(
+        self, predicate: Callable[[frozenset[DistRow]], bool], start: float, end: float
+    ) -> float | None:
+        """Since when (not before ``start``) the table satisfied ``predicate`` without a break until ``end``.
+
+        None when the state at ``end`` does not satisfy it.
+        """
+        with self._condition:
+            history = [(seen, state) for seen, state in self.history if seen <= end]
+        if not history or not predicate(history[-1][1]):
+            return None
+        index = len(history) - 1
+        while index > 0 and history[index][0] > start and predicate(history[index - 1][1]):
+            index -= 1
+        return max(history[index][0], start)
+
     def wait_seen(
         self, predicate: Callable[[frozenset[DistRow]], bool], after: float, timeout: float
     ) -> float | None:
@@ -601,18 +624,27 @@ class Event:
 
     kind: str
     """``switchover`` or ``failover``."""
+    group: int
     old: str
     new: str
+    old_port: int
     started: float
     """``time.monotonic()`` when the switchover command was started or the leader was killed."""
     ctl_s: float | None = None
     """Run time of the switchover command."""
+    demote_s: float | None = None
+    """When the old leader logged ``switchover: demoting myself`` (its log's clock; switchover only)."""
     metadata_s: float | None = None
     """Until ``pg_dist_node`` named the new leader as the group's primary (None: not within the wait)."""
+    secondary_first_s: float | None = None
+    """Until ``pg_dist_node`` first held the old leader as a secondary (None: never in the event)."""
     secondary_s: float | None = None
-    """Until ``pg_dist_node`` held the old leader as a secondary (None: not within the wait)."""
+    """Since when ``pg_dist_node`` held the old leader as a secondary without a break until the event's end
+    (None: not at the end of the event)."""
     restarted_s: float | None = None
     """When the killed node was started again (failover only)."""
+    rejoined_s: float | None = None
+    """Until the old leader streamed again as a replica (a quorum standby under synchronous replication)."""
     failed_writes: int = 0
     failed_reads: int = 0
     write_pause_s: float = 0.0
@@ -624,6 +656,15 @@ class Event:
         """The event as plain data."""
         return {k: v for k, v in self.__dict__.items() if k != "started"}
 
+    @property
+    def wall(self) -> float:
+        """``time.time()`` of :attr:`started`."""
+        return time.time() - (time.monotonic() - self.started)
+
+
+SECONDARY_WAIT = 45.0
+"""Longest wait, after the old leader streams again, for its ``secondary`` row."""
+
 
 def _measured_switchover(
     groups: dict[int, list[lc.PatroniNode]], monitor: MetadataMonitor, config: Path, *, python: str,
@@ -631,16 +672,42 @@ def _measured_switchover(
 ) -> Event:  # fmt: skip
     old = wait_group_ready(groups[group], sync=sync)
     new = next(n for n in groups[group] if n is not old)
-    event = Event("switchover", old.name, new.name, time.monotonic())
+    event = Event("switchover", group, old.name, new.name, old.pg_port, time.monotonic())
     ctl_switchover(config, group, old.name, new.name, python=python, launcher=launcher)
     event.ctl_s = time.monotonic() - event.started
     seen = monitor.wait_seen(primary_is(group, new.pg_port), event.started, 120)
     event.metadata_s = None if seen is None else seen - event.started
-    seen = monitor.wait_seen(secondary_is(group, old.pg_port), event.started, 60)
-    event.secondary_s = None if seen is None else seen - event.started
     wait_group_ready(groups[group], sync=sync)
+    event.rejoined_s = time.monotonic() - event.started
+    if monitor.wait_seen(secondary_is(group, old.pg_port), time.monotonic(), SECONDARY_WAIT) is None:
+        logger.warning(
+            "%s is no secondary row of group %d %.0f s after it streams", old.name, group, SECONDARY_WAIT
+        )
+    demoted = first_log_time(old.log_path, "switchover: demoting myself", after=event.wall - 1)
+    event.demote_s = None if demoted is None else demoted - event.wall
     time.sleep(settle)
     return event
+
+
+def first_log_time(log_path: Path, text: str, *, after: float) -> float | None:
+    """``time.time()`` of the first Patroni log line at or after ``after`` that contains ``text``, or None.
+
+    Patroni stamps its lines with the local time to the millisecond (``2026-01-01 00:00:00,123``).
+    """
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if len(line) < 24 or line[19] != "," or text not in line:
+            continue
+        try:
+            stamp = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + int(line[20:23]) / 1000
+        except ValueError:
+            continue
+        if stamp >= after:
+            return stamp
+    return None
 
 
 def _measured_failover(
@@ -649,7 +716,7 @@ def _measured_failover(
 ) -> Event:  # fmt: skip
     victim = wait_group_ready(groups[group], sync=sync)
     survivors = [n for n in groups[group] if n is not victim]
-    event = Event("failover", victim.name, "", time.monotonic())
+    event = Event("failover", group, victim.name, "", victim.pg_port, time.monotonic())
     patroni_pid, postmaster_pid = victim.kill9()
     logger.info("killed %s (Patroni pid %s, postmaster pid %s)", victim.name, patroni_pid, postmaster_pid)
     new = lc.wait_leader(survivors, timeout=180)
@@ -659,21 +726,34 @@ def _measured_failover(
     time.sleep(settle)
     event.restarted_s = time.monotonic() - event.started
     victim.start()
-    seen = monitor.wait_seen(secondary_is(group, victim.pg_port), event.started, 120)
-    event.secondary_s = None if seen is None else seen - event.started
     wait_group_ready(groups[group], sync=sync, timeout=180)
+    event.rejoined_s = time.monotonic() - event.started
+    if monitor.wait_seen(secondary_is(group, victim.pg_port), time.monotonic(), SECONDARY_WAIT) is None:
+        logger.warning(
+            "%s is no secondary row of group %d %.0f s after it streams", victim.name, group, SECONDARY_WAIT
+        )
     time.sleep(settle)
     return event
 
 
-def _attribute(events: list[Event], workload: Workload, reader: ReadClient, ended: float) -> None:
-    """Give each event the client figures of its window: from its start to the next event's start."""
+def _attribute(
+    events: list[Event], workload: Workload, reader: ReadClient, monitor: MetadataMonitor, ended: float
+) -> None:
+    """Give each event the figures of its window, from its start to the next event's start.
+
+    The clients' failures and pauses, and when the old leader's ``secondary`` row appeared first and for good.
+    """
     for index, event in enumerate(events):
         end = events[index + 1].started if index + 1 < len(events) else ended
         event.failed_writes = sum(len(log.failures(event.started, end)) for log in workload.logs)
         event.failed_reads = len(reader.log.failures(event.started, end))
         event.write_pause_s = max(log.longest_gap(event.started, end) for log in workload.logs)
         event.read_error_window_s = reader.log.error_window(event.started, end)
+        predicate = secondary_is(event.group, event.old_port)
+        first = monitor.first_seen(predicate, event.started)
+        event.secondary_first_s = None if first is None or first >= end else first - event.started
+        held = monitor.held_since(predicate, event.started, end)
+        event.secondary_s = None if held is None else held - event.started
 
 
 def _sync_mode(node: lc.PatroniNode) -> Any:
@@ -743,7 +823,7 @@ def run_measured(
         ended = time.monotonic()
         workload.stop()
         reader.stop()
-    _attribute(events, workload, reader, ended)
+    _attribute(events, workload, reader, monitor, ended)
     first = events[0].started if events else ended
     consistent = True
     try:
@@ -751,9 +831,11 @@ def run_measured(
     except lc.LocalClusterError:
         consistent = False
     monitor.stop()
+    missing = workload.missing_ids()
     return {
         "events": [event.as_dict() for event in events],
-        "lost_acknowledged_writes": workload.lost_writes(),
+        "lost_acknowledged_writes": len(missing),
+        "lost_ids": [_lost_detail(coordinator, i, workload.acknowledged_at[i], events) for i in missing[:20]],
         "acknowledged_writes": len(workload.acknowledged),
         "ok_writes": workload.ok_ops,
         "failed_writes": workload.failed_ops,
@@ -768,6 +850,30 @@ def run_measured(
         "sync_modes": {str(group): mode for group, mode in sync_modes.items()},
         "startup_s": startup_s,
         "citus": citus[1] if len(citus) > 1 else " ".join(citus),
+        "pg_dist_node_history": [[round(seen - t0, 3), sorted(state)] for seen, state in monitor.history],
+        "event_starts": [round(event.started - t0, 3) for event in events],
+    }
+
+
+def _lost_detail(
+    coordinator: lc.PatroniNode, ident: int, acked: float, events: list[Event]
+) -> dict[str, Any]:
+    """Where a lost write lived and when it was acknowledged, relative to the event before it."""
+    rows = query(
+        coordinator,
+        "SELECT groupid FROM pg_dist_placement "
+        "WHERE shardid = get_shard_id_for_distribution_column('e2e_dist', %s::bigint)",
+        ident,
+    )
+    before = [event for event in events if event.started <= acked]
+    after = [event for event in events if event.started > acked]
+    return {
+        "id": ident,
+        "group": int(rows[0][0]) if rows else None,
+        "acknowledged_s_after_previous_event": round(acked - before[-1].started, 3) if before else None,
+        "acknowledged_s_before_next_event": round(after[0].started - acked, 3) if after else None,
+        "previous_event": f"{before[-1].kind} {before[-1].old}->{before[-1].new}" if before else None,
+        "next_event": f"{after[0].kind} {after[0].old}->{after[0].new}" if after else None,
     }
 
 
@@ -777,7 +883,7 @@ def _summary(event: Event) -> str:
 
     return (
         f"{event.old} -> {event.new}: pg_dist_node primary after {seconds(event.metadata_s)}, "
-        f"old leader secondary after {seconds(event.secondary_s)}"
+        f"old leader streaming again after {seconds(event.rejoined_s)}"
     )
 
 

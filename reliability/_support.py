@@ -13,7 +13,10 @@ from typing import Any
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp.testing.polling import DEADLINE, wait_for
 from patroni_mpp_citus import ENGINE_THREAD_PREFIXES, CitusHandler
+from patroni_mpp_citus.testing.emulation import wait_metadata_synced
 from patroni_mpp_citus.testing.server import CitusTestServer
+
+logger = logging.getLogger(__name__)
 
 APP = "Patroni citus"
 """``application_name`` of the handler's metadata connection."""
@@ -69,14 +72,102 @@ def exception_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
 
 
-def node(index: int, name: str | None = None, **kwargs: Any) -> Member:
-    """A DCS member on a loopback address nothing listens on (the emulation never connects)."""
-    return member(name or f"n{index}", "127.0.0.1", 20000 + index, **kwargs)
+CITUS_HOST_LIMIT = 256
+"""Longest host name (bytes) real Citus registers: a longer one is refused by ``citus_add_node``
+("could not find valid entry for node"), whatever the node's role (measured on 13.2.2)."""
 
 
-def address(index: int) -> tuple[str, int]:
-    """``(host, port)`` of :func:`node` ``index``."""
-    return ("127.0.0.1", 20000 + index)
+def citus_accepts_host(citus: CitusTestServer, host: str) -> bool:
+    """True when ``citus_add_node`` stores ``host`` as given (the emulation stores any host)."""
+    return not citus.is_real or len(host.encode("utf-8")) <= CITUS_HOST_LIMIT
+
+
+def metadata_synced(citus: CitusTestServer, timeout: float = 15.0) -> bool:
+    """Wait until Citus has synced its metadata to every metadata node (real or emulated daemon).
+
+    After an effective ``citus_update_node`` real Citus marks the metadata unsynced until its
+    maintenance daemon has synced every metadata node, and refuses ``citus_add_node`` /
+    ``citus_remove_node`` meanwhile; a primary row renamed to an address nothing listens on is never
+    synced.
+    """
+    with citus.connect(application_name="reliability-probe") as conn:
+        return wait_metadata_synced(conn, timeout)
+
+
+def unsynced_nodes(citus: CitusTestServer) -> list[tuple[int, str, int]]:
+    """``(groupid, nodename, nodeport)`` of the primary metadata nodes Citus has not synced."""
+    with citus.connect(application_name="reliability-probe") as conn:
+        rows = conn.execute(
+            "SELECT groupid, nodename, nodeport FROM pg_catalog.pg_dist_node "
+            "WHERE hasmetadata AND NOT metadatasynced AND isactive AND noderole = 'primary' "
+            "ORDER BY nodeid"
+        ).fetchall()
+    return [(int(g), str(n), int(p)) for g, n, p in rows]
+
+
+def assert_metadata_settles(citus: CitusTestServer) -> None:
+    """Fail when the test left metadata that Citus does not sync.
+
+    Called at the teardown of the tests that register nodes: a primary row left at an address
+    nothing listens on would keep Citus refusing every later ``citus_add_node`` /
+    ``citus_remove_node`` (SQLSTATE 55000). Real Citus's maintenance daemon syncs; so does the
+    emulated one, which models the same rule with its registry of reachable addresses.
+    """
+    assert metadata_synced(citus), (
+        f"the test left metadata that Citus does not sync: unsynced nodes {unsynced_nodes(citus)}"
+    )
+
+
+@contextmanager
+def broken_function(citus: CitusTestServer, name: str) -> Iterator[None]:
+    """Make ``pg_catalog.<name>`` raise ``injected failure of <name>``; restored when the block ends.
+
+    Works on the emulation (a PL/pgSQL function) and on real Citus (a C function of the extension):
+    the function is replaced, with the same signature, by a PL/pgSQL body that raises, and the
+    original definition (``pg_get_functiondef``) is executed again afterwards.
+    """
+    with citus.connect(application_name="reliability-fault") as conn:
+        rows = conn.execute(
+            "SELECT pg_catalog.pg_get_functiondef(p.oid), pg_catalog.pg_get_function_arguments(p.oid), "
+            "pg_catalog.pg_get_function_result(p.oid) FROM pg_catalog.pg_proc p "
+            "WHERE p.proname = %s AND p.pronamespace = 'pg_catalog'::regnamespace",
+            (name,),
+        ).fetchall()
+        assert len(rows) == 1, f"expected one pg_catalog.{name}, found {len(rows)}"
+        original, arguments, result = (str(value) for value in rows[0])
+        if citus.is_real:
+            # a function of the extension is not distributed, but never let Citus propagate this
+            conn.execute("SET citus.enable_ddl_propagation TO off")
+        conn.execute(
+            f"CREATE OR REPLACE FUNCTION pg_catalog.{name}({arguments}) RETURNS {result} "
+            f"LANGUAGE plpgsql AS $fault$ BEGIN RAISE EXCEPTION 'injected failure of {name}'; END $fault$"
+        )
+        try:
+            yield
+        finally:
+            conn.execute(original)
+            restored = conn.execute(
+                "SELECT pg_catalog.pg_get_functiondef(p.oid) FROM pg_catalog.pg_proc p "
+                "WHERE p.proname = %s AND p.pronamespace = 'pg_catalog'::regnamespace",
+                (name,),
+            ).fetchall()
+            assert [str(row[0]) for row in restored] == [original], f"{name} was not restored"
+
+
+def reset_citus(citus: CitusTestServer) -> None:
+    """Empty the node metadata for the next test, on real Citus as on the emulation.
+
+    :meth:`CitusTestServer.reset` removes the rows with ``citus_remove_node``, which real Citus
+    refuses while a metadata node is out of sync: wait for the sync first. When a test left a primary
+    row at an address nothing listens on (the sync never comes), the rows are deleted directly, so
+    that one broken test does not break every later one (the test itself fails at its teardown, see
+    the ``citus`` fixture).
+    """
+    if citus.is_real and not metadata_synced(citus):
+        logger.warning("metadata never synced (%s): deleting the node rows directly", unsynced_nodes(citus))
+        with citus.connect(application_name="citus-test-reset") as conn:
+            conn.execute("DELETE FROM pg_catalog.pg_dist_node")
+    citus.reset()
 
 
 @dataclass
@@ -99,6 +190,20 @@ class Formation:
     def coordinator(self) -> Member:
         """The coordinator leader's member."""
         return member("coordinator", self.citus.host, self.citus.port, role="primary")
+
+    def address(self, index: int) -> tuple[str, int]:
+        """``(host, port)`` of node number ``index`` (1, 2, ...): a server real Citus can reach.
+
+        Real Citus connects to a primary when it is added (and syncs metadata to it after an
+        update), so every member that may become a primary must listen there; the emulation never
+        connects (see :meth:`CitusTestServer.node_address`).
+        """
+        return self.citus.node_address(index)
+
+    def node(self, index: int, name: str | None = None, **kwargs: Any) -> Member:
+        """The DCS member ``n<index>`` (or ``name``) at :meth:`address` ``index``."""
+        host, port = self.address(index)
+        return member(name or f"n{index}", host, port, **kwargs)
 
     def view(self) -> Cluster:
         """The coordinator's DCS view (with ``workers``), a consistent snapshot."""
@@ -196,7 +301,9 @@ class Formation:
         pids = self.backend_pids()
         with self.citus.connect(application_name="reliability-probe") as conn:
             for pid in pids:
-                conn.execute("SELECT pg_catalog.pg_terminate_backend(%s)", (pid,))
+                # ::int: with the citus extension a small int parameter is ambiguous between
+                # pg_terminate_backend(int, bigint) and Citus's pg_terminate_backend(bigint, bigint)
+                conn.execute("SELECT pg_catalog.pg_terminate_backend(%s::int)", (pid,))
         return len(pids)
 
     def close(self) -> None:
@@ -219,7 +326,7 @@ def _host_port(url: str | None) -> tuple[str, int] | None:
 
 
 def make_formation(citus: CitusTestServer, *, password: str | None = None, group: int = 0) -> Formation:
-    """A coordinator handler (promotion watch off: nothing listens at the workers' addresses)."""
+    """A coordinator handler (promotion watch off: the tests drive every promotion themselves)."""
     postgresql = LocalPostgresql("coordinator", citus.host, citus.port, primary=True, password=password)
     handler = CitusHandler(postgresql, {"group": group, "database": citus.dbname}, watch_promotions=False)
     return Formation(citus, postgresql, handler)
@@ -237,8 +344,8 @@ def formation_of(citus: CitusTestServer, **kwargs: Any) -> Iterator[Formation]:
 
 def one_group(formation: Formation, groupid: int = 1, first: int = 1) -> tuple[Member, Member]:
     """Register group ``groupid``: node ``first`` primary, node ``first + 1`` secondary."""
-    a = node(first, role="primary")
-    b = node(first + 1)
+    a = formation.node(first, role="primary")
+    b = formation.node(first + 1)
     formation.set_group(groupid, a, b)
     assert formation.converge(), f"group {groupid} was not registered: {formation.rows()}"
     return a, b

@@ -6,7 +6,9 @@ own tests use): ``log_statement = 'all'``, so every statement the handler sends 
 Fixtures:
 
 * ``citus_server`` (session): the started server, stopped (by pid) at the end of the session.
-* ``citus`` (function): the server with empty node metadata.
+* ``citus`` (function): the server with empty node metadata (on real Citus: once its metadata is
+  synced, see :func:`_support.reset_citus`); at its teardown, real Citus must be able to sync what
+  the test left (:func:`_support.assert_metadata_settles`).
 * ``statement_log`` (function): the statements logged from now on.
 * ``record_logs`` (function): every log record (all loggers, DEBUG and up) of the test.
 * ``soak_seconds``: duration of the soak (``--soak-seconds`` or ``$PATRONI_MPP_SOAK_SECONDS``, 120).
@@ -19,7 +21,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from _support import LogRecorder, no_engine_threads
+from _support import LogRecorder, assert_metadata_settles, no_engine_threads, reset_citus
 from hypothesis import settings
 from patroni_mpp.testing.postgres import PostgresUnavailable
 from patroni_mpp_citus.testing.server import CitusTestServer, CitusUnavailableError
@@ -75,10 +77,11 @@ def citus_server() -> Iterator[CitusTestServer]:
 
 
 @pytest.fixture
-def citus(citus_server: CitusTestServer) -> CitusTestServer:
+def citus(citus_server: CitusTestServer) -> Iterator[CitusTestServer]:
     """The server with empty ``pg_dist_node`` / ``pg_dist_authinfo``."""
-    citus_server.reset()
-    return citus_server
+    reset_citus(citus_server)
+    yield citus_server
+    assert_metadata_settles(citus_server)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from _support import APP, Formation, make_formation, one_group
+from _support import APP, Formation, assert_metadata_settles, make_formation, one_group, reset_citus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from patroni_mpp import (
@@ -190,7 +190,7 @@ EVENTS = (
 @pytest.fixture(scope="module")
 def formation(citus_server: CitusTestServer) -> Iterator[Formation]:
     """A coordinator with groups 1 (n1 primary, n2 secondary) and 2 (n3 primary, n4 secondary)."""
-    citus_server.reset()
+    reset_citus(citus_server)
     made = make_formation(citus_server)
     try:
         one_group(made, 1, 1)
@@ -198,6 +198,7 @@ def formation(citus_server: CitusTestServer) -> Iterator[Formation]:
         yield made
     finally:
         made.close()
+    assert_metadata_settles(citus_server)
 
 
 def _statements_since(formation: Formation, mark: int) -> list[str]:

@@ -3,7 +3,8 @@
 A planned switchover of worker group 1 (n1 -> n2: ``before_demote``, ``before_promote``,
 ``after_promote``) with a fault injected before, during or after the event transaction: the metadata
 connection killed (``pg_terminate_backend``), the server restarted, metadata functions raising, the
-server slower than the event timeout. Each time:
+server slower than the event timeout. The members are servers real Citus can reach
+(``CitusTestServer.node_address``). Each time:
 
 * the handler recovers without a restart (same handler object, its thread alive);
 * no transaction of the handler stays open past its deadline (``pg_stat_activity``);
@@ -13,15 +14,21 @@ server slower than the event timeout. Each time:
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import psycopg
 import pytest
-from _support import Formation, LogRecorder, formation_of, node, one_group
+from _support import (
+    Formation,
+    LogRecorder,
+    assert_metadata_settles,
+    broken_function,
+    formation_of,
+    one_group,
+    reset_citus,
+)
 from conftest import start_citus_server
 from patroni_mpp.testing.polling import DEADLINE, wait_for
 from patroni_mpp_citus.testing.server import CitusTestServer
@@ -39,11 +46,12 @@ def fault_server() -> Iterator[CitusTestServer]:
 
 @pytest.fixture
 def formation(fault_server: CitusTestServer) -> Iterator[Formation]:
-    fault_server.reset()
+    reset_citus(fault_server)
     with formation_of(fault_server) as made:
         one_group(made, 1, 1)
         yield made
         assert made.handler.worker.alive, "the worker thread died"
+    assert_metadata_settles(fault_server)
 
 
 def demote(formation: Formation, timeout: float = 30) -> None:
@@ -53,26 +61,27 @@ def demote(formation: Formation, timeout: float = 30) -> None:
 
 def promote(formation: Formation, timeout: float = 30) -> None:
     """n2 is about to be promoted (the DCS leader is n2 already; n1 is stopped)."""
-    formation.set_group(1, node(2, role="replica"), node(1, state="stopped"))
+    formation.set_group(1, formation.node(2, role="replica"), formation.node(1, state="stopped"))
     formation.event("before_promote", 1, "n2", timeout=timeout)
 
 
 def promoted(formation: Formation, timeout: float = 30) -> None:
     """n2 runs as a primary."""
-    formation.set_group(1, node(2, role="primary"), node(1, state="stopped"))
+    formation.set_group(1, formation.node(2, role="primary"), formation.node(1, state="stopped"))
     formation.event("after_promote", 1, "n2", timeout=timeout)
 
 
 def rejoined(formation: Formation) -> None:
     """n1 is back as a running replica."""
-    formation.set_group(1, node(2, role="primary"), node(1))
+    formation.set_group(1, formation.node(2, role="primary"), formation.node(1))
 
 
 def settle(formation: Formation) -> None:
     """The final checks of every fault: convergence, no open transaction, the thread alive."""
     rejoined(formation)
     assert formation.converge(), (formation.rows(), formation.expected_rows())
-    assert (1, "127.0.0.1", 20002, "primary") in formation.rows()
+    assert (1, *formation.address(2), "primary") in formation.rows()
+    assert (1, *formation.address(1), "secondary") in formation.rows()
     assert wait_for(lambda: formation.open_transactions() == []), formation.open_transactions()
     assert formation.handler.worker.alive
 
@@ -129,33 +138,6 @@ def test_deadline_without_follow_up_ends_the_transaction(formation: Formation) -
     settle(formation)
 
 
-@contextmanager
-def broken_function(citus: CitusTestServer, name: str) -> Iterator[None]:
-    """Make ``pg_catalog.<name>`` raise (emulation only); the original is restored afterwards."""
-    if citus.is_real:
-        pytest.skip("replaces a function of the Citus emulation")
-    with citus.connect(application_name="reliability-fault") as conn:
-        row = conn.execute(
-            "SELECT pg_catalog.pg_get_functiondef(p.oid) FROM pg_catalog.pg_proc p "
-            "WHERE p.proname = %s AND p.pronamespace = 'pg_catalog'::regnamespace",
-            (name,),
-        ).fetchone()
-        assert row is not None
-        original = str(row[0])
-        broken = re.sub(
-            r"AS \$function\$.*\$function\$",
-            f"AS $function$ BEGIN RAISE EXCEPTION 'injected failure of {name}'; END $function$",
-            original,
-            flags=re.DOTALL,
-        )
-        assert broken != original
-        conn.execute(broken)
-        try:
-            yield
-        finally:
-            conn.execute(original)
-
-
 @pytest.mark.parametrize("function", ["citus_update_node", "citus_add_node"])
 def test_metadata_function_raising(formation: Formation, record_logs: LogRecorder, function: str) -> None:
     with broken_function(formation.citus, function):
@@ -173,8 +155,6 @@ def test_metadata_function_raising(formation: Formation, record_logs: LogRecorde
 
 
 def test_metadata_table_unreadable(formation: Formation, record_logs: LogRecorder) -> None:
-    if formation.citus.is_real:
-        pytest.skip("renames a table of the Citus emulation")
     with formation.citus.connect(application_name="reliability-fault") as conn:
         conn.execute("ALTER TABLE pg_catalog.pg_dist_node RENAME TO pg_dist_node_hidden")
         try:
@@ -229,19 +209,21 @@ def test_transaction_ends_when_the_client_dies(formation: Formation) -> None:
     assert wait_for(lambda: not in_flight(formation))
     assert wait_for(lambda: formation.open_transactions() == [])
     # the committed state is intact: n1 is still the registered primary
-    assert (1, "127.0.0.1", 20001, "primary") in formation.rows()
+    assert (1, *formation.address(1), "primary") in formation.rows()
     settle(formation)
 
 
 def test_killed_connection_reopens_for_reconciliation(fault_server: CitusTestServer) -> None:
     """A metadata connection killed while idle costs at most one failed statement."""
-    fault_server.reset()
+    reset_citus(fault_server)
     with formation_of(fault_server) as made:
         one_group(made, 1, 1)
         for index in range(3, 6):
             assert made.terminate_backends() == 1
-            made.set_group(index - 1, node(index, role="primary"))
+            made.set_group(index - 1, made.node(index, role="primary"))
             assert made.converge()
         with psycopg.connect(autocommit=True, **fault_server.conninfo()) as conn:
             count = conn.execute("SELECT count(*) FROM pg_catalog.pg_dist_node").fetchone()
         assert count is not None and count[0] == 1 + 2 + 3
+        assert made.rows() == made.expected_rows()
+    assert_metadata_settles(fault_server)

@@ -4,6 +4,13 @@ characters, as host, leader, database and slot names, against a real server.
 Each time: the server's statement log shows only the engine's fixed statements (values travel as
 parameters, never as SQL text), no table is created, dropped or altered, and an invalid value gives a
 clear error (a config error, or a logged error naming the URL) instead of reaching the database.
+What the statements did is checked in ``pg_dist_node`` (and in the engine's error log), not only in
+the statement log.
+
+Citus connects to a node added as a primary, so hostile host names are tried both as a replica's (a
+secondary row, never contacted: stored verbatim) and as the leader's (refused with a connection
+error: nothing listens there). The emulation models this with its registry of reachable addresses.
+Real Citus also refuses host names longer than 256 bytes, whatever the role; the emulation stores them.
 """
 
 from __future__ import annotations
@@ -15,10 +22,10 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
-from _support import APP, Formation, LogRecorder, formation_of, node
+from _support import APP, Formation, LogRecorder, citus_accepts_host, formation_of
 from patroni_mpp import EngineConfigError, get_mpp
 from patroni_mpp.testing.host import Member, cluster
-from patroni_mpp.testing.polling import wait_for
+from patroni_mpp_citus.testing.emulation import register_reachable_node
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 
@@ -39,7 +46,14 @@ FIXED_SQL = re.compile(
     r"|SELECT pg_catalog\.citus_add_node\(\$1::text, \$2::int, \$3::int, "
     r"\$4::pg_catalog\.noderole, 'default'\)"
     r"|SELECT pg_catalog\.citus_update_node\(\$1::int, \$2::text, \$3::int, true, \$4::int\)"
-    r"|SELECT pg_catalog\.citus_remove_node\(\$1::text, \$2::int\))$",
+    r"|SELECT pg_catalog\.citus_remove_node\(\$1::text, \$2::int\)"
+    # the engine asks whether Citus's metadata is in sync before adding or removing rows, and whose
+    # row an added address is (fixed texts, the node id as a parameter)
+    r"|SELECT nodename \|\| ':' \|\| nodeport FROM pg_catalog\.pg_dist_node "
+    r"WHERE isactive AND noderole = 'primary' AND hasmetadata AND NOT metadatasynced "
+    r"ORDER BY nodeid LIMIT 1"
+    r"|SELECT groupid, noderole::text, nodecluster::text FROM pg_catalog\.pg_dist_node "
+    r"WHERE nodeid = \$1::int)$",
     re.DOTALL,
 )
 
@@ -71,10 +85,40 @@ def hostile_member(name: str, host: str, port: int, **data: Any) -> Member:
     return Member(name, {"conn_url": f"postgres://{host}:{port}/postgres", "state": "running", **data})
 
 
+def engine_errors(record_logs: LogRecorder) -> list[str]:
+    """Error records of the engine's loggers so far."""
+    return record_logs.messages("patroni_mpp_citus", 40)
+
+
+def group_rows(formation: Formation, groupid: int) -> set[tuple[int, str, int, str]]:
+    """Committed rows of ``groupid``."""
+    return {row for row in formation.rows() if row[0] == groupid}
+
+
+def check_nul_refused(formation: Formation, record_logs: LogRecorder, urls: int) -> None:
+    """NUL in a host: refused when the URL is parsed, one error per URL (not per reconciliation)."""
+    formation.sync()
+    assert formation.wait_idle()
+    errors = engine_errors(record_logs)
+    assert len(errors) == urls, errors
+    for error in errors:
+        assert error.startswith("Failed to parse connection url postgres://nul\\x00byte"), errors
+        assert "NUL" in error
+        assert "\x00" not in error
+
+
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_hostile_host_names(
     formation: Formation, statement_log: StatementLogView, record_logs: LogRecorder, kind: str
 ) -> None:
+    """The leader's and a replica's host names are hostile.
+
+    ``citus_add_node`` of a primary connects to it (real Citus; the emulation checks its registry of
+    reachable addresses instead) and nothing listens at these names, so Citus refuses the primary
+    with a connection error: nothing of the group is written (the replica's row is added with its
+    primary, in one transaction), the refusal is logged, and the statement that was refused carried
+    the value as a parameter (the statement log shows only fixed SQL).
+    """
     value = HOSTILE[kind]
     before = catalog_snapshot(formation.citus)
     leader = hostile_member("w1", value, 5432, role="primary")
@@ -85,33 +129,80 @@ def test_hostile_host_names(
     assert formation.handler.worker.alive
     assert_only_fixed_sql(statement_log)
     assert catalog_snapshot(formation.citus) == before
-    rows = formation.rows()
+    rows = group_rows(formation, 1)
     expected_host = urlparse(f"postgres://{value}:5432/").hostname
     if "\x00" in value:
-        # invalid as a host name: refused when the URL is parsed, one error per URL (not per
-        # reconciliation), nothing of the group written, no statement attempted with it
-        assert {r for r in rows if r[0] == 1} == set()
-        formation.sync()
-        assert formation.wait_idle()
-        errors = record_logs.messages("patroni_mpp_citus", 40)
-        assert len(errors) == 1, errors
-        assert errors[0].startswith("Failed to parse connection url postgres://nul\\x00byte:5432/"), errors
-        assert "NUL" in errors[0]
-        assert "\x00" not in errors[0]
+        # invalid as a host name: refused when the URL is parsed, nothing of the group written, no
+        # statement attempted with it (the leader's URL is unusable: the replica is not looked at)
+        assert rows == set()
+        check_nul_refused(formation, record_logs, 1)
     else:
-        assert (1, expected_host, 5432, "primary") in rows
-        assert (1, f"{expected_host}-replica", 5433, "secondary") in rows
+        assert expected_host is not None
+        assert rows == set()
+        added = [e for e in statement_log.entries(application_name=APP) if "citus_add_node" in e.sql]
+        assert added, "citus_add_node of the primary was not attempted"
+        errors = engine_errors(record_logs)
+        # a connection failure naming the host (real Citus; the emulation gives the same text), or,
+        # on real Citus, a host longer than Citus stores
+        refusals = ("connection to the remote node", "could not find valid entry for node")
+        assert any("citus_add_node" in m and any(r in m for r in refusals) for m in errors), errors
     # the coordinator's own row is there whatever happened to the hostile group
-    assert (0, formation.citus.host, formation.citus.port, "primary") in rows
+    assert (0, formation.citus.host, formation.citus.port, "primary") in formation.rows()
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
-def test_hostile_leader_names(formation: Formation, statement_log: StatementLogView, kind: str) -> None:
+def test_hostile_replica_host_names(
+    formation: Formation, statement_log: StatementLogView, record_logs: LogRecorder, kind: str
+) -> None:
+    """Two replicas' host names are hostile, the leader is a server Citus reaches.
+
+    Secondary rows are never contacted: the rows hold the value verbatim, on real Citus as on the
+    emulation, except what Citus refuses (a host longer than 256 bytes: then nothing of the group is
+    written, as the group is written in one transaction, and the refusal is logged).
+    """
     value = HOSTILE[kind]
     before = catalog_snapshot(formation.citus)
-    leader = node(1, value, role="primary")
-    formation.set_group(1, leader, node(2))
+    leader = formation.node(1, "w1", role="primary")
+    first = hostile_member("w2", value, 5432, role="replica")
+    second = hostile_member("w3", value + "-replica", 5433, role="replica")
+    formation.workers[1] = cluster(leader, first, second)
+    formation.sync()
+    assert formation.wait_idle()
+    assert formation.handler.worker.alive
+    assert_only_fixed_sql(statement_log)
+    assert catalog_snapshot(formation.citus) == before
+    rows = group_rows(formation, 1)
+    primary = (1, *formation.address(1), "primary")
+    expected_host = urlparse(f"postgres://{value}:5432/").hostname
+    assert expected_host is not None
+    if "\x00" in value:
+        # both replica URLs refused when parsed (one error each); the primary is registered
+        assert rows == {primary}
+        check_nul_refused(formation, record_logs, 2)
+    elif not citus_accepts_host(formation.citus, expected_host):
+        assert rows == set()
+        errors = engine_errors(record_logs)
+        assert any("could not find valid entry for node" in m for m in errors), errors
+    else:
+        assert rows == {
+            primary,
+            (1, expected_host, 5432, "secondary"),
+            (1, f"{expected_host}-replica", 5433, "secondary"),
+        }
+        assert engine_errors(record_logs) == []
+        assert formation.rows() == formation.expected_rows()
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_hostile_leader_names(
+    formation: Formation, statement_log: StatementLogView, record_logs: LogRecorder, kind: str
+) -> None:
+    value = HOSTILE[kind]
+    before = catalog_snapshot(formation.citus)
+    leader = formation.node(1, value, role="primary")
+    formation.set_group(1, leader, formation.node(2))
     assert formation.converge()
+    mark = statement_log.mark()
     for event in ("before_demote", "before_promote", "after_promote"):
         formation.event(event, 1, value, timeout=30)
     formation.event("before_demote", 1, value + "x", timeout=30)  # not the leader: discarded
@@ -120,6 +211,14 @@ def test_hostile_leader_names(formation: Formation, statement_log: StatementLogV
     assert formation.handler.worker.alive
     assert_only_fixed_sql(statement_log)
     assert catalog_snapshot(formation.citus) == before
+    # the matching events were processed (the pause renamed the primary row, after_promote committed
+    # its return), and every statement succeeded: the table is the DCS view, no error was logged
+    switchover = [e.sql for e in statement_log.entries(since=mark, application_name=APP)]
+    assert any("citus_update_node" in sql for sql in switchover), switchover
+    assert "COMMIT" in switchover, switchover
+    assert engine_errors(record_logs) == []
+    assert formation.rows() == formation.expected_rows()
+    assert (1, *formation.address(1), "primary") in formation.rows()
 
 
 @pytest.mark.parametrize("kind", ["nul", "long"])
@@ -128,6 +227,35 @@ def test_invalid_database_names_are_config_errors(kind: str) -> None:
         get_mpp({"citus": {"group": 0, "database": HOSTILE[kind]}})
     assert "citus.database: " in str(info.value)
     assert HOSTILE[kind][:20] not in str(info.value)
+
+
+def node_database(citus: CitusTestServer, index: int, dbname: str) -> dict[str, Any] | None:
+    """Make node ``index`` reachable from the Citus metadata in database ``dbname``.
+
+    Real Citus connects to a worker in the database of the coordinator's session, so the worker gets
+    a database of the same name with the extension; its conninfo is returned (to drop it). The
+    emulation's registry of reachable addresses is per database: the node's address is registered
+    in ``dbname`` too (emulation only; None is returned).
+    """
+    host, port = citus.node_address(index)
+    if not citus.is_real:
+        with psycopg.connect(autocommit=True, **{**citus.conninfo(), "dbname": dbname}) as conn:
+            register_reachable_node(conn, host, port, index)
+        return None
+    params = {**citus.server.conninfo("postgres"), "host": host, "port": port}
+    with psycopg.connect(autocommit=True, **params) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname)))
+    with psycopg.connect(autocommit=True, **{**params, "dbname": dbname}) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+    return params
+
+
+def drop_database(params: dict[str, Any], dbname: str) -> None:
+    """Drop ``dbname`` on the server of ``params`` (its sessions terminated)."""
+    with psycopg.connect(autocommit=True, **params) as conn:
+        conn.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(dbname))
+        )
 
 
 @pytest.mark.parametrize("kind", ["quote", "double-quote", "semicolon", "backslash", "non-ascii"])
@@ -143,18 +271,20 @@ def test_hostile_database_names_on_a_real_server(
 
     postgresql = LocalPostgresql("coordinator", citus.host, citus.port, primary=True)
     handler = CitusHandler(postgresql, dict(engine.config), watch_promotions=False)
+    worker = None
     try:
         handler.bootstrap()
         # bootstrap made the database (quoted as an identifier) and registered the coordinator in it
         after = catalog_snapshot(citus)
         assert after - before == {("database", value)}
+        worker = node_database(citus, 1, value)
         formation = Formation(citus, postgresql, handler)
-        formation.set_group(1, node(1, role="primary"))
+        formation.set_group(1, formation.node(1, role="primary"))
         formation.sync()
         assert formation.wait_idle()
         with psycopg.connect(autocommit=True, **{**citus.conninfo(), "dbname": value}) as conn:
             rows = set(conn.execute("SELECT groupid, nodeport FROM pg_catalog.pg_dist_node").fetchall())
-        assert rows == {(0, citus.port), (1, 20001)}
+        assert rows == {(0, citus.port), (1, formation.address(1)[1])}
         # only CREATE DATABASE and the engine's fixed statements ran
         created = [e.sql for e in statement_log.entries() if e.sql.startswith("CREATE DATABASE")]
         assert len(created) == 1
@@ -162,20 +292,10 @@ def test_hostile_database_names_on_a_real_server(
     finally:
         assert handler.close(30)
         postgresql.close()
-        with citus.server.connect() as conn:
-            conn.execute(
-                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "
-                "WHERE datname = %s",
-                (value,),
-            )
-            assert wait_for(
-                lambda: (
-                    not conn.execute(
-                        "SELECT 1 FROM pg_catalog.pg_stat_activity WHERE datname = %s", (value,)
-                    ).fetchall()
-                )
-            )
-            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(value)))
+        # WITH (FORCE): Citus's (or the emulated) maintenance daemon connects to the database too
+        drop_database(citus.server.conninfo("postgres"), value)
+        if worker is not None:
+            drop_database(worker, value)
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))

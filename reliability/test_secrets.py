@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import Formation, LogRecorder, exception_text, formation_of, node, one_group
+from _support import Formation, LogRecorder, broken_function, exception_text, formation_of, one_group
 from patroni_mpp import MPPError, get_mpp, iter_engine_reports
 from patroni_mpp.testing.host import LocalPostgresql, Member, cluster
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.postgres import PostgresServer
 from patroni_mpp_citus import CitusHandler
 from patroni_mpp_citus.testing.server import CitusTestServer
-from test_faults import broken_function
 
 SUPERUSER_PASSWORD = "Super-Secret-Pw-1"
 URL_PASSWORD = "Url-Secret-Pw-2"
@@ -125,12 +124,12 @@ def test_cli_check(tmp_path: Path) -> None:
 # -- the Citus handler -------------------------------------------------------------------------------
 
 
-def secret_member(name: str, port: int | str, **data: Any) -> Member:
+def secret_member(name: str, port: int | str, host: str = "127.0.0.1", **data: Any) -> Member:
     """A member whose conn_url carries a password."""
     return Member(
         name,
         {
-            "conn_url": f"postgres://admin:{URL_PASSWORD}@127.0.0.1:{port}/postgres",
+            "conn_url": f"postgres://admin:{URL_PASSWORD}@{host}:{port}/postgres",
             "state": "running",
             **data,
         },
@@ -143,12 +142,15 @@ def formation(citus: CitusTestServer) -> Iterator[Formation]:
         yield made
 
 
-def test_handler_paths(formation: Formation, errors: list[str]) -> None:
+def test_handler_paths(formation: Formation, errors: list[str], record_logs: LogRecorder) -> None:
     one_group(formation, 1, 1)
-    # members whose URLs carry passwords: good, invalid port, no host, unparsable
+    # members whose URLs carry passwords: good (servers real Citus reaches), invalid port, no host,
+    # unparsable
+    s1_host, s1_port = formation.address(3)
+    s2_host, s2_port = formation.address(4)
     formation.workers[2] = cluster(
-        secret_member("s1", 21001, role="primary"),
-        secret_member("s2", 21002),
+        secret_member("s1", s1_port, s1_host, role="primary"),
+        secret_member("s2", s2_port, s2_host),
         secret_member("s3", "99999"),
         Member("s4", {"conn_url": f"postgres://admin:{URL_PASSWORD}@/postgres", "state": "running"}),
         Member("s5", {"conn_url": f"postgres://admin:{URL_PASSWORD}@[::1/postgres", "state": "running"}),
@@ -156,7 +158,8 @@ def test_handler_paths(formation: Formation, errors: list[str]) -> None:
     formation.workers[3] = cluster(secret_member("s6", "70000", role="primary"))
     formation.sync()
     assert formation.wait_idle()
-    assert (2, "127.0.0.1", 21001, "primary") in formation.rows()
+    assert (2, s1_host, s1_port, "primary") in formation.rows()
+    assert (2, s2_host, s2_port, "secondary") in formation.rows()
     # events: valid, discarded, invalid (with passwords in the payload)
     formation.event("before_demote", 2, "s1")
     formation.event("after_promote", 2, "s1")
@@ -170,13 +173,18 @@ def test_handler_paths(formation: Formation, errors: list[str]) -> None:
         errors.append(exception_text(info.value))
     # failures on the metadata connection: killed connection, a raising function
     formation.terminate_backends()
-    formation.set_group(1, node(2, role="primary"), node(1))
+    formation.set_group(1, formation.node(2, role="primary"), formation.node(1))
     formation.sync()
     assert formation.wait_idle()
     with broken_function(formation.citus, "citus_update_node"):
         formation.event("before_demote", 1, "n2")
         assert formation.wait_idle()
+    # the path was taken: the raising function's error reached the engine's log
+    assert any(
+        "injected failure of citus_update_node" in m for m in record_logs.messages("patroni_mpp_citus", 40)
+    )
     assert formation.converge()
+    assert (1, *formation.address(2), "primary") in formation.rows()
 
 
 def test_bootstrap_paths(citus: CitusTestServer, errors: list[str]) -> None:
@@ -189,15 +197,14 @@ def test_bootstrap_paths(citus: CitusTestServer, errors: list[str]) -> None:
         with citus.connect() as conn:
             stored = conn.execute("SELECT authinfo FROM pg_catalog.pg_dist_authinfo").fetchall()
         assert any(SUPERUSER_PASSWORD in str(row[0]) for row in stored)
-        if not citus.is_real:
-            with citus.connect() as conn:
-                conn.execute("ALTER TABLE pg_catalog.pg_dist_authinfo RENAME TO pg_dist_authinfo_hidden")
-                try:
-                    with pytest.raises(Exception) as info:
-                        handler.bootstrap()
-                    errors.append(exception_text(info.value))
-                finally:
-                    conn.execute("ALTER TABLE pg_catalog.pg_dist_authinfo_hidden RENAME TO pg_dist_authinfo")
+        with citus.connect() as conn:
+            conn.execute("ALTER TABLE pg_catalog.pg_dist_authinfo RENAME TO pg_dist_authinfo_hidden")
+            try:
+                with pytest.raises(Exception) as info:
+                    handler.bootstrap()
+                errors.append(exception_text(info.value))
+            finally:
+                conn.execute("ALTER TABLE pg_catalog.pg_dist_authinfo_hidden RENAME TO pg_dist_authinfo")
     finally:
         assert handler.close(30)
         postgresql.close()

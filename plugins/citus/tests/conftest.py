@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import pytest
 from patroni_mpp.testing.postgres import PostgresUnavailable
 from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.reporting import record_citus_mode
 from patroni_mpp_citus.testing.server import (
     CitusTestServer,
     CitusUnavailableError,
@@ -46,6 +47,12 @@ def citus_server() -> Iterator[CitusTestServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _citus_mode_property(request: pytest.FixtureRequest) -> None:
+    """Tests on the Citus server say in the JUnit report whether it was real Citus."""
+    record_citus_mode(request)
 
 
 @pytest.fixture(scope="session")

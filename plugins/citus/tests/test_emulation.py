@@ -1,6 +1,9 @@
 """The Citus metadata API facts the engine relies on (citus-engine.md §14), checked on the session's
 Citus test server: the SQL emulation, or real Citus when ``PATRONI_MPP_TEST_CITUS`` selects it.
-Tests that need the ``emulated_only`` fixture check emulation internals and skip on real Citus.
+
+Real Citus is the reference: every test without the ``emulated_only`` fixture runs the same
+assertions on both, so the emulation must behave like Citus 13.2 there. Tests that need the
+``emulated_only`` fixture check emulation internals and skip on real Citus.
 """
 
 from __future__ import annotations
@@ -10,23 +13,31 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from patroni_mpp.testing.postgres import PostgresServer
+from patroni_mpp.testing.polling import wait_for
+from patroni_mpp.testing.postgres import PostgresServer, free_port
 from patroni_mpp_citus.testing.emulation import (
     Connection,
     EmulationError,
+    MetadataNotSyncedError,
     call_count,
     call_log,
+    client_write,
     emulation_sql,
     install_emulation,
     is_emulated,
     is_real_citus,
     metadata_unsynced,
+    register_reachable_node,
     set_call_log,
+    sync_metadata,
+    unsynced_nodes,
     wait_metadata_synced,
 )
 from patroni_mpp_citus.testing.server import (
+    MAINTENANCE_APPLICATION_NAME,
     CitusTestServer,
     CitusUnavailableError,
+    ClientOperation,
     ClientOps,
     resolve_mode,
 )
@@ -65,6 +76,25 @@ def update_node(conn: Connection, nodeid: int, host: str, port: int) -> None:
     conn.execute("SELECT pg_catalog.citus_update_node(%s, %s, %s, true, 10000)", (nodeid, host, port))
 
 
+def remove_node(conn: Connection, address: Address) -> None:
+    conn.execute("SELECT pg_catalog.citus_remove_node(%s, %s)", address)
+
+
+def synced_flags(conn: Connection) -> dict[int, bool]:
+    """nodeid -> metadatasynced of every metadata node (coordinator and primary workers)."""
+    return {
+        int(nodeid): bool(synced)
+        for nodeid, synced in conn.execute(
+            "SELECT nodeid, metadatasynced FROM pg_catalog.pg_dist_node WHERE hasmetadata"
+        ).fetchall()
+    }
+
+
+def unreachable_address() -> Address:
+    """An address nothing listens on, on both modes (a free local port; unregistered when emulated)."""
+    return ("127.0.0.1", free_port())
+
+
 def rows(conn: Connection) -> list[tuple[int, int, str, int, str]]:
     return [
         (int(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]))
@@ -90,6 +120,16 @@ def group1(citus: CitusTestServer, citus_conn: Connection, coordinator: Address)
     primary = add_node(citus_conn, citus.node_address(1), 1)
     add_node(citus_conn, citus.node_address(2), 1, "secondary")
     yield primary
+
+
+@pytest.fixture
+def group2(citus: CitusTestServer, citus_conn: Connection, group1: int) -> int:
+    """Group 2 besides group 1: its primary at node address 3 (a second metadata worker); its id."""
+    return add_node(citus_conn, citus.node_address(3), 2)
+
+
+def secondary_of_group1(conn: Connection) -> int:
+    return next(r[0] for r in rows(conn) if r[1] == 1 and r[4] == "secondary")
 
 
 # -- catalog shape --------------------------------------------------------------------------------
@@ -169,6 +209,38 @@ def test_add_node_returns_existing_nodeid(
     assert len(rows(citus_conn)) == 2
 
 
+def test_add_node_returns_existing_nodeid_of_any_cluster(
+    citus: CitusTestServer, citus_conn: Connection, coordinator: Address
+) -> None:
+    other = add_node(citus_conn, citus.node_address(2), 1, "secondary", "other")
+    # host:port is looked up across every group and node cluster, before any other check
+    assert add_node(citus_conn, citus.node_address(2)) == other
+    assert add_node(citus_conn, citus.node_address(2), 5, "primary", "default") == other
+    assert add_node(citus_conn, citus.node_address(2), 0, "secondary", "third") == other
+    assert [r for r in rows(citus_conn) if r[0] == other] == [(other, 1, *citus.node_address(2), "secondary")]
+
+
+def test_add_primary_connects_to_the_node(
+    citus: CitusTestServer, citus_conn: Connection, coordinator: Address
+) -> None:
+    before = rows(citus_conn)
+    host, port = citus.node_address(1)
+    for address in (unreachable_address(), (f"{host}-demoted", port)):
+        with pytest.raises(psycopg.errors.ConnectionFailure, match="connection to the remote node"):
+            add_node(citus_conn, address, 1)
+        assert rows(citus_conn) == before
+    # a secondary is only recorded: nothing connects to it
+    secondary = add_node(citus_conn, unreachable_address(), 1, "secondary")
+    flags = citus_conn.execute(
+        "SELECT hasmetadata, metadatasynced, isactive FROM pg_catalog.pg_dist_node WHERE nodeid = %s",
+        (secondary,),
+    ).fetchone()
+    assert flags == (False, False, True)
+    # a reachable primary gets the metadata at once
+    primary = add_node(citus_conn, (host, port), 1)
+    assert synced_flags(citus_conn)[primary] is True
+
+
 def test_add_node_allocates_group_ids(
     citus: CitusTestServer, citus_conn: Connection, coordinator: Address
 ) -> None:
@@ -244,8 +316,9 @@ def test_unique_host_port_constraint(citus: CitusTestServer, citus_conn: Connect
 
 
 def test_update_unknown_node_refused(citus_conn: Connection, group1: int) -> None:
-    with pytest.raises(psycopg.Error, match="node 4242 not found"):
-        update_node(citus_conn, 4242, "10.9.9.9", 5432)
+    unknown = max(r[0] for r in rows(citus_conn)) + 1000  # ids are not reset on real Citus
+    with pytest.raises(psycopg.errors.NoDataFound, match=f"node {unknown} not found"):
+        update_node(citus_conn, unknown, "10.9.9.9", 5432)
 
 
 def test_update_to_same_address_is_noop(
@@ -271,11 +344,11 @@ def test_update_moves_address_and_keeps_nodeid(
     host, port = citus.node_address(1)
     update_node(citus_conn, group1, f"{host}-demoted", port)
     assert (group1, 1, f"{host}-demoted", port, "primary") in rows(citus_conn)
-    # the freed address can now be taken by another row
-    secondary_id = next(r[0] for r in rows(citus_conn) if r[4] == "secondary")
-    assert wait_metadata_synced(citus_conn)
+    # the freed address can now be taken by another row (citus_update_node needs no sync)
+    secondary_id = secondary_of_group1(citus_conn)
     update_node(citus_conn, secondary_id, host, port)
     assert (secondary_id, 1, host, port, "secondary") in rows(citus_conn)
+    # left so on purpose: the next test's reset must cope with a primary nothing listens on
 
 
 @pytest.mark.parametrize("finish", ["COMMIT", "ROLLBACK"])
@@ -286,19 +359,53 @@ def test_update_of_primary_blocks_client_writes_until_end(
     client_ops: ClientOps,
     finish: str,
 ) -> None:
-    host, port = citus.node_address(1)
     citus.client_write(1, "before")  # creates the probe table on real Citus
+    citus_conn.execute("BEGIN")
+    update_node(citus_conn, group1, *citus.node_alias(1))
+    write = client_ops.write(1, "during")
+    assert write.wait_until_waiting(), "client write was not blocked"
+    # reads of the group's shards are not blocked
+    read = client_ops.read(1)
+    assert read.join(), "client read was blocked"
+    assert read.error is None and read.result == 1
+    assert citus.client_read(1) == 1
+    assert write.waiting() and not write.done
+    citus_conn.execute(finish)
+    assert write.join()
+    assert write.error is None
+    assert citus.client_read(1) >= 1
+
+
+def test_client_traffic_fails_once_the_primary_is_renamed_to_an_address_nothing_listens_on(
+    citus: CitusTestServer, citus_conn: Connection, group1: int, client_ops: ClientOps
+) -> None:
+    host, port = citus.node_address(1)
+    citus.client_write(1, "before")
     citus_conn.execute("BEGIN")
     update_node(citus_conn, group1, f"{host}-demoted", port)
     write = client_ops.write(1, "during")
-    read = client_ops.read(1)
-    assert write.wait_until_waiting(), "client write was not blocked"
-    assert read.wait_until_waiting(), "client read was not blocked"
-    assert write.waiting() and not write.done
-    citus_conn.execute(finish)
-    assert write.join() and read.join()
-    assert write.error is None and read.error is None
-    assert citus.client_read(1) >= 1
+    assert write.wait_until_waiting()
+    citus_conn.execute("COMMIT")
+    # the waiting write goes on to the row's new address, where nothing listens
+    assert write.join()
+    assert isinstance(write.error, psycopg.errors.ConnectionFailure)
+    assert f"{host}-demoted:{port}" in str(write.error)
+    with pytest.raises(psycopg.errors.ConnectionFailure, match="connection to the remote node"):
+        citus.client_read(1)
+    # and so do they while the node is down
+    update_node(citus_conn, group1, host, port)
+    assert citus.client_read(1) == 1
+    with citus.node_down(1), pytest.raises(psycopg.errors.ConnectionFailure):
+        citus.client_write(1, "down")
+
+
+def test_first_client_write_right_after_a_committed_update(
+    citus: CitusTestServer, citus_conn: Connection, group1: int
+) -> None:
+    # real Citus refuses to create the probe table until it has synced: the helper waits for it
+    update_node(citus_conn, secondary_of_group1(citus_conn), *unreachable_address())
+    citus.client_write(1, "first")
+    assert citus.client_read(1) == 1
 
 
 def test_update_of_primary_does_not_block_other_groups(
@@ -343,8 +450,8 @@ def test_add_remove_refused_after_primary_update_in_same_transaction(
         else:
             citus_conn.execute("SELECT pg_catalog.citus_remove_node(%s, %s)", secondary)
     citus_conn.execute("ROLLBACK")
-    # after a committed update, once metadata is synced again, both work
-    update_node(citus_conn, group1, f"{host}-demoted", port)
+    # after a committed update to an address the node listens on, once synced again, both work
+    update_node(citus_conn, group1, *citus.node_alias(1))
     assert wait_metadata_synced(citus_conn)
     if operation == "add":
         add_node(citus_conn, citus.node_address(3), 1, "secondary")
@@ -361,6 +468,211 @@ def test_add_existing_node_allowed_while_unsynced(
     # returning an existing node's id happens before any sync check
     existing = add_node(citus_conn, citus.node_address(2), 1, "secondary")
     assert existing in [r[0] for r in rows(citus_conn)]
+    citus_conn.execute("ROLLBACK")
+
+
+# -- metadata sync, the maintenance daemon, nodes that are down -------------------------------------
+
+
+def test_committed_update_unsyncs_workers_until_the_daemon_syncs(
+    citus: CitusTestServer, citus_conn: Connection, group2: int, group1: int
+) -> None:
+    assert set(synced_flags(citus_conn).values()) == {True}
+    citus_conn.execute("BEGIN")
+    update_node(citus_conn, secondary_of_group1(citus_conn), *unreachable_address())
+    # in the same transaction: every metadata worker is unsynced, the coordinator stays synced
+    flags = synced_flags(citus_conn)
+    coordinator_id = next(r[0] for r in rows(citus_conn) if r[1] == 0)
+    assert flags == {coordinator_id: True, group1: False, group2: False}
+    assert set(unsynced_nodes(citus_conn)) == {
+        "{}:{}".format(*citus.node_address(1)),
+        "{}:{}".format(*citus.node_address(3)),
+    }
+    citus_conn.execute("COMMIT")
+    # every metadata worker is reachable: the maintenance daemon syncs them soon after commit
+    assert citus.wait_metadata_synced(10)
+    assert citus.unsynced_nodes() == []
+    add_node(citus_conn, citus.node_address(4), 2, "secondary")
+
+
+def test_primary_renamed_to_an_address_nothing_listens_on_never_syncs(
+    citus: CitusTestServer, citus_conn: Connection, group2: int, group1: int
+) -> None:
+    host, port = citus.node_address(1)
+    demoted = f"{host}-demoted:{port}"
+    update_node(citus_conn, group1, f"{host}-demoted", port)
+    # the other worker is synced, the renamed one is not
+    assert wait_for(lambda: citus.unsynced_nodes() == [demoted], timeout=10)
+    assert not citus.wait_metadata_synced(0.5)
+    assert citus.unsynced_nodes() == [demoted]
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match=f"{demoted} is a metadata node"):
+        add_node(citus_conn, citus.node_address(4), 2, "secondary")
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="but is out of sync"):
+        remove_node(citus_conn, citus.node_address(2))
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="but is out of sync"):
+        citus_conn.execute(
+            "SELECT pg_catalog.citus_set_coordinator_host(%s, %s)", citus.coordinator_address()
+        )
+    # renamed back to where it listens, it is synced again
+    update_node(citus_conn, group1, host, port)
+    assert citus.wait_metadata_synced(10)
+    add_node(citus_conn, citus.node_address(4), 2, "secondary")
+    remove_node(citus_conn, citus.node_address(2))
+
+
+def test_primary_renamed_to_an_alias_syncs(
+    citus: CitusTestServer, citus_conn: Connection, group1: int
+) -> None:
+    alias = citus.node_alias(1)
+    assert alias != citus.node_address(1)
+    update_node(citus_conn, group1, *alias)
+    assert citus.wait_metadata_synced(10)
+    assert (group1, 1, *alias, "primary") in rows(citus_conn)
+
+
+def test_node_changes_fail_while_a_metadata_node_is_down(
+    citus: CitusTestServer, citus_conn: Connection, group2: int, group1: int
+) -> None:
+    down = "{}:{}".format(*citus.node_address(3))
+    citus.stop_node(3)
+    assert citus.node_is_down(3)
+    # propagating a node change connects to every metadata worker
+    with pytest.raises(psycopg.Error, match=down):
+        add_node(citus_conn, citus.node_address(4), 1, "secondary")
+    with pytest.raises(psycopg.Error, match=down):
+        remove_node(citus_conn, citus.node_address(2))
+    with pytest.raises(psycopg.Error, match=down):
+        citus_conn.execute(
+            "SELECT pg_catalog.citus_set_coordinator_host(%s, %s)", citus.coordinator_address()
+        )
+    # an address already registered needs no connection
+    assert add_node(citus_conn, citus.node_address(2), 1, "secondary") == secondary_of_group1(citus_conn)
+    # citus_update_node does not propagate: it works, and metadata is not synced to the down node
+    update_node(citus_conn, secondary_of_group1(citus_conn), *unreachable_address())
+    assert wait_for(lambda: citus.unsynced_nodes() == [down], timeout=10)
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match=f"{down} is a metadata node"):
+        add_node(citus_conn, citus.node_address(4), 1, "secondary")
+    # a node that is down can itself be removed; here it comes back and is synced at the next retry
+    citus.start_node(3)
+    assert not citus.node_is_down(3)
+    assert citus.wait_metadata_synced(30)
+    add_node(citus_conn, citus.node_address(4), 1, "secondary")
+
+
+def test_removing_the_unsynced_node_itself_is_allowed(
+    citus: CitusTestServer, citus_conn: Connection, group2: int
+) -> None:
+    host, port = citus.node_address(3)
+    update_node(citus_conn, group2, f"{host}-demoted", port)
+    assert wait_for(lambda: citus.unsynced_nodes() == [f"{host}-demoted:{port}"], timeout=10)
+    remove_node(citus_conn, (f"{host}-demoted", port))
+    assert citus.unsynced_nodes() == []
+
+
+def test_a_node_that_is_down_can_be_removed(
+    citus: CitusTestServer, citus_conn: Connection, group2: int
+) -> None:
+    citus.stop_node(3)
+    remove_node(citus_conn, citus.node_address(3))
+    # with the down node gone, node changes no longer need it
+    add_node(citus_conn, citus.node_address(4), 1, "secondary")
+
+
+def test_add_waiting_for_an_uncommitted_update_is_refused_after_commit(
+    citus: CitusTestServer, citus_conn: Connection, group1: int, client_ops: ClientOps
+) -> None:
+    citus_conn.execute("BEGIN")
+    update_node(citus_conn, secondary_of_group1(citus_conn), *unreachable_address())
+    # the update holds pg_dist_node: a concurrent add waits for it
+    add = ClientOperation(citus, lambda conn: add_node(conn, citus.node_address(4), 1, "secondary")).start()
+    client_ops.started.append(add)
+    assert add.wait_until_waiting()
+    citus_conn.execute("COMMIT")
+    # then sees the committed, not yet synced state: the daemon cannot sync while the add holds the lock
+    assert add.join()
+    assert isinstance(add.error, psycopg.errors.ObjectNotInPrerequisiteState)
+    assert citus.wait_metadata_synced(30)
+    add_node(citus_conn, citus.node_address(4), 1, "secondary")
+
+
+def test_node_down_context_manager(citus: CitusTestServer, citus_conn: Connection, group2: int) -> None:
+    with citus.node_down(3):
+        assert citus.node_is_down(3)
+        with pytest.raises(psycopg.Error):
+            add_node(citus_conn, citus.node_address(4), 1, "secondary")
+    assert not citus.node_is_down(3)
+    assert citus.wait_metadata_synced(30)
+    add_node(citus_conn, citus.node_address(4), 1, "secondary")
+
+
+def test_reset_after_a_test_left_metadata_unsynced_and_a_node_down(
+    citus: CitusTestServer, citus_conn: Connection, group2: int, group1: int
+) -> None:
+    host, port = citus.node_address(1)
+    citus.client_write(1, "placed on group 1")
+    update_node(citus_conn, group1, f"{host}-demoted", port)
+    update_node(citus_conn, secondary_of_group1(citus_conn), host, port)
+    citus.stop_node(3)
+    citus.reset()
+    assert rows(citus_conn) == []
+    assert not citus.node_is_down(3)
+    # the nodes are usable again (from a new session: on real Citus, this test's session still
+    # holds a cached connection to node 3 from before it was restarted, and would fail once on it)
+    with citus.connect() as conn:
+        conn.execute("SELECT pg_catalog.citus_set_coordinator_host(%s, %s)", citus.coordinator_address())
+        add_node(conn, citus.node_address(1), 1)
+        add_node(conn, citus.node_address(3), 2)
+    assert citus.unsynced_nodes() == []
+
+
+def test_reset_names_the_nodes_that_do_not_sync(
+    citus: CitusTestServer, citus_conn: Connection, group2: int, group1: int, citus_mode: str
+) -> None:
+    if citus_mode != "real":
+        pytest.skip("the emulation's reset empties the tables without waiting for a sync")
+    # two primaries at addresses nothing listens on, not a worker's port: reset cannot repair them,
+    # and removing one is refused while the other is out of sync
+    update_node(citus_conn, group1, "10.9.9.9", 5432)
+    update_node(citus_conn, group2, "10.9.9.8", 5432)
+    try:
+        with pytest.raises(
+            MetadataNotSyncedError, match=r"10\.9\.9\.9:5432, 10\.9\.9\.8:5432 still out"
+        ) as raised:
+            citus.reset(sync_timeout=0.5)
+        assert raised.value.nodes == ["10.9.9.9:5432", "10.9.9.8:5432"]
+    finally:
+        update_node(citus_conn, group1, *citus.node_address(1))
+    citus.reset()  # the other one is now the only unsynced node: removing it works
+    assert rows(citus_conn) == []
+
+
+def test_reset_after_a_registered_server_was_stopped(
+    citus: CitusTestServer, citus_conn: Connection, group1: int, citus_mode: str
+) -> None:
+    settings = {"shared_preload_libraries": "citus"} if citus_mode == "real" else {}
+    with PostgresServer(settings) as other:
+        if citus_mode == "real":
+            other.execute('CREATE DATABASE "citus"')
+            other.execute("CREATE EXTENSION citus", dbname="citus")
+        citus.add_reachable_address(other.host, other.port)
+        add_node(citus_conn, (other.host, other.port), 3)
+        assert citus.wait_metadata_synced(10)
+    # the server is gone, its row is still a synced metadata node: it is removed first
+    citus.reset()
+    assert rows(citus_conn) == []
+
+
+def test_close_cancels_a_waiting_client_operation(
+    citus: CitusTestServer, citus_conn: Connection, group1: int, client_ops: ClientOps
+) -> None:
+    citus.client_write(1, "setup")
+    citus_conn.execute("BEGIN")
+    update_node(citus_conn, group1, *citus.node_alias(1))
+    write = client_ops.write(1, "cancelled")
+    assert write.wait_until_waiting()
+    write.close()
+    assert write.done
+    assert isinstance(write.error, psycopg.errors.QueryCanceled)
     citus_conn.execute("ROLLBACK")
 
 
@@ -428,39 +740,42 @@ def test_install_is_idempotent(
     assert "citus_update_node" in emulation_sql()
 
 
-def test_update_of_primary_takes_group_lock(
-    citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
+def test_update_of_primary_locks_its_group(
+    citus: CitusTestServer, citus_conn: Connection, group2: int, group1: int
 ) -> None:
+    citus.client_write(1, "setup")  # real Citus: shards of the probe table on groups 1 and 2
+    citus.client_write(2, "setup")
     host, port = citus.node_address(1)
     citus_conn.execute("BEGIN")
     update_node(citus_conn, group1, f"{host}-demoted", port)
     assert citus.locked_groups() == [1]
-    citus_conn.execute("COMMIT")
+    citus_conn.execute("ROLLBACK")
     assert citus.locked_groups() == []
 
 
 def test_force_update_terminates_lock_holders_after_cooldown(
-    citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
+    citus: CitusTestServer, citus_conn: Connection, group1: int
 ) -> None:
-    host, port = citus.node_address(1)
+    citus.client_write(1, "setup")
     with citus.connect(autocommit=False) as holder:
-        holder.execute("SELECT citus_emulation.client_write(1, 'long transaction')")
+        client_write(holder, 1, "long transaction")
         citus_conn.execute(
             "SELECT pg_catalog.citus_update_node(%s, %s, %s, true, 50)",
-            (group1, f"{host}-demoted", port),
+            (group1, *citus.node_alias(1)),
         )
         # the update got the lock because the holder's backend was terminated
         with pytest.raises(psycopg.OperationalError):
             holder.execute("SELECT 1")
-    assert citus.client_read(1) == 0  # its write was never committed
+    assert citus.client_read(1) == 1  # only the setup row: the holder's write was never committed
 
 
 def test_update_without_force_respects_lock_timeout(
-    citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
+    citus: CitusTestServer, citus_conn: Connection, group1: int
 ) -> None:
     host, port = citus.node_address(1)
+    citus.client_write(1, "setup")
     with citus.connect(autocommit=False) as holder:
-        holder.execute("SELECT citus_emulation.client_write(1, 'long transaction')")
+        client_write(holder, 1, "long transaction")
         citus_conn.execute("SET lock_timeout = 50")
         try:
             with pytest.raises(psycopg.errors.LockNotAvailable):
@@ -474,15 +789,60 @@ def test_update_without_force_respects_lock_timeout(
 
 
 def test_update_of_secondary_also_unsyncs_metadata(
-    citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
+    citus: CitusTestServer, citus_conn: Connection, group1: int
 ) -> None:
     # Citus marks every metadata worker unsynced on any effective citus_update_node
-    secondary_id = next(r[0] for r in rows(citus_conn) if r[4] == "secondary")
+    secondary_id = secondary_of_group1(citus_conn)
     citus_conn.execute("BEGIN")
     update_node(citus_conn, secondary_id, "10.9.9.9", 5432)
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
         add_node(citus_conn, citus.node_address(3), 1, "secondary")
     citus_conn.execute("ROLLBACK")
+
+
+def test_maintenance_daemon_thread(
+    citus: CitusTestServer,
+    citus_conn: Connection,
+    group1: int,
+    statement_log: StatementLogView,
+    emulated_only: None,
+) -> None:
+    daemon = citus.maintenance
+    assert daemon is not None and daemon.running
+    rounds = daemon.rounds
+    assert wait_for(lambda: daemon.rounds > rounds + 2, timeout=5)
+    # an uncommitted update holds pg_dist_node: a round skips it, as Citus's daemon does
+    citus_conn.execute("BEGIN")
+    update_node(citus_conn, secondary_of_group1(citus_conn), "10.9.9.9", 5432)
+    with citus.connect(application_name="citus-test-other") as other:
+        assert sync_metadata(other) == 0
+    citus_conn.execute("COMMIT")
+    assert citus.wait_metadata_synced(5)
+    # its statements stay out of the statement log
+    assert statement_log.statements(application_name=MAINTENANCE_APPLICATION_NAME) == []
+    calls = [e for e in statement_log.entries() if "sync_metadata" in e.sql]
+    assert [e.application_name for e in calls] == ["citus-test-other"]  # only this test's own call
+
+
+def test_sync_metadata_needs_a_registered_address(
+    citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
+) -> None:
+    citus.stop_node(1)
+    update_node(citus_conn, secondary_of_group1(citus_conn), "10.9.9.9", 5432)
+    assert not citus.wait_metadata_synced(0.2)
+    assert sync_metadata(citus_conn) == 0
+    citus.start_node(1)
+    assert sync_metadata(citus_conn) == 1
+    assert metadata_unsynced(citus_conn) is None
+
+
+def test_registered_address_is_reachable(
+    citus: CitusTestServer, citus_conn: Connection, coordinator: Address, emulated_only: None
+) -> None:
+    with pytest.raises(psycopg.errors.ConnectionFailure):
+        add_node(citus_conn, ("10.7.7.7", 6543), 1)
+    citus.add_reachable_address("10.7.7.7", 6543)
+    add_node(citus_conn, ("10.7.7.7", 6543), 1)
 
 
 def test_call_log_and_counter(citus_conn: Connection, group1: int, emulated_only: None) -> None:
@@ -600,6 +960,9 @@ def test_emulation_can_live_in_any_database(citus_server: CitusTestServer, emula
             install_emulation(conn)
             install_emulation(conn)
             assert is_emulated(conn)
+            with pytest.raises(psycopg.errors.ConnectionFailure):
+                conn.execute("SELECT pg_catalog.citus_add_node('h', 1, 3)")
+            register_reachable_node(conn, "h", 1)
             assert scalar(conn, "SELECT pg_catalog.citus_add_node('h', 1, 3)") == 1
     finally:
         with server.connect() as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -40,3 +42,19 @@ def test_no_section_gives_the_null_engine() -> None:
     handler = engine.get_handler_impl(LocalPostgresql("n", "127.0.0.1", 5432))
     assert handler.ignore_replication_slot({}) is False
     assert handler.adjust_postgres_gucs({}) is None
+
+
+def test_the_engine_never_imports_its_test_support() -> None:
+    """``patroni_mpp_citus.testing`` (emulation, test servers) is not part of the engine at run time."""
+    code = (
+        "import sys\n"
+        "from patroni_mpp import get_mpp\n"
+        "from patroni_mpp.testing.host import LocalPostgresql\n"
+        "engine = get_mpp({'citus': {'group': 0, 'database': 'citus'}})\n"
+        "handler = engine.get_handler_impl(LocalPostgresql('n', '127.0.0.1', 1, primary=True))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('patroni_mpp_citus')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout.strip()
+    assert "patroni_mpp_citus._handler" in loaded
+    assert "patroni_mpp_citus.testing" not in loaded

@@ -152,3 +152,5 @@ def test_connection_bounds_lock_waits_outside_event_transactions() -> None:
     assert f"-c lock_timeout={LOCK_TIMEOUT_MS}" in CONNECTION_OPTIONS
     assert "-c statement_timeout=0" in CONNECTION_OPTIONS
     assert LOCK_TIMEOUT_MS > 10000  # longer than citus_update_node's default lock_cooldown
+    # no connection to a worker outlives its transaction: a restarted node is reached afresh
+    assert "-c citus.max_cached_conns_per_worker=0" in CONNECTION_OPTIONS

@@ -70,10 +70,15 @@ node).
 """
 
 CONNECTION_OPTIONS = (
-    f"-c statement_timeout=0 -c lock_timeout={LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout=0"
+    f"-c statement_timeout=0 -c lock_timeout={LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout=0 "
+    "-c citus.max_cached_conns_per_worker=0"
 )
 """Server options of the metadata connection: event transactions stay open until their deadline
-(the worker ends them), statements are bounded as the module docstring says.
+(the worker ends them), statements are bounded as the module docstring says, and Citus keeps no
+connection to a worker past the transaction that opened it: the session lives as long as Patroni,
+and a connection cached to a node that restarted since would fail the next statement that needs it
+("failure on connection marked as essential"). The engine's statements are rare; a fresh
+connection per transaction costs nothing that matters.
 """
 
 BOUND_STATEMENT = (

@@ -323,10 +323,9 @@ class MetadataWorker:
             result.failover = False
             if unsynced is not None:
                 self._sync_waits(unsynced, task.groupid)
-            elif store.sync_checked:
-                self._sync_done()
-            if unsynced is not None:
                 return Outcome.APPLIED, task.group
+            if store.sync_checked:
+                self._sync_done()
             if in_flight is not None:
                 return Outcome.APPLIED, _with_deferred_additions(result, task.group)
             return Outcome.APPLIED, None

@@ -11,5 +11,6 @@ benchmarks, and for anyone testing a tool against the engine. Its modules:
   real worker servers where real Citus must reach a node; client operations in background threads;
 * :mod:`.emulation`: installing the emulation, and helpers that work on both (client writes and
   reads, emptying the metadata, waiting for metadata sync);
-* :mod:`.statement_log`: every statement the server ran, read back from its log.
+* :mod:`.statement_log`: every statement the server ran, read back from its log;
+* :mod:`.reporting`: the JUnit property that tells which tests ran on real Citus.
 """

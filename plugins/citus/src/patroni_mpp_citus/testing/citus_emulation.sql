@@ -1,12 +1,13 @@
 -- Test-only SQL emulation of the Citus node-metadata API (pg_dist_node, pg_dist_authinfo,
 -- citus_add_node, citus_update_node, citus_remove_node, citus_set_coordinator_host).
 --
--- Written for patroni-mpp from the documented behaviour of Citus 13.2; it is NOT Citus and holds no
--- data placement logic. See README.md next to this file for what is and is not emulated.
+-- Written for patroni-mpp from the documented behaviour of Citus 13.2 and checked against real Citus
+-- 13.2.2; it is NOT Citus and holds no data placement logic. See README.md next to this file for what
+-- is and is not emulated.
 --
 -- Idempotent: running it again replaces the functions and keeps existing rows. It creates tables in
 -- pg_catalog, which needs a superuser (allow_system_table_mods is switched on for this transaction).
--- Run it as one transaction (install_emulation() in __init__.py does).
+-- Run it as one transaction (install_emulation() in emulation.py does).
 
 SET LOCAL allow_system_table_mods = on;
 SET LOCAL client_min_messages = warning;
@@ -139,6 +140,60 @@ CREATE TABLE IF NOT EXISTS citus_emulation.client_writes (
     at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 
+-- the addresses a (test) server listens on, as far as the emulation knows: Citus connects to a
+-- primary it adds and to every metadata node it propagates a change to, and syncs metadata to a node
+-- only while it can reach it. node_index is the CitusTestServer node number (NULL: other servers).
+CREATE TABLE IF NOT EXISTS citus_emulation.reachable_node (
+    nodename text NOT NULL,
+    nodeport int NOT NULL,
+    node_index int,
+    reachable bool NOT NULL DEFAULT true,
+    PRIMARY KEY (nodename, nodeport)
+);
+
+CREATE OR REPLACE FUNCTION citus_emulation.register_node(
+    nodename text, nodeport int, node_index int DEFAULT NULL
+) RETURNS void
+LANGUAGE sql AS $fn$
+    INSERT INTO citus_emulation.reachable_node AS r (nodename, nodeport, node_index, reachable)
+    VALUES (nodename, nodeport, node_index, true)
+    ON CONFLICT (nodename, nodeport) DO UPDATE
+        SET node_index = excluded.node_index, reachable = true
+$fn$;
+
+-- take a registered node down (false) or bring it back (true); returns the number of addresses
+CREATE OR REPLACE FUNCTION citus_emulation.set_node_reachable(node_index int, reachable bool)
+RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    changed int;
+BEGIN
+    UPDATE citus_emulation.reachable_node r SET reachable = set_node_reachable.reachable
+     WHERE r.node_index = set_node_reachable.node_index;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION citus_emulation.is_reachable(nodename text, nodeport int) RETURNS bool
+LANGUAGE sql STABLE AS $fn$
+    SELECT EXISTS (SELECT 1 FROM citus_emulation.reachable_node r
+                    WHERE r.nodename = is_reachable.nodename AND r.nodeport = is_reachable.nodeport
+                      AND r.reachable)
+$fn$;
+
+-- the error Citus raises when it cannot connect to a node (SQLSTATE 08006, libpq's text)
+CREATE OR REPLACE FUNCTION citus_emulation.connection_error(nodename text, nodeport int)
+RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION 'connection to the remote node %@%:% failed with the following error: %',
+        current_user, nodename, nodeport,
+        E'Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?'
+        USING ERRCODE = 'connection_failure';
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION citus_emulation.log_call(fn text, args text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
@@ -153,11 +208,14 @@ $fn$;
 CREATE OR REPLACE FUNCTION citus_emulation.lock_namespace() RETURNS int
 LANGUAGE sql IMMUTABLE AS $fn$ SELECT 1129883733 $fn$;
 
--- "metadata out of sync" is transaction-local: set by citus_update_node, gone at commit/rollback
--- (as if the maintenance daemon synced every metadata node right after commit)
+-- metadata nodes: active primaries with hasmetadata. citus_update_node marks the workers among them
+-- (groupid > 0) unsynced in its transaction; citus_emulation.sync_metadata(), the emulated
+-- maintenance daemon, marks them synced again once committed, while they are reachable.
 CREATE OR REPLACE FUNCTION citus_emulation.unsynced_node() RETURNS text
 LANGUAGE sql STABLE AS $fn$
-    SELECT NULLIF(pg_catalog.current_setting('citus_emulation.unsynced_node', true), '')
+    SELECT format('%s:%s', n.nodename, n.nodeport) FROM pg_catalog.pg_dist_node n
+     WHERE n.hasmetadata AND NOT n.metadatasynced AND n.isactive AND n.noderole = 'primary'
+     ORDER BY n.nodeid LIMIT 1
 $fn$;
 
 CREATE OR REPLACE FUNCTION citus_emulation.error_if_metadata_unsynced() RETURNS void
@@ -170,6 +228,53 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'If the node is up, wait until metadata gets synced to it and try again.';
     END IF;
+END
+$fn$;
+
+-- propagating a change connects to every metadata worker: fail on the first unreachable one
+CREATE OR REPLACE FUNCTION citus_emulation.error_if_metadata_node_unreachable() RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    node pg_catalog.pg_dist_node;
+BEGIN
+    SELECT * INTO node FROM pg_catalog.pg_dist_node n
+     WHERE n.hasmetadata AND n.isactive AND n.noderole = 'primary' AND n.groupid <> 0
+       AND NOT citus_emulation.is_reachable(n.nodename, n.nodeport)
+     ORDER BY n.nodeid LIMIT 1;
+    IF FOUND THEN
+        PERFORM citus_emulation.connection_error(node.nodename, node.nodeport);
+    END IF;
+END
+$fn$;
+
+-- what a node change checks before it is propagated: every metadata node in sync and reachable
+CREATE OR REPLACE FUNCTION citus_emulation.check_metadata_nodes() RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM citus_emulation.error_if_metadata_unsynced();
+    PERFORM citus_emulation.error_if_metadata_node_unreachable();
+END
+$fn$;
+
+-- One round of the emulated maintenance daemon: mark synced every unsynced metadata worker that is
+-- reachable. Like Citus's, it skips the round (returns 0) while another transaction changes
+-- pg_dist_node (an uncommitted citus_update_node holds an EXCLUSIVE lock on it). Returns the number
+-- of nodes synced. Not a Citus function; not in the call log.
+CREATE OR REPLACE FUNCTION citus_emulation.sync_metadata() RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    synced int;
+BEGIN
+    BEGIN
+        LOCK TABLE pg_catalog.pg_dist_node IN ROW EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN 0;
+    END;
+    UPDATE pg_catalog.pg_dist_node n SET metadatasynced = true
+     WHERE n.hasmetadata AND NOT n.metadatasynced AND n.isactive AND n.noderole = 'primary'
+       AND n.groupid <> 0 AND citus_emulation.is_reachable(n.nodename, n.nodeport);
+    GET DIAGNOSTICS synced = ROW_COUNT;
+    RETURN synced;
 END
 $fn$;
 
@@ -221,9 +326,14 @@ BEGIN
     IF noderole = 'primary' AND nodecluster <> 'default' THEN
         RAISE EXCEPTION 'primaries must be added to the default cluster';
     END IF;
-    -- activating the node propagates metadata, which needs every metadata node in sync
-    PERFORM citus_emulation.error_if_metadata_unsynced();
+    -- the new row is propagated to every metadata worker: all must be in sync and reachable
+    PERFORM citus_emulation.check_metadata_nodes();
     is_coordinator := new_group = 0;
+    -- activating a primary worker connects to it (a secondary is only recorded)
+    IF NOT is_coordinator AND noderole = 'primary'
+            AND NOT citus_emulation.is_reachable(nodename, nodeport) THEN
+        PERFORM citus_emulation.connection_error(nodename, nodeport);
+    END IF;
     with_metadata := is_coordinator OR noderole = 'primary';
     INSERT INTO pg_catalog.pg_dist_node AS n
         (groupid, nodename, nodeport, hasmetadata, isactive, noderole, nodecluster,
@@ -249,7 +359,6 @@ DECLARE
     lock_ns int := citus_emulation.lock_namespace();
     waited_since timestamptz;
     holder int;
-    out_of_sync text;
 BEGIN
     PERFORM citus_emulation.log_call('citus_update_node',
         format('%s, %L, %s, %s, %s', node_id, new_node_name, new_node_port, force, lock_cooldown));
@@ -267,7 +376,7 @@ BEGIN
         RAISE EXCEPTION 'node % not found', node_id USING ERRCODE = 'no_data_found';
     END IF;
     IF node.noderole = 'primary' THEN
-        -- block reads and writes of the group's shards until the end of the transaction
+        -- block writes to the group's shards until the end of the transaction (reads go on)
         IF force THEN
             waited_since := pg_catalog.clock_timestamp();
             WHILE NOT pg_catalog.pg_try_advisory_xact_lock(lock_ns, node.groupid) LOOP
@@ -292,13 +401,12 @@ BEGIN
     END IF;
     UPDATE pg_catalog.pg_dist_node n SET nodename = new_node_name, nodeport = new_node_port
      WHERE n.nodeid = node_id;
-    -- every metadata worker is now out of sync until the transaction commits
-    SELECT format('%s:%s', n.nodename, n.nodeport) INTO out_of_sync FROM pg_catalog.pg_dist_node n
-     WHERE n.hasmetadata AND n.groupid <> 0 AND n.noderole = 'primary'
-     ORDER BY n.nodeid LIMIT 1;
-    IF out_of_sync IS NOT NULL AND citus_emulation.unsynced_node() IS NULL THEN
-        PERFORM pg_catalog.set_config('citus_emulation.unsynced_node', out_of_sync, true);
-    END IF;
+    -- Citus does not propagate the change itself: it marks every metadata worker unsynced (under an
+    -- EXCLUSIVE lock on pg_dist_node, held to the end of the transaction) and leaves the sync to its
+    -- maintenance daemon, after commit. The coordinator (group 0) stays synced.
+    LOCK TABLE pg_catalog.pg_dist_node IN EXCLUSIVE MODE;
+    UPDATE pg_catalog.pg_dist_node n SET metadatasynced = false
+     WHERE n.hasmetadata AND n.metadatasynced AND n.groupid > 0;
 END
 $fn$;
 
@@ -314,9 +422,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'node at "%:%" does not exist', nodename, nodeport;
     END IF;
-    -- removal is propagated to the metadata nodes, which must be in sync
-    PERFORM citus_emulation.error_if_metadata_unsynced();
     DELETE FROM pg_catalog.pg_dist_node n WHERE n.nodeid = node_id;
+    -- the removal is propagated to the other metadata workers, which must be in sync and reachable
+    -- (the removed node itself may be out of sync or down)
+    PERFORM citus_emulation.check_metadata_nodes();
 END
 $fn$;
 
@@ -338,6 +447,8 @@ BEGIN
     IF FOUND THEN
         UPDATE pg_catalog.pg_dist_node n SET nodename = host, nodeport = port
          WHERE n.nodeid = coordinator_id;
+        -- propagated to the metadata workers (even when the address does not change)
+        PERFORM citus_emulation.check_metadata_nodes();
         RETURN;
     END IF;
     IF node_role = 'primary' AND node_cluster <> 'default' THEN
@@ -347,13 +458,30 @@ BEGIN
         (groupid, nodename, nodeport, hasmetadata, isactive, noderole, nodecluster,
          metadatasynced, shouldhaveshards)
     VALUES (0, host, port, true, true, node_role, node_cluster, true, false);
+    PERFORM citus_emulation.check_metadata_nodes();
 END
 $fn$;
 
 -- test-only client traffic -------------------------------------------------------------------------
--- Real Citus routes a query on a distributed table to the shard placements of a group and waits
--- for the exclusive locks citus_update_node holds on them. The emulation has no shards: a client
--- "write" or "read" on group g takes the shared side of the group's advisory lock instead.
+-- Real Citus routes a query on a distributed table to the shard placements of a group; a write
+-- waits for the exclusive locks citus_update_node holds on their metadata. The emulation has no
+-- shards: a client "write" on group g takes the shared side of the group's advisory lock instead.
+-- The query then runs on the group's primary: Citus connects to the address of its row, which fails
+-- when nothing listens there (a group without a primary row is let through: the emulation has no
+-- placements to check).
+CREATE OR REPLACE FUNCTION citus_emulation.connect_to_group(groupid int) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    node pg_catalog.pg_dist_node;
+BEGIN
+    SELECT * INTO node FROM pg_catalog.pg_dist_node n
+     WHERE n.groupid = connect_to_group.groupid AND n.noderole = 'primary' AND n.groupid <> 0;
+    IF FOUND AND NOT citus_emulation.is_reachable(node.nodename, node.nodeport) THEN
+        PERFORM citus_emulation.connection_error(node.nodename, node.nodeport);
+    END IF;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION citus_emulation.client_write(groupid int, payload text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $fn$
@@ -361,6 +489,7 @@ DECLARE
     row_seq bigint;
 BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(citus_emulation.lock_namespace(), groupid);
+    PERFORM citus_emulation.connect_to_group(groupid);
     INSERT INTO citus_emulation.client_writes AS w (groupid, payload)
     VALUES (client_write.groupid, client_write.payload)
     RETURNING w.seq INTO row_seq;
@@ -368,21 +497,25 @@ BEGIN
 END
 $fn$;
 
+-- A read takes no lock: on Citus an uncommitted citus_update_node of the group's primary blocks
+-- writes to the group's shards, not reads.
 CREATE OR REPLACE FUNCTION citus_emulation.client_read(groupid int) RETURNS bigint
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock_shared(citus_emulation.lock_namespace(), groupid);
+    PERFORM citus_emulation.connect_to_group(groupid);
     RETURN (SELECT count(*) FROM citus_emulation.client_writes w
              WHERE w.groupid = client_read.groupid);
 END
 $fn$;
 
--- empty the metadata (tests): nodes, authinfo, call log, client writes; restart the id sequences
+-- empty the metadata (tests): nodes, authinfo, call log, client writes; restart the id sequences;
+-- every registered node is reachable again (the registry itself is kept, like the test servers)
 CREATE OR REPLACE FUNCTION citus_emulation.reset() RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
     TRUNCATE pg_catalog.pg_dist_node, pg_catalog.pg_dist_authinfo,
              citus_emulation.call_log, citus_emulation.client_writes;
+    UPDATE citus_emulation.reachable_node SET reachable = true WHERE NOT reachable;
     ALTER SEQUENCE pg_catalog.pg_dist_node_nodeid_seq RESTART;
     ALTER SEQUENCE pg_catalog.pg_dist_groupid_seq RESTART;
     ALTER SEQUENCE citus_emulation.call_counter RESTART;
@@ -399,7 +532,7 @@ REVOKE ALL ON FUNCTION pg_catalog.citus_set_coordinator_host(text, int, pg_catal
 GRANT SELECT ON pg_catalog.pg_dist_node TO PUBLIC;
 
 -- A placeholder pg_extension row named citus (version '13.2-emulated'), so that the engine's
--- "CREATE EXTENSION IF NOT EXISTS citus" is a no-op here. Only install_emulation(fake_extension=True)
+-- "CREATE EXTENSION IF NOT EXISTS citus" is a no-op here. Only install_emulation(placeholder_extension=True)
 -- calls it; is_real_citus() tells the placeholder from the real extension by its version.
 CREATE OR REPLACE FUNCTION citus_emulation.register_placeholder_extension() RETURNS void
 LANGUAGE plpgsql AS $fn$
@@ -417,4 +550,4 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION citus_emulation.version() RETURNS text
-LANGUAGE sql IMMUTABLE AS $fn$ SELECT 'patroni-mpp citus emulation 1 (Citus 13.2 metadata API)' $fn$;
+LANGUAGE sql IMMUTABLE AS $fn$ SELECT 'patroni-mpp citus emulation 2 (Citus 13.2 metadata API)' $fn$;

@@ -9,7 +9,9 @@ It is installed into a real (test) PostgreSQL server with :func:`install_emulati
 
 The helpers take a psycopg connection to the Citus database and work on both an emulated and a
 real Citus server where that makes sense (:func:`client_write`, :func:`client_read`,
-:func:`reset_metadata`, :func:`wait_metadata_synced`); the rest is emulation-only.
+:func:`reset_metadata`, :func:`metadata_unsynced`, :func:`unsynced_nodes`,
+:func:`wait_metadata_synced`); the rest is emulation-only (the reachability registry, the call log,
+one round of the emulated maintenance daemon).
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "LOCK_NAMESPACE",
+    "PROBE_CREATE_TIMEOUT",
     "PROBE_TABLE",
     "SQL_RESOURCE",
+    "UNSYNCED_METADATA_NODES",
     "CallLogEntry",
     "EmulationError",
+    "MetadataNotSyncedError",
     "call_count",
     "call_log",
     "citus_available",
@@ -41,9 +46,14 @@ __all__ = [
     "install_emulation",
     "is_emulated",
     "is_real_citus",
+    "locked_groups",
     "metadata_unsynced",
+    "register_reachable_node",
     "reset_metadata",
     "set_call_log",
+    "set_node_reachable",
+    "sync_metadata",
+    "unsynced_nodes",
     "wait_metadata_synced",
 ]
 
@@ -56,11 +66,31 @@ LOCK_NAMESPACE = 1129883733
 PROBE_TABLE = "patroni_mpp_probe"
 """Distributed table (schema ``public``) used for client traffic on a real Citus server."""
 
+UNSYNCED_METADATA_NODES = (
+    "SELECT nodename, nodeport FROM pg_catalog.pg_dist_node "
+    "WHERE hasmetadata AND NOT metadatasynced AND isactive AND noderole = 'primary' "
+    "ORDER BY nodeid"
+)
+"""The metadata nodes that are out of sync (on real Citus and the emulation alike): while there is one,
+``citus_add_node`` and ``citus_remove_node`` are refused with SQLSTATE 55000."""
+
 Connection = psycopg.Connection[Any]
 
 
 class EmulationError(RuntimeError):
     """The emulation cannot do what was asked (e.g. it is not installed on that server)."""
+
+
+class MetadataNotSyncedError(RuntimeError):
+    """Metadata nodes stayed out of sync longer than a bounded wait allowed.
+
+    :param nodes: ``host:port`` of each node still out of sync.
+    :param message: the explanation.
+    """
+
+    def __init__(self, nodes: list[str], message: str) -> None:
+        super().__init__(message)
+        self.nodes = nodes
 
 
 @dataclass(frozen=True)
@@ -148,26 +178,82 @@ def _require_emulation(conn: Connection) -> None:
         raise EmulationError("the Citus emulation is not installed in this database")
 
 
-def reset_metadata(conn: Connection) -> None:
+def reset_metadata(conn: Connection, sync_timeout: float = 30.0) -> None:
     """Empty ``pg_dist_node`` and ``pg_dist_authinfo``.
 
-    Emulated: also empties the call log and client writes, restarts the node and group id sequences
-    and switches call logging back on. Real Citus (best effort): drops the probe table, removes the
-    secondaries, then the workers, then the coordinator rows, and deletes all authinfo rows.
+    Emulated: also empties the call log and client writes, restarts the node and group id sequences,
+    makes every registered node reachable again and switches call logging back on.
+
+    Real Citus (node ids are not reset there): waits up to ``sync_timeout`` s until no metadata node
+    is out of sync, since Citus refuses ``citus_remove_node`` meanwhile; drops the probe table;
+    removes the primary workers first (removing one propagates to the other metadata workers, which
+    must be in sync and reachable, while removing a node that is down or out of sync itself works,
+    so a worker that fails is retried after the others), then the secondaries and the coordinator
+    rows; deletes all authinfo rows.
 
     :param conn: an **auto-commit** connection to the Citus database.
+    :param sync_timeout: how long real Citus may take to sync the metadata nodes.
+    :raises MetadataNotSyncedError: (real Citus) metadata nodes stayed out of sync and block the
+        removal; the message names them.
+    :raises RuntimeError: (real Citus) a node could not be removed for another reason (for example a
+        server the test started and stopped while registered, holding shards of the probe table).
     """
     if is_emulated(conn):
         conn.execute("SELECT citus_emulation.reset()")
         return
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(PROBE_TABLE)))
+    wait_metadata_synced(conn, sync_timeout)
+    drop = sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(PROBE_TABLE))
+    dropped = _try(conn, drop) is None
+    failures: dict[str, str] = {}
+    pending = conn.execute(
+        "SELECT nodename, nodeport FROM pg_catalog.pg_dist_node "
+        "WHERE groupid > 0 AND noderole = 'primary' ORDER BY metadatasynced, nodeid"
+    ).fetchall()
+    while pending:
+        left = []
+        for nodename, nodeport in pending:
+            error = _try(conn, "SELECT pg_catalog.citus_remove_node(%s, %s::int)", (nodename, nodeport))
+            if error is not None:
+                left.append((nodename, nodeport))
+                failures[f"{nodename}:{nodeport}"] = error
+        if len(left) == len(pending):
+            break
+        pending = left
+    if pending:
+        unsynced = unsynced_nodes(conn)
+        details = "; ".join(f"{node}: {failures[node]}" for node in (f"{n}:{p}" for n, p in pending))
+        if unsynced:
+            raise MetadataNotSyncedError(
+                unsynced,
+                f"cannot reset the Citus metadata: metadata node(s) {', '.join(unsynced)} still out "
+                f"of sync after {sync_timeout:g} s (Citus refuses citus_remove_node meanwhile; a node "
+                "that is down, or a primary renamed to an address nothing listens on, never syncs): "
+                + details,
+            )
+        raise RuntimeError(
+            f"cannot reset the Citus metadata: {details} (a node that is down and holds shards of "
+            f"{PROBE_TABLE}, e.g. a server the test registered and then stopped: reset first)"
+        )
+    if not dropped:
+        conn.execute(drop)
     rows = conn.execute(
         "SELECT nodename, nodeport FROM pg_catalog.pg_dist_node "
         "ORDER BY groupid = 0, noderole = 'primary', nodeid"
     ).fetchall()
     for nodename, nodeport in rows:
-        conn.execute("SELECT pg_catalog.citus_remove_node(%s, %s)", (nodename, nodeport))
+        conn.execute("SELECT pg_catalog.citus_remove_node(%s, %s::int)", (nodename, nodeport))
     conn.execute("DELETE FROM pg_catalog.pg_dist_authinfo")
+
+
+def _try(conn: Connection, query: str | sql.Composable, params: Any = None) -> str | None:
+    """Run ``query``; the error message when it fails (lock timeouts are raised), else None."""
+    try:
+        conn.execute(query, params)  # type: ignore[arg-type]
+    except psycopg.errors.LockNotAvailable:
+        raise
+    except psycopg.Error as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
 
 
 def set_call_log(conn: Connection, enabled: bool) -> None:
@@ -207,19 +293,44 @@ def call_count(conn: Connection) -> int:
     return int(value)
 
 
+PROBE_CREATE_TIMEOUT = 30.0
+"""Seconds creating the probe table may wait for Citus to sync its metadata (real Citus only)."""
+
+
+def _create_probe_table(conn: Connection) -> None:
+    """Create the distributed probe table (real Citus), retrying while metadata is out of sync.
+
+    Citus refuses the DDL (SQLSTATE 55000) while a metadata node is out of sync, which it is right
+    after a committed ``citus_update_node``; its maintenance daemon syncs within moments.
+    """
+    table = f"public.{PROBE_TABLE}"
+    create = sql.SQL("CREATE TABLE IF NOT EXISTS public.{} (id int PRIMARY KEY, payload text)").format(
+        sql.Identifier(PROBE_TABLE)
+    )
+    # two statements, as a client would send them: in one transaction block Citus creates the
+    # shards over many connections per worker, each a prepared transaction (more than the test
+    # servers' max_prepared_transactions)
+    conn.execute(create)
+    deadline = time.monotonic() + PROBE_CREATE_TIMEOUT
+    while True:
+        try:
+            conn.execute("SELECT create_distributed_table(%s, 'id', shard_count := 32)", (table,))
+            return
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _probe_key(conn: Connection, groupid: int) -> int:
     """A distribution-column value of the probe table whose shard is placed on ``groupid``."""
-    exists = _scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (f"public.{PROBE_TABLE}",))
+    exists = _scalar(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = to_regclass(%s))",
+        (f"public.{PROBE_TABLE}",),
+    )
     if not exists:
-        conn.execute(
-            sql.SQL("CREATE TABLE IF NOT EXISTS public.{} (id int PRIMARY KEY, payload text)").format(
-                sql.Identifier(PROBE_TABLE)
-            )
-        )
-        conn.execute(
-            "SELECT create_distributed_table(%s, 'id', shard_count := 32)",
-            (f"public.{PROBE_TABLE}",),
-        )
+        _create_probe_table(conn)
     key = _scalar(
         conn,
         "SELECT i FROM generate_series(1, 100000) AS i "
@@ -229,7 +340,11 @@ def _probe_key(conn: Connection, groupid: int) -> int:
         (f"public.{PROBE_TABLE}", groupid),
     )
     if key is None:
-        raise EmulationError(f"no shard of {PROBE_TABLE} is placed on group {groupid}")
+        raise EmulationError(
+            f"no shard of {PROBE_TABLE} is placed on group {groupid}: the table was created (by the "
+            "first client write) before the group had a primary; write to the groups once they are "
+            "all registered, or reset"
+        )
     return int(key)
 
 
@@ -238,8 +353,10 @@ def client_write(conn: Connection, groupid: int, payload: str | None = None) -> 
 
     Emulated: ``citus_emulation.client_write(groupid)`` takes the shared side of the group's
     advisory lock, so it waits while a ``citus_update_node`` of the group's primary row is
-    uncommitted. Real Citus (best effort): inserts into the distributed probe table a key whose
-    shard is placed on that group (the table is created on first use, with 32 shards).
+    uncommitted. Real Citus: inserts into the distributed probe table a key whose shard is placed
+    on that group (the table is created on first use, with 32 shards on the primaries registered
+    then, waiting up to :data:`PROBE_CREATE_TIMEOUT` s for Citus to sync its metadata); it waits
+    for the shard metadata lock an uncommitted ``citus_update_node`` of the group's primary holds.
 
     :param conn: a connection to the Citus database (auto-commit: the write commits at once).
     """
@@ -257,7 +374,10 @@ def client_write(conn: Connection, groupid: int, payload: str | None = None) -> 
 
 
 def client_read(conn: Connection, groupid: int) -> int:
-    """Read from group ``groupid`` (waits while the group is locked); returns a row count.
+    """Read from group ``groupid``; returns a row count. It does not wait for a paused group.
+
+    On Citus an uncommitted ``citus_update_node`` of a group's primary blocks writes to the group's
+    shards, not reads; the emulated read takes no lock either.
 
     Emulated: the number of :func:`client_write` rows of that group. Real Citus: the number of probe
     table rows with the key :func:`client_write` uses for that group (0 or 1).
@@ -274,38 +394,133 @@ def client_read(conn: Connection, groupid: int) -> int:
     )
 
 
+_LOCKED_GROUPS_EMULATED = (
+    "SELECT DISTINCT objid::bigint FROM pg_catalog.pg_locks WHERE locktype = 'advisory' "
+    "AND granted AND mode = 'ExclusiveLock' AND classid::bigint = %s AND objsubid = 2 "
+    "AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) "
+    "ORDER BY 1"
+)
+# Citus's citus_update_node locks the metadata of every shard placed on the group in
+# AccessExclusiveLock mode: advisory locks with field 4 = 8 (shards of a co-location group:
+# classid = the shard's index in its table, objid = the co-location id) or 4 (other shards:
+# classid/objid = the shard id's high/low 32 bits).
+_LOCKED_GROUPS_REAL = """
+SELECT DISTINCT p.groupid FROM pg_catalog.pg_locks l
+JOIN LATERAL (
+    SELECT s.shardid FROM (
+        SELECT s.shardid,
+               row_number() OVER (
+                   PARTITION BY s.logicalrelid
+                   ORDER BY CASE WHEN d.partmethod = 'h' THEN s.shardminvalue::bigint END, s.shardid
+               ) - 1 AS shard_index
+          FROM pg_catalog.pg_dist_shard s
+          JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid = s.logicalrelid
+         WHERE l.objsubid = 8 AND d.colocationid = l.objid::bigint
+    ) s WHERE s.shard_index = l.classid::bigint
+    UNION ALL
+    SELECT (l.classid::bigint << 32) | l.objid::bigint WHERE l.objsubid = 4
+) shard ON true
+JOIN pg_catalog.pg_dist_placement p ON p.shardid = shard.shardid
+WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'AccessExclusiveLock'
+  AND l.objsubid IN (4, 8)
+  AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+ORDER BY 1
+"""
+
+
+def locked_groups(conn: Connection) -> list[int]:
+    """Groups whose shards an uncommitted ``citus_update_node`` of their primary holds locked.
+
+    Emulated: the groups whose advisory lock ``(LOCK_NAMESPACE, groupid)`` is held exclusively.
+    Real Citus: the groups holding a placement of a shard whose metadata lock is held in
+    AccessExclusiveLock mode, so only groups with shard placements show up (a client write to the
+    group, :func:`client_write`, creates the probe table's shards first).
+    """
+    if is_emulated(conn):
+        rows = conn.execute(_LOCKED_GROUPS_EMULATED, (LOCK_NAMESPACE,)).fetchall()
+    else:
+        rows = conn.execute(_LOCKED_GROUPS_REAL).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def unsynced_nodes(conn: Connection) -> list[str]:
+    """``host:port`` of every metadata node out of sync as seen by ``conn`` (oldest node first).
+
+    The same on real Citus and on the emulation: active primaries with ``hasmetadata`` and not
+    ``metadatasynced`` (see :data:`UNSYNCED_METADATA_NODES`). An effective ``citus_update_node``
+    marks every metadata worker so in its transaction (visible to that transaction until it commits);
+    the maintenance daemon (real, or the emulated one of
+    :class:`~patroni_mpp_citus.testing.server.CitusTestServer`) syncs them after commit, except a node
+    it cannot reach.
+    """
+    return [f"{name}:{port}" for name, port in conn.execute(UNSYNCED_METADATA_NODES).fetchall()]
+
+
 def metadata_unsynced(conn: Connection) -> str | None:
     """``host:port`` of a metadata node that is out of sync as seen by ``conn``, else None.
 
-    Emulated: set by an effective ``citus_update_node`` until the end of that transaction (visible
-    to that transaction only). Real Citus: a row with ``hasmetadata`` and not ``metadatasynced``.
+    The oldest of :func:`unsynced_nodes`; Citus's error names one of them (in no defined order).
     """
-    if is_emulated(conn):
-        value = _scalar(conn, "SELECT citus_emulation.unsynced_node()")
-    else:
-        value = _scalar(
-            conn,
-            "SELECT min(nodename || ':' || nodeport) FROM pg_catalog.pg_dist_node "
-            "WHERE hasmetadata AND NOT metadatasynced",
-        )
-    return None if value is None else str(value)
+    nodes = unsynced_nodes(conn)
+    return nodes[0] if nodes else None
 
 
-def wait_metadata_synced(conn: Connection, timeout: float = 30.0) -> bool:
+def wait_metadata_synced(conn: Connection, timeout: float = 30.0, interval: float = 0.01) -> bool:
     """Wait until no metadata node is out of sync; True when synced, False after ``timeout`` s.
 
-    Emulated: the unsynced state ends with the transaction, so this returns True at once. Real
-    Citus: the maintenance daemon syncs after commit; this polls ``pg_dist_node.metadatasynced``.
+    Polls ``pg_dist_node`` (:func:`unsynced_nodes`) every ``interval`` s. Real Citus's maintenance
+    daemon syncs within tens of ms (sometimes about 2 s) when every node is reachable, and retries
+    about every 5 s after a failure; the emulated daemon syncs within ~20 ms. A node that is down, or
+    a primary renamed to an address nothing listens on, never syncs. Call it outside a transaction:
+    the daemon cannot sync while an uncommitted ``citus_update_node`` holds its lock on
+    ``pg_dist_node``.
+
+    :param conn: a connection to the Citus database (auto-commit).
     """
     deadline = time.monotonic() + timeout
     while True:
-        unsynced = _scalar(
-            conn,
-            "SELECT count(*) FROM pg_catalog.pg_dist_node "
-            "WHERE hasmetadata AND NOT metadatasynced AND noderole = 'primary'",
-        )
-        if not unsynced:
+        if not unsynced_nodes(conn):
             return True
         if time.monotonic() >= deadline:
             return False
-        time.sleep(0.1)
+        time.sleep(interval)
+
+
+def sync_metadata(conn: Connection) -> int:
+    """One round of the emulated maintenance daemon; returns the number of nodes it marked synced.
+
+    It marks synced every unsynced metadata worker whose address is registered reachable, and skips
+    the round while another transaction holds a lock on ``pg_dist_node`` that conflicts (an
+    uncommitted ``citus_update_node``, ``citus_add_node`` or ``citus_remove_node``).
+    :class:`~patroni_mpp_citus.testing.server.CitusTestServer` runs it every ~20 ms in a thread;
+    call it yourself on an emulation installed elsewhere.
+
+    :raises EmulationError: when the emulation is not installed.
+    """
+    _require_emulation(conn)
+    return int(_scalar(conn, "SELECT citus_emulation.sync_metadata()"))
+
+
+def register_reachable_node(conn: Connection, host: str, port: int, index: int | None = None) -> None:
+    """Tell the emulation that a server listens on ``host:port`` (emulation only).
+
+    The emulated ``citus_add_node`` of a primary, and the propagation of a node change to a metadata
+    worker, fail with SQLSTATE 08006 ("connection to the remote node ... failed") for an address not
+    registered reachable, as real Citus fails when it cannot connect. The emulated maintenance daemon
+    only syncs metadata to a registered, reachable address.
+
+    :param index: the :class:`~patroni_mpp_citus.testing.server.CitusTestServer` node number, so that
+        :func:`set_node_reachable` can take the node down; None for other servers.
+    :raises EmulationError: when the emulation is not installed.
+    """
+    _require_emulation(conn)
+    conn.execute("SELECT citus_emulation.register_node(%s, %s::int, %s::int)", (host, port, index))
+
+
+def set_node_reachable(conn: Connection, index: int, reachable: bool) -> int:
+    """Take emulated node ``index`` down (``False``) or bring it back; returns its address count.
+
+    :raises EmulationError: when the emulation is not installed.
+    """
+    _require_emulation(conn)
+    return int(_scalar(conn, "SELECT citus_emulation.set_node_reachable(%s::int, %s)", (index, reachable)))

@@ -6,6 +6,13 @@ either ``CREATE EXTENSION citus`` (real Citus, when the server has the extension
 
 Mode selection (:func:`resolve_mode`): environment variable ``PATRONI_MPP_TEST_CITUS`` = ``real``,
 ``emulated`` or ``auto`` (default): real when ``citus`` is in ``pg_available_extensions``.
+
+Both modes behave alike where tests rely on it: :meth:`CitusTestServer.node_address` gives addresses
+Citus can reach (real worker servers, or addresses registered reachable in the emulation),
+:meth:`CitusTestServer.stop_node` / :meth:`CitusTestServer.start_node` take one down and bring it
+back, and metadata goes out of sync after a ``citus_update_node`` until a maintenance daemon syncs it
+(Citus's own, or on the emulation a thread of :class:`CitusTestServer`, see
+:class:`MaintenanceDaemon`).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import psycopg
@@ -27,17 +34,25 @@ from .emulation import (
     client_read,
     client_write,
     install_emulation,
+    locked_groups,
+    register_reachable_node,
     reset_metadata,
+    set_node_reachable,
+    unsynced_nodes,
+    wait_metadata_synced,
 )
 from .statement_log import STATEMENT_LOG_SETTINGS, StatementLog
 
 __all__ = [
     "DBNAME",
+    "MAINTENANCE_APPLICATION_NAME",
+    "MAINTENANCE_INTERVAL",
     "MODE_ENV",
     "CitusTestServer",
     "CitusUnavailableError",
     "ClientOperation",
     "ClientOps",
+    "MaintenanceDaemon",
     "Mode",
     "resolve_mode",
 ]
@@ -50,6 +65,19 @@ MODE_ENV = "PATRONI_MPP_TEST_CITUS"
 
 DBNAME = "citus"
 """The database holding the Citus metadata on test servers."""
+
+MAINTENANCE_APPLICATION_NAME = "citus-test-maintenance"
+"""``application_name`` of the emulated maintenance daemon's connections (its statements are not logged)."""
+
+MAINTENANCE_INTERVAL = 0.02
+"""Seconds between two rounds of the emulated maintenance daemon in database :data:`DBNAME`."""
+
+OTHER_DATABASES_INTERVAL = 0.5
+"""Seconds between two rounds of the emulated maintenance daemon in the other databases."""
+
+_EMULATED_NODE = "192.0.2.{index}"  # TEST-NET-1: never routed
+_EMULATED_ALIAS = "198.51.100.{index}"  # TEST-NET-2
+_EMULATED_PORT = 5432
 
 _SETTINGS: dict[str, Any] = {
     **STATEMENT_LOG_SETTINGS,
@@ -90,10 +118,119 @@ def resolve_mode(requested: str, available: bool) -> Mode:
     return "real" if available else "emulated"
 
 
+class MaintenanceDaemon:
+    """The emulated Citus maintenance daemon: a thread syncing metadata to reachable nodes.
+
+    Real Citus's maintenance daemon syncs ``pg_dist_node`` to every metadata node that a committed
+    ``citus_update_node`` marked unsynced, and retries while a node cannot be reached. This thread
+    does the emulated equivalent: every :data:`MAINTENANCE_INTERVAL` s it calls
+    ``citus_emulation.sync_metadata()`` in database :data:`DBNAME` (and every
+    :data:`OTHER_DATABASES_INTERVAL` s in every other database holding the emulation, on short-lived
+    connections), which marks synced each unsynced metadata worker whose address is registered
+    reachable. Its connections run with ``log_statement = none``, so they stay out of the statement
+    log, and under :data:`MAINTENANCE_APPLICATION_NAME`.
+
+    :param server: the PostgreSQL server holding the emulation.
+    :param interval: seconds between two rounds in :data:`DBNAME`.
+    """
+
+    def __init__(self, server: PostgresServer, interval: float = MAINTENANCE_INTERVAL) -> None:
+        self.server = server
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds = 0
+        """Completed rounds in :data:`DBNAME` (for tests)."""
+
+    def _connect(self, dbname: str) -> Connection:
+        return psycopg.connect(
+            autocommit=True,
+            **self.server.conninfo(
+                dbname,
+                application_name=MAINTENANCE_APPLICATION_NAME,
+                options="-c log_statement=none -c lock_timeout=1000",
+                connect_timeout=2,
+            ),
+        )
+
+    def start(self) -> MaintenanceDaemon:
+        """Start the thread (a daemon thread with its own connection)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="citus-test-maintenance-daemon", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread and wait up to ``timeout`` s for it to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """True while the thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        conn: Connection | None = None
+        next_scan = 0.0
+        try:
+            while not self._stop.is_set():
+                delay = self.interval
+                try:
+                    if conn is None or conn.closed:
+                        conn = self._connect(DBNAME)
+                    conn.execute("SELECT citus_emulation.sync_metadata()")
+                    self.rounds += 1
+                    if time.monotonic() >= next_scan:
+                        self._sync_other_databases(conn)
+                        next_scan = time.monotonic() + OTHER_DATABASES_INTERVAL
+                except psycopg.Error as exc:
+                    logger.debug("emulated maintenance daemon: %s", exc)
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                    conn = None
+                    delay = 0.2  # the server restarts, or database citus is not there yet
+                self._stop.wait(delay)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def _sync_other_databases(self, conn: Connection) -> None:
+        names = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT datname FROM pg_catalog.pg_database "
+                "WHERE datallowconn AND NOT datistemplate AND datname NOT IN (%s, 'postgres')",
+                (DBNAME,),
+            ).fetchall()
+        ]
+        for name in names:
+            if self._stop.is_set():
+                return
+            try:
+                with self._connect(name) as other:
+                    row = other.execute(
+                        "SELECT to_regprocedure('citus_emulation.sync_metadata()') IS NOT NULL"
+                    ).fetchone()
+                    if row is not None and row[0]:
+                        other.execute("SELECT citus_emulation.sync_metadata()")
+            except psycopg.Error as exc:  # dropped meanwhile, or not accepting connections
+                logger.debug("emulated maintenance daemon, database %s: %s", name, exc)
+
+
 class CitusTestServer:
     """One started test server with the database :data:`DBNAME` holding (real or emulated) Citus.
 
     Create it with :meth:`start`; :meth:`stop` stops it (and any worker servers, real mode) by pid.
+    On the emulation, :meth:`start` also starts the emulated maintenance daemon
+    (:class:`MaintenanceDaemon`) and :meth:`stop` stops it.
 
     :param server: the started PostgreSQL server.
     :param mode: ``real`` or ``emulated``.
@@ -106,6 +243,10 @@ class CitusTestServer:
         self.mode: Mode = mode
         self.statement_log = StatementLog(server.logfile)
         self._workers: dict[int, PostgresServer] = {}
+        self._registered: set[tuple[str, int]] = set()
+        self._down: set[int] = set()
+        self.maintenance: MaintenanceDaemon | None = None
+        """The emulated maintenance daemon (emulated mode, between :meth:`start` and :meth:`stop`)."""
 
     @classmethod
     def start(cls, mode: str | None = None, settings: Mapping[str, Any] | None = None) -> CitusTestServer:
@@ -138,11 +279,17 @@ class CitusTestServer:
             server.cleanup()
             raise
         logger.info("Citus test server (%s) on %s:%s", chosen, server.host, server.port)
-        return cls(server, chosen)
+        made = cls(server, chosen)
+        if chosen == "emulated":
+            made.maintenance = MaintenanceDaemon(server).start()
+        return made
 
     def stop(self) -> None:
-        """Stop and remove the server and any worker servers."""
+        """Stop the emulated maintenance daemon; stop and remove the server and any worker servers."""
         try:
+            if self.maintenance is not None:
+                self.maintenance.stop()
+                self.maintenance = None
             for worker in self._workers.values():
                 worker.cleanup()
             self._workers.clear()
@@ -182,35 +329,116 @@ class CitusTestServer:
 
     # -- state --------------------------------------------------------------------------------
 
-    def reset(self, lock_timeout_ms: int = 10000) -> None:
+    def reset(self, lock_timeout_ms: int = 10000, sync_timeout: float = 30.0) -> None:
         """Empty ``pg_dist_node`` and ``pg_dist_authinfo`` (see :func:`reset_metadata`).
 
+        First brings back every node a test took down (:meth:`stop_node`). Real Citus refuses
+        ``citus_remove_node`` while a metadata node is out of sync, so there this also renames a
+        primary row a test left at an address nothing listens on (``<host>-demoted``, same port as a
+        worker server) back to that worker's address, and waits up to ``sync_timeout`` s for the
+        metadata to be synced before removing the nodes. Node ids: only the emulation restarts them.
+
         :param lock_timeout_ms: how long to wait for locks held by other sessions.
+        :param sync_timeout: how long real Citus may take to sync the metadata nodes.
         :raises RuntimeError: when another session's open transaction blocks the reset (a test
-            left a transaction open); the message lists those sessions.
+            left a transaction open; the message lists those sessions), or (real Citus) a node
+            cannot be removed (the message says why).
+        :raises MetadataNotSyncedError: (real Citus) metadata nodes stayed out of sync and block
+            the removal; the message names them.
         """
+        for index in sorted(self._down):
+            self.start_node(index)
         with self.connect(application_name="citus-test-reset") as conn:
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
             try:
-                reset_metadata(conn)
+                if self.is_real:
+                    self._rename_back_to_workers(conn)
+                reset_metadata(conn, sync_timeout)
             except psycopg.errors.LockNotAvailable:
                 blockers = conn.execute(
                     "SELECT pid, application_name, state FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                    "AND xact_start IS NOT NULL"
+                    "AND xact_start IS NOT NULL AND application_name <> %s",
+                    (MAINTENANCE_APPLICATION_NAME,),
                 ).fetchall()
                 raise RuntimeError(
                     f"cannot reset the Citus metadata: sessions with open transactions {blockers}"
                 ) from None
 
+    def _rename_back_to_workers(self, conn: Connection) -> None:
+        """Real Citus: move unsynced primary rows whose port is a worker's back to a reachable name."""
+        by_port = {worker.port: worker for worker in self._workers.values() if worker.running}
+        listed = conn.execute("SELECT nodename, nodeport FROM pg_catalog.pg_dist_node").fetchall()
+        taken = {(str(name), int(port)) for name, port in listed}
+        rows = conn.execute(
+            "SELECT nodeid, nodename, nodeport FROM pg_catalog.pg_dist_node "
+            "WHERE hasmetadata AND NOT metadatasynced AND noderole = 'primary' AND groupid > 0 "
+            "ORDER BY nodeid"
+        ).fetchall()
+        for nodeid, name, port in rows:
+            worker = by_port.get(int(port))
+            if worker is None or name in (worker.host, "localhost"):
+                continue
+            for candidate in ((worker.host, worker.port), ("localhost", worker.port)):
+                if candidate not in taken:
+                    logger.info(
+                        "reset: renaming node %s (%s:%s) back to %s:%s", nodeid, name, port, *candidate
+                    )
+                    conn.execute(
+                        "SELECT pg_catalog.citus_update_node(%s::int, %s, %s::int, true, 1000)",
+                        (nodeid, *candidate),
+                    )
+                    taken.discard((str(name), int(port)))
+                    taken.add(candidate)
+                    break
+
+    # -- nodes ----------------------------------------------------------------------------------
+
     def node_address(self, index: int) -> tuple[str, int]:
         """A ``(host, port)`` that can be registered as node number ``index`` (1, 2, ...).
 
-        Emulated: ``192.0.2.<index>:5432`` (never contacted). Real Citus: a worker server started
-        on first use (with the citus extension in database ``citus``) that Citus can reach.
+        Citus connects to a primary it adds, so the address must be reachable. Real Citus: a worker
+        server started on first use (with the citus extension in database ``citus``). Emulated:
+        ``192.0.2.<index>:5432``, registered reachable in the emulation (never contacted).
         """
         if self.mode == "emulated":
-            return (f"192.0.2.{index}", 5432)
+            address = (_EMULATED_NODE.format(index=index), _EMULATED_PORT)
+            self._register(address, index)
+            return address
+        worker = self._worker(index)
+        return (worker.host, worker.port)
+
+    def node_alias(self, index: int) -> tuple[str, int]:
+        """Another ``(host, port)`` reaching node ``index``: renaming a row to it keeps it reachable.
+
+        Real Citus: ``localhost`` and the worker's port. Emulated: ``198.51.100.<index>:5432``,
+        registered reachable as node ``index`` (down and up with it).
+        """
+        if self.mode == "emulated":
+            self.node_address(index)
+            address = (_EMULATED_ALIAS.format(index=index), _EMULATED_PORT)
+            self._register(address, index)
+            return address
+        worker = self._worker(index)
+        return ("localhost", worker.port)
+
+    def add_reachable_address(self, host: str, port: int) -> None:
+        """Declare that a server (other than the nodes of :meth:`node_address`) listens on ``host:port``.
+
+        Emulated: registers the address reachable, so that Citus may add it as a primary and sync
+        metadata to it. Real Citus connects for itself: nothing to do.
+        """
+        if self.mode == "emulated":
+            self._register((host, port), None)
+
+    def _register(self, address: tuple[str, int], index: int | None) -> None:
+        if address in self._registered:
+            return
+        with self.connect(application_name="citus-test-setup") as conn:
+            register_reachable_node(conn, address[0], address[1], index)
+        self._registered.add(address)
+
+    def _worker(self, index: int) -> PostgresServer:
         worker = self._workers.get(index)
         if worker is None:
             worker = PostgresServer({**_SETTINGS, "shared_preload_libraries": "citus"})
@@ -220,11 +448,80 @@ class CitusTestServer:
                 conn.execute(f'CREATE DATABASE "{DBNAME}"')
             with worker.connect(DBNAME) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
-        return (worker.host, worker.port)
+        return worker
+
+    def stop_node(self, index: int) -> None:
+        """Take node ``index`` (see :meth:`node_address`) down until :meth:`start_node` or :meth:`reset`.
+
+        Real Citus: stops that worker server (``pg_ctl stop``, by its own pid); connections to it
+        then fail. Emulated: marks its addresses unreachable. Either way Citus cannot connect to it:
+        adding a primary, or any node change while it is a metadata node, fails, and metadata is not
+        synced to it.
+
+        :raises ValueError: when node ``index`` was never used.
+        """
+        if self.mode == "emulated":
+            with self.connect(application_name="citus-test-setup") as conn:
+                if not set_node_reachable(conn, index, False):
+                    raise ValueError(f"node {index} was never used (call node_address({index}) first)")
+        else:
+            worker = self._workers.get(index)
+            if worker is None:
+                raise ValueError(f"node {index} was never used (call node_address({index}) first)")
+            worker.stop()
+        self._down.add(index)
+
+    def start_node(self, index: int) -> None:
+        """Bring node ``index`` back after :meth:`stop_node` (real Citus: starts that server again).
+
+        Citus's maintenance daemon then syncs metadata to it at its next retry (real: within about
+        5 s; emulated: within ~20 ms); see :meth:`wait_metadata_synced`. Real Citus caches its
+        connections to workers per session: a session that talked to the node before it was
+        stopped fails once on the stale connection; use a new session where that matters.
+        """
+        if self.mode == "emulated":
+            with self.connect(application_name="citus-test-setup") as conn:
+                set_node_reachable(conn, index, True)
+        else:
+            worker = self._workers.get(index)
+            if worker is not None and not worker.running:
+                worker.start()
+        self._down.discard(index)
+
+    @contextlib.contextmanager
+    def node_down(self, index: int) -> Iterator[None]:
+        """Context manager: node ``index`` is down inside, back up after (see :meth:`stop_node`)."""
+        self.stop_node(index)
+        try:
+            yield
+        finally:
+            self.start_node(index)
+
+    def node_is_down(self, index: int) -> bool:
+        """True between :meth:`stop_node` and :meth:`start_node` of node ``index``."""
+        return index in self._down
 
     def coordinator_address(self) -> tuple[str, int]:
         """The ``(host, port)`` of this server, for ``citus_set_coordinator_host``."""
         return (self.host, self.port)
+
+    # -- metadata sync ----------------------------------------------------------------------------
+
+    def unsynced_nodes(self) -> list[str]:
+        """``host:port`` of every committed metadata node out of sync (see :func:`unsynced_nodes`)."""
+        with self.connect(application_name="citus-test-probe") as conn:
+            return unsynced_nodes(conn)
+
+    def wait_metadata_synced(self, timeout: float = 30.0) -> bool:
+        """Wait until the maintenance daemon synced every metadata node; False after ``timeout`` s.
+
+        Real Citus syncs within tens of ms (sometimes about 2 s) when every node is reachable and
+        retries about every 5 s after a failure (a node that was down); the emulated daemon syncs
+        within ~20 ms. A node that is down, or a primary renamed to an address nothing listens on,
+        never syncs.
+        """
+        with self.connect(application_name="citus-test-probe") as conn:
+            return wait_metadata_synced(conn, timeout)
 
     # -- client traffic -------------------------------------------------------------------------
 
@@ -234,7 +531,7 @@ class CitusTestServer:
             client_write(conn, groupid, payload)
 
     def client_read(self, groupid: int) -> int:
-        """One client read of group ``groupid`` (see :func:`client_read`)."""
+        """One client read of group ``groupid`` (see :func:`client_read`); a paused group lets it pass."""
         with self.connect(application_name="citus-test-client") as conn:
             return client_read(conn, groupid)
 
@@ -250,19 +547,18 @@ class CitusTestServer:
         """True when backend ``pid`` is waiting for a heavyweight lock (advisory locks included)."""
         with self.connect(application_name="citus-test-probe") as conn:
             row = conn.execute(
-                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s::int", (pid,)
             ).fetchone()
         return row is not None and row[0] == "Lock"
 
     def locked_groups(self) -> list[int]:
-        """Groups whose emulated shard lock is held exclusively right now (emulation only)."""
+        """Groups whose shards an uncommitted ``citus_update_node`` holds locked (see :func:`locked_groups`).
+
+        On real Citus only groups with shard placements show up: write to the group first
+        (:meth:`client_write` creates the probe table's shards).
+        """
         with self.connect(application_name="citus-test-probe") as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT objid::bigint FROM pg_locks WHERE locktype = 'advisory' "
-                "AND granted AND mode = 'ExclusiveLock' AND classid::bigint = 1129883733 "
-                "AND objsubid = 2 ORDER BY 1"
-            ).fetchall()
-        return [int(row[0]) for row in rows]
+            return locked_groups(conn)
 
 
 class ClientOperation:
@@ -330,7 +626,7 @@ class ClientOperation:
         """Cancel the statement if it still runs, wait for the thread, close the connection."""
         if self._thread is not None and self._thread.is_alive():
             with self.server.connect(application_name="citus-test-probe") as conn:
-                conn.execute("SELECT pg_cancel_backend(%s)", (self.pid,))
+                conn.execute("SELECT pg_cancel_backend(%s::int)", (self.pid,))
             self._thread.join(30)
         if self._conn is not None:
             with contextlib.suppress(Exception):
