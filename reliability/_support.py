@@ -72,16 +72,6 @@ def exception_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
 
 
-CITUS_HOST_LIMIT = 256
-"""Longest host name (bytes) real Citus registers: a longer one is refused by ``citus_add_node``
-("could not find valid entry for node"), whatever the node's role (measured on 13.2.2)."""
-
-
-def citus_accepts_host(citus: CitusTestServer, host: str) -> bool:
-    """True when ``citus_add_node`` stores ``host`` as given (the emulation stores any host)."""
-    return not citus.is_real or len(host.encode("utf-8")) <= CITUS_HOST_LIMIT
-
-
 def metadata_synced(citus: CitusTestServer, timeout: float = 15.0) -> bool:
     """Wait until Citus has synced its metadata to every metadata node (real or emulated daemon).
 

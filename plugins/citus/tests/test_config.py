@@ -167,7 +167,8 @@ def test_handler_comes_from_the_plugin_and_by_convention() -> None:
         params = postgresql.connection_pool.get("citus").params
         assert params["dbname"] == "citus"
         assert params["options"] == (
-            "-c statement_timeout=0 -c lock_timeout=30000 -c idle_in_transaction_session_timeout=0"
+            "-c statement_timeout=0 -c lock_timeout=30000 -c idle_in_transaction_session_timeout=0 "
+            "-c citus.max_cached_conns_per_worker=0"
         )
         assert params["application_name"] == "Patroni citus"
         assert not handler.worker.alive

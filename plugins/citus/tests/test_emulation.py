@@ -28,6 +28,7 @@ from patroni_mpp_citus.testing.emulation import (
     is_real_citus,
     metadata_unsynced,
     register_reachable_node,
+    reset_metadata,
     set_call_log,
     sync_metadata,
     unsynced_nodes,
@@ -625,24 +626,32 @@ def test_reset_after_a_test_left_metadata_unsynced_and_a_node_down(
     assert citus.unsynced_nodes() == []
 
 
-def test_reset_names_the_nodes_that_do_not_sync(
+def test_reset_after_primaries_were_moved_to_made_up_addresses(
+    citus: CitusTestServer, citus_conn: Connection, group2: int, group1: int
+) -> None:
+    citus.client_write(1, "placed on group 1")
+    citus.client_write(2, "placed on group 2")
+    # two unsynced primaries nothing answers at, holding shards: removing either needs the other
+    update_node(citus_conn, group1, "10.9.9.9", 5432)
+    update_node(citus_conn, group2, "10.9.9.8", 5432)
+    citus.reset()
+    assert rows(citus_conn) == []
+
+
+def test_reset_metadata_names_the_nodes_that_do_not_sync(
     citus: CitusTestServer, citus_conn: Connection, group2: int, group1: int, citus_mode: str
 ) -> None:
     if citus_mode != "real":
         pytest.skip("the emulation's reset empties the tables without waiting for a sync")
-    # two primaries at addresses nothing listens on, not a worker's port: reset cannot repair them,
-    # and removing one is refused while the other is out of sync
     update_node(citus_conn, group1, "10.9.9.9", 5432)
     update_node(citus_conn, group2, "10.9.9.8", 5432)
-    try:
-        with pytest.raises(
-            MetadataNotSyncedError, match=r"10\.9\.9\.9:5432, 10\.9\.9\.8:5432 still out"
-        ) as raised:
-            citus.reset(sync_timeout=0.5)
-        assert raised.value.nodes == ["10.9.9.9:5432", "10.9.9.8:5432"]
-    finally:
-        update_node(citus_conn, group1, *citus.node_address(1))
-    citus.reset()  # the other one is now the only unsynced node: removing it works
+    # reset_metadata alone knows no servers to move them to: it waits, then names them
+    with pytest.raises(
+        MetadataNotSyncedError, match=r"10\.9\.9\.9:5432, 10\.9\.9\.8:5432 still out"
+    ) as raised:
+        reset_metadata(citus_conn, sync_timeout=0.5)
+    assert raised.value.nodes == ["10.9.9.9:5432", "10.9.9.8:5432"]
+    citus.reset()
     assert rows(citus_conn) == []
 
 
@@ -657,7 +666,8 @@ def test_reset_after_a_registered_server_was_stopped(
         citus.add_reachable_address(other.host, other.port)
         add_node(citus_conn, (other.host, other.port), 3)
         assert citus.wait_metadata_synced(10)
-    # the server is gone, its row is still a synced metadata node: it is removed first
+        citus.client_write(3, "placed on the other server")
+    # the server is gone; its row is still a metadata node, holding shards of the probe table
     citus.reset()
     assert rows(citus_conn) == []
 
@@ -727,17 +737,7 @@ def test_create_extension_if_not_exists_is_noop(citus_conn: Connection) -> None:
     assert scalar(citus_conn, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == 1
 
 
-# -- emulation internals --------------------------------------------------------------------------
-
-
-def test_install_is_idempotent(
-    citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
-) -> None:
-    before = rows(citus_conn)
-    install_emulation(citus_conn)
-    assert rows(citus_conn) == before
-    assert is_emulated(citus_conn) and not is_real_citus(citus_conn)
-    assert "citus_update_node" in emulation_sql()
+# -- the locks of citus_update_node ----------------------------------------------------------------
 
 
 def test_update_of_primary_locks_its_group(
@@ -800,6 +800,20 @@ def test_update_of_secondary_also_unsyncs_metadata(
     citus_conn.execute("ROLLBACK")
 
 
+# -- emulation internals --------------------------------------------------------------------------
+
+
+def test_install_is_idempotent(
+    citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
+) -> None:
+    """Emulation only: installing the emulation."""
+    before = rows(citus_conn)
+    install_emulation(citus_conn)
+    assert rows(citus_conn) == before
+    assert is_emulated(citus_conn) and not is_real_citus(citus_conn)
+    assert "citus_update_node" in emulation_sql()
+
+
 def test_maintenance_daemon_thread(
     citus: CitusTestServer,
     citus_conn: Connection,
@@ -807,6 +821,7 @@ def test_maintenance_daemon_thread(
     statement_log: StatementLogView,
     emulated_only: None,
 ) -> None:
+    """Emulation only: the thread standing for Citus's maintenance daemon."""
     daemon = citus.maintenance
     assert daemon is not None and daemon.running
     rounds = daemon.rounds
@@ -827,6 +842,7 @@ def test_maintenance_daemon_thread(
 def test_sync_metadata_needs_a_registered_address(
     citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
 ) -> None:
+    """Emulation only: one round of the emulated daemon, run by hand."""
     citus.stop_node(1)
     update_node(citus_conn, secondary_of_group1(citus_conn), "10.9.9.9", 5432)
     assert not citus.wait_metadata_synced(0.2)
@@ -839,6 +855,7 @@ def test_sync_metadata_needs_a_registered_address(
 def test_registered_address_is_reachable(
     citus: CitusTestServer, citus_conn: Connection, coordinator: Address, emulated_only: None
 ) -> None:
+    """Emulation only: Citus connects for itself, the emulation knows the registered addresses."""
     with pytest.raises(psycopg.errors.ConnectionFailure):
         add_node(citus_conn, ("10.7.7.7", 6543), 1)
     citus.add_reachable_address("10.7.7.7", 6543)
@@ -846,6 +863,7 @@ def test_registered_address_is_reachable(
 
 
 def test_call_log_and_counter(citus_conn: Connection, group1: int, emulated_only: None) -> None:
+    """Emulation only: the call log has no Citus counterpart."""
     entries = call_log(citus_conn)
     assert [e.fn for e in entries] == [
         "citus_set_coordinator_host",
@@ -865,6 +883,7 @@ def test_call_log_and_counter(citus_conn: Connection, group1: int, emulated_only
 
 
 def test_reset_reports_sessions_left_in_a_transaction(citus: CitusTestServer, emulated_only: None) -> None:
+    """Emulation only: its reset TRUNCATEs, which waits for a reader; Citus's removals do not."""
     with citus.connect(autocommit=False, application_name="forgotten") as open_tx:
         open_tx.execute("SELECT count(*) FROM pg_catalog.pg_dist_node")
         with pytest.raises(RuntimeError, match="forgotten"):
@@ -874,6 +893,7 @@ def test_reset_reports_sessions_left_in_a_transaction(citus: CitusTestServer, em
 
 
 def test_client_write_and_read_count(citus: CitusTestServer, emulated_only: None) -> None:
+    """Emulation only: on Citus a read counts one key's rows (0 or 1), and needs a registered group."""
     assert citus.client_read(3) == 0
     citus.client_write(3, "a")
     citus.client_write(3, "b")
@@ -883,6 +903,7 @@ def test_client_write_and_read_count(citus: CitusTestServer, emulated_only: None
 def test_reset_restarts_ids(
     citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
 ) -> None:
+    """Emulation only: Citus never restarts its node ids."""
     citus.reset()
     assert rows(citus_conn) == []
     assert add_node(citus_conn, citus.node_address(5)) == 1
@@ -933,6 +954,7 @@ def test_install_refused_on_real_citus(citus_conn: Connection, citus_mode: str) 
 
 
 def test_new_databases_inherit_the_emulation(citus_server: CitusTestServer, emulated_only: None) -> None:
+    """Emulation only: where the emulation is installed."""
     # the engine's bootstrap creates its database and runs CREATE EXTENSION IF NOT EXISTS citus
     server: PostgresServer = citus_server.server
     with server.connect() as conn:
@@ -951,6 +973,7 @@ def test_new_databases_inherit_the_emulation(citus_server: CitusTestServer, emul
 
 
 def test_emulation_can_live_in_any_database(citus_server: CitusTestServer, emulated_only: None) -> None:
+    """Emulation only: where the emulation is installed; the daemon serves every database."""
     server: PostgresServer = citus_server.server
     with server.connect() as conn:
         conn.execute("DROP DATABASE IF EXISTS emu_scratch")
@@ -964,6 +987,11 @@ def test_emulation_can_live_in_any_database(citus_server: CitusTestServer, emula
                 conn.execute("SELECT pg_catalog.citus_add_node('h', 1, 3)")
             register_reachable_node(conn, "h", 1)
             assert scalar(conn, "SELECT pg_catalog.citus_add_node('h', 1, 3)") == 1
+            assert scalar(conn, "SELECT pg_catalog.citus_add_node('s', 1, 3, 'secondary')") == 2
+            conn.execute("SELECT pg_catalog.citus_update_node(2, 's2', 1)")
+            assert metadata_unsynced(conn) == "h:1"
+            # the emulated maintenance daemon also serves the other databases (every 0.5 s)
+            assert wait_metadata_synced(conn, 10)
     finally:
         with server.connect() as conn:
             conn.execute("DROP DATABASE emu_scratch")

@@ -140,7 +140,9 @@ def test_state_equal_to_the_table_is_dropped_at_pick(
     assert formation.wait_idle()
     assert handler_statements(statement_log, loads=True) == [("load",)]
     cached = formation.handler.worker.state.cache[0]
-    assert {row.nodeid for row in cached.group} == {1, 2}
+    ids = citus_conn.execute("SELECT nodeid FROM pg_catalog.pg_dist_node WHERE groupid = 0").fetchall()
+    assert {row.nodeid for row in cached.group} == {nodeid for (nodeid,) in ids}
+    assert len(ids) == 2
 
 
 def test_coordinator_group_goes_first(
@@ -233,6 +235,7 @@ def test_before_demote_blocks_its_caller_until_the_pause_is_applied(
     formation: Formation, client_ops: ClientOps
 ) -> None:
     two_node_group(formation)
+    formation.citus.prepare_client_traffic(1)
     formation.event("before_demote", 1, "n1")
     # handle_event returned: the rename is applied and its locks are held
     assert formation.citus.locked_groups() == [1]
@@ -333,6 +336,7 @@ def test_other_groups_wait_for_the_open_transaction(
 ) -> None:
     citus = formation.citus
     two_node_group(formation)
+    citus.prepare_client_traffic(1)
     formation.event("before_demote", 1, "n1")
     formation.set_group(2, node(citus, 3, "n3", role="primary"))
     mark = statement_log.mark()
@@ -344,6 +348,8 @@ def test_other_groups_wait_for_the_open_transaction(
     formation.event("after_promote", 1, "n1")
     assert task.wait(30) and task.outcome is Outcome.APPLIED
     assert write.join() and write.error is None
+    # the add waits until Citus has synced the metadata the commit changed
+    assert formation.wait_rows(2, {(*citus.node_address(3), "primary")})
     statements = handler_statements(statement_log, mark)
     assert statements.index(("COMMIT",)) < statements.index(("add", *citus.node_address(3), 2, "primary"))
 
@@ -386,6 +392,7 @@ def test_rollback_at_the_deadline_with_nothing_else_queued(
 ) -> None:
     """Quirk 2: client traffic is never paused past the deadline, even in a quiet formation."""
     two_node_group(formation)
+    formation.citus.prepare_client_traffic(1)
     mark = statement_log.mark()
     formation.event("before_demote", 1, "n1", timeout=1)
     write = client_ops.write(1)
@@ -437,6 +444,7 @@ def test_statement_blocked_past_the_deadline_is_cancelled(
 ) -> None:
     """A citus_update_node waiting for a lock held elsewhere does not keep the transaction open."""
     two_node_group(formation)
+    formation.citus.prepare_client_traffic(1)
     ha, pa = formation.citus.node_address(1)
     mark = statement_log.mark()
     with formation.citus.connect(autocommit=False, application_name="citus-test-blocker") as blocker:
@@ -470,6 +478,7 @@ def test_replaced_before_demote_caller_is_woken(formation: Formation) -> None:
     citus = formation.citus
     two_node_group(formation, 2, 5)
     two_node_group(formation, 1, 1)
+    formation.citus.prepare_client_traffic(1, 2)
     formation.event("before_demote", 2, "n5")  # holds the worker: group 1 waits in the queue
     with formation.event_in_thread("before_demote", 1, "n1") as caller:
         assert wait_for(lambda: 1 in formation.handler.worker.state.queue)
@@ -505,6 +514,7 @@ def test_on_demote_releases_waiters_and_the_open_transaction(
 ) -> None:
     two_node_group(formation, 2, 5)
     two_node_group(formation, 1, 1)
+    formation.citus.prepare_client_traffic(1, 2)
     formation.event("before_demote", 2, "n5")
     write = client_ops.write(2)
     assert write.wait_until_waiting()
@@ -584,6 +594,7 @@ def test_hostnames_compare_whatever_their_case(
     emulated_only: None,
 ) -> None:
     """Quirk 6: rows registered with upper-case names are the members' (lower-cased) hosts."""
+    formation.citus.add_reachable_address("Worker-A.Example", 5432)  # a primary Citus must reach
     register(citus_conn, "Worker-A.Example", 5432, 1)
     register(citus_conn, "WORKER-B.example", 5432, 1, "secondary")
     formation.set_group(
@@ -685,6 +696,7 @@ def test_close_rolls_back_and_stops(citus: CitusTestServer, client_ops: ClientOp
     formation = make_formation(citus)
     try:
         two_node_group(formation)
+        citus.prepare_client_traffic(1)
         formation.event("before_demote", 1, "n1")
         write = client_ops.write(1)
         assert write.wait_until_waiting()

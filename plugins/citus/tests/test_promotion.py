@@ -35,6 +35,8 @@ def worker_pair(citus: CitusTestServer) -> Iterator[tuple[PostgresServer, Postgr
         if citus.is_real:
             primary.execute("CREATE EXTENSION IF NOT EXISTS citus", dbname="citus")
         replica = primary.create_replica()
+        for server in (primary, replica):
+            citus.add_reachable_address(server.host, server.port)  # the emulation's registry
         yield primary, replica
     finally:
         if replica is not None:
@@ -80,6 +82,7 @@ def test_pause_ends_when_the_promoted_node_leaves_recovery(
     caplog.set_level(logging.INFO, logger="patroni_mpp_citus")
     primary, replica = worker_pair
     register_pair(formation, primary, replica)
+    formation.citus.prepare_client_traffic(1)
     formation.event("before_demote", 1, "a")
     primary.stop()
     formation.set_group(

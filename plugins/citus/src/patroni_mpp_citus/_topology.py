@@ -68,14 +68,21 @@ def _bad_character(text: str) -> str | None:
     return None
 
 
+MAX_HOST_BYTES = 255
+"""Longest node name Citus keeps whole: its node cache copies names into a buffer of 256 bytes, so a
+longer one is truncated there; from about 300 bytes ``citus_add_node`` then fails to find the node it
+has just added ("could not find valid entry for node", measured on 13.2.2)."""
+
+
 @functools.lru_cache(maxsize=8192)
 def parse_address(url: str) -> tuple[str, int] | str:
     """The ``(host, port)`` a member's ``conn_url`` points at, or why it has none (not logged).
 
-    The host is lower-cased (IPv6 brackets removed); the port defaults to 5432. A host that is empty
-    or holds a NUL, a control character or a lone surrogate is refused: the driver or the server
-    would refuse it at every reconciliation. Results are cached: the reconciliation parses every
-    member's URL on every HA cycle.
+    The host is lower-cased (IPv6 brackets removed); the port defaults to 5432. A host that is empty,
+    holds a NUL, a control character or a lone surrogate, or is longer than :data:`MAX_HOST_BYTES`
+    is refused: the driver, the server or Citus would refuse it at every reconciliation (and a
+    refused secondary would keep its whole group out of ``pg_dist_node``). Results are cached: the
+    reconciliation parses every member's URL on every HA cycle.
 
     :param url: the ``conn_url``.
     :returns: the address, or a text saying why the URL is unusable (for a log line).
@@ -94,6 +101,9 @@ def parse_address(url: str) -> tuple[str, int] | str:
     problem = _bad_character(host)
     if problem is not None:
         return problem
+    size = len(host.encode("utf-8", "surrogatepass"))
+    if size > MAX_HOST_BYTES:
+        return f"its host is {size} bytes long (Citus keeps at most {MAX_HOST_BYTES})"
     if port == 0:
         return "port 0"
     return host, port or DEFAULT_PORT

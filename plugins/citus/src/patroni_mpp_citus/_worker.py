@@ -120,7 +120,9 @@ class MetadataWorker:
         self._reload_failures = 0
         self._reload_not_before = 0.0
         self._watches: list[PromotionWatch] = []
-        self._unsynced: tuple[str, float, int] | None = None  # node, since, deferrals in a row
+        # while Citus has not synced: (node it named, since, checks that found it unsynced, the
+        # time every deferred task is retried at: one schedule, so that 3.5's order holds)
+        self._unsynced: tuple[str, float, int, float] | None = None
 
     # -- control, from any thread
     # --------------------------------------------------------------------
@@ -360,31 +362,33 @@ class MetadataWorker:
                 groupid,
                 SYNC_RETRY_MAX,
             )
-            self._unsynced = (node, now, 1)
+            self._unsynced = (node, now, 1, now + sync_retry_delay(1))
             return
-        _, since, deferrals = self._unsynced
-        self._unsynced = (node, since, deferrals + 1)
-        logger.debug("Metadata of %s not synced yet (%.1f s, %d checks)", node, now - since, deferrals + 1)
+        _, since, checks, retry_at = self._unsynced
+        if now >= retry_at:  # a new round of checks: the back-off grows once per round
+            checks += 1
+            retry_at = now + sync_retry_delay(checks)
+        self._unsynced = (node, since, checks, retry_at)
+        logger.debug("Metadata of %s not synced yet (%.1f s, %d rounds)", node, now - since, checks)
 
     def _sync_done(self) -> None:
         if self._unsynced is not None:
-            node, since, deferrals = self._unsynced
+            node, since, checks, _ = self._unsynced
             self._unsynced = None
             logger.info(
-                "Citus synced its metadata (to %s) after %.2f s and %d checks: adding and removing "
-                "nodes again",
+                "Citus synced its metadata (to %s) after %.2f s and %d rounds of checks: adding and "
+                "removing nodes again",
                 node,
                 time.monotonic() - since,
-                deferrals,
+                checks,
             )
 
     def _retry(self, desired: Group, cooldown: int, epoch: int) -> None:
-        """Queue ``desired`` again, after the back-off while metadata is not in sync."""
-        deferrals = 0 if self._unsynced is None else self._unsynced[2]
-        delay = sync_retry_delay(deferrals) if deferrals else 0.0
+        """Queue ``desired`` again: at once, or with the others at the next check while unsynced."""
+        retry_at = time.monotonic() if self._unsynced is None else self._unsynced[3]
         task = Task(desired.copy(), AFTER_PROMOTE, None, cooldown)
-        if self.state.retry(task, time.monotonic() + delay, epoch):
-            logger.debug("Retrying group %s in %.2f s", desired.groupid, delay)
+        if self.state.retry(task, retry_at, epoch):
+            logger.debug("Retrying group %s in %.2f s", desired.groupid, retry_at - time.monotonic())
 
     def _load_cache(self, epoch: int) -> bool:
         if time.monotonic() < self._reload_not_before:

@@ -399,12 +399,14 @@ BEGIN
             PERFORM pg_catalog.pg_advisory_xact_lock(lock_ns, node.groupid);
         END IF;
     END IF;
-    UPDATE pg_catalog.pg_dist_node n SET nodename = new_node_name, nodeport = new_node_port
-     WHERE n.nodeid = node_id;
     -- Citus does not propagate the change itself: it marks every metadata worker unsynced (under an
     -- EXCLUSIVE lock on pg_dist_node, held to the end of the transaction) and leaves the sync to its
-    -- maintenance daemon, after commit. The coordinator (group 0) stays synced.
+    -- maintenance daemon, after commit. The coordinator (group 0) stays synced. The lock comes
+    -- before the row is written: taken after, it would deadlock with the emulated daemon, which
+    -- holds ROW EXCLUSIVE and waits for that row.
     LOCK TABLE pg_catalog.pg_dist_node IN EXCLUSIVE MODE;
+    UPDATE pg_catalog.pg_dist_node n SET nodename = new_node_name, nodeport = new_node_port
+     WHERE n.nodeid = node_id;
     UPDATE pg_catalog.pg_dist_node n SET metadatasynced = false
      WHERE n.hasmetadata AND n.metadatasynced AND n.groupid > 0;
 END

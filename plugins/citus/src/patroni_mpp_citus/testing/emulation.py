@@ -48,6 +48,7 @@ __all__ = [
     "is_real_citus",
     "locked_groups",
     "metadata_unsynced",
+    "prepare_client_traffic",
     "register_reachable_node",
     "reset_metadata",
     "set_call_log",
@@ -346,6 +347,19 @@ def _probe_key(conn: Connection, groupid: int) -> int:
             "all registered, or reset"
         )
     return int(key)
+
+
+def prepare_client_traffic(conn: Connection, groupid: int) -> None:
+    """Prepare :func:`client_write` and :func:`client_read` of ``groupid`` ahead of a pause.
+
+    Real Citus: creates the probe table (its shards are spread over the groups registered now, so
+    call it once every group is) and finds the group's key. Creating a distributed table needs
+    Citus's metadata locks and synced metadata, which a paused group or a just-committed
+    ``citus_update_node`` withhold: prepare before the pause, and the writes during it measure only
+    the pause. Emulated: nothing to prepare.
+    """
+    if not is_emulated(conn):
+        _probe_key(conn, groupid)
 
 
 def client_write(conn: Connection, groupid: int, payload: str | None = None) -> None:

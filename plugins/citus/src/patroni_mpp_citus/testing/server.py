@@ -35,6 +35,7 @@ from .emulation import (
     client_write,
     install_emulation,
     locked_groups,
+    prepare_client_traffic,
     register_reachable_node,
     reset_metadata,
     set_node_reachable,
@@ -84,6 +85,18 @@ _SETTINGS: dict[str, Any] = {
     "allow_system_table_mods": True,
     "max_prepared_transactions": 20,
 }
+
+
+_WORKER_SETTINGS: dict[str, Any] = {**_SETTINGS, "shared_preload_libraries": "citus"}
+
+
+def _start_citus_server(server: PostgresServer) -> None:
+    """Start a worker server and create the citus extension in its database ``citus``."""
+    server.start()
+    with server.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{DBNAME}"')
+    with server.connect(DBNAME) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
 
 
 class CitusUnavailableError(RuntimeError):
@@ -243,6 +256,7 @@ class CitusTestServer:
         self.mode: Mode = mode
         self.statement_log = StatementLog(server.logfile)
         self._workers: dict[int, PostgresServer] = {}
+        self._stand_ins: list[PostgresServer] = []
         self._registered: set[tuple[str, int]] = set()
         self._down: set[int] = set()
         self.maintenance: MaintenanceDaemon | None = None
@@ -290,9 +304,10 @@ class CitusTestServer:
             if self.maintenance is not None:
                 self.maintenance.stop()
                 self.maintenance = None
-            for worker in self._workers.values():
+            for worker in (*self._workers.values(), *self._stand_ins):
                 worker.cleanup()
             self._workers.clear()
+            self._stand_ins.clear()
         finally:
             self.server.cleanup()
 
@@ -333,10 +348,12 @@ class CitusTestServer:
         """Empty ``pg_dist_node`` and ``pg_dist_authinfo`` (see :func:`reset_metadata`).
 
         First brings back every node a test took down (:meth:`stop_node`). Real Citus refuses
-        ``citus_remove_node`` while a metadata node is out of sync, so there this also renames a
-        primary row a test left at an address nothing listens on (``<host>-demoted``, same port as a
-        worker server) back to that worker's address, and waits up to ``sync_timeout`` s for the
-        metadata to be synced before removing the nodes. Node ids: only the emulation restarts them.
+        ``citus_remove_node`` while a metadata node is out of sync or unreachable, so there this
+        also points every metadata worker row nothing answers at to a running server: a row a test
+        left at ``<host>-demoted`` (a worker server's port) back to that worker, any other (a server
+        the test started, registered and stopped) to a stand-in worker server; then it waits up to
+        ``sync_timeout`` s for the metadata to be synced before removing the nodes. Node ids: only
+        the emulation restarts them.
 
         :param lock_timeout_ms: how long to wait for locks held by other sessions.
         :param sync_timeout: how long real Citus may take to sync the metadata nodes.
@@ -352,7 +369,7 @@ class CitusTestServer:
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
             try:
                 if self.is_real:
-                    self._rename_back_to_workers(conn)
+                    self._make_metadata_nodes_reachable(conn)
                 reset_metadata(conn, sync_timeout)
             except psycopg.errors.LockNotAvailable:
                 blockers = conn.execute(
@@ -365,32 +382,76 @@ class CitusTestServer:
                     f"cannot reset the Citus metadata: sessions with open transactions {blockers}"
                 ) from None
 
-    def _rename_back_to_workers(self, conn: Connection) -> None:
-        """Real Citus: move unsynced primary rows whose port is a worker's back to a reachable name."""
-        by_port = {worker.port: worker for worker in self._workers.values() if worker.running}
-        listed = conn.execute("SELECT nodename, nodeport FROM pg_catalog.pg_dist_node").fetchall()
-        taken = {(str(name), int(port)) for name, port in listed}
-        rows = conn.execute(
-            "SELECT nodeid, nodename, nodeport FROM pg_catalog.pg_dist_node "
-            "WHERE hasmetadata AND NOT metadatasynced AND noderole = 'primary' AND groupid > 0 "
-            "ORDER BY nodeid"
+    def _make_metadata_nodes_reachable(self, conn: Connection) -> None:
+        """Real Citus: point every metadata worker row nothing answers at back to a running server.
+
+        Citus removes no node while a metadata worker is out of sync or unreachable (and none that
+        holds shards it cannot drop), and an unreachable one never syncs. A row a test left at an
+        unreachable name with a worker server's port (``<host>-demoted``) goes back to that worker
+        (``127.0.0.1``, else ``localhost``) unless another metadata row already points there; any
+        other (a server the test started, registered and stopped, or a made-up address) is moved to
+        a stand-in worker server of its own, so that Citus can sync it, drop the probe table's
+        shards there (``IF EXISTS``) and remove it. (Two metadata rows on one server would not
+        sync: each sync sets the server's own group id.)
+        """
+        listed = conn.execute(
+            "SELECT nodeid, nodename, nodeport, hasmetadata AND isactive AND noderole = 'primary' "
+            "AND groupid > 0 FROM pg_catalog.pg_dist_node ORDER BY nodeid"
         ).fetchall()
-        for nodeid, name, port in rows:
-            worker = by_port.get(int(port))
-            if worker is None or name in (worker.host, "localhost"):
+        taken = {(str(name), int(port)) for _, name, port, _ in listed}
+        servers = {(s.host, s.port): s for s in self._running_servers()}
+        servers.update({("localhost", s.port): s for s in self._running_servers()})
+        # the servers that metadata rows point at already
+        used = {
+            id(servers[(str(n), int(p))]) for _, n, p, meta in listed if meta and (str(n), int(p)) in servers
+        }
+        by_port = {worker.port: worker for worker in self._workers.values() if worker.running}
+        for nodeid, name, port, meta in listed:
+            address = (str(name), int(port))
+            if not meta or address in servers or self._answers(*address):
                 continue
-            for candidate in ((worker.host, worker.port), ("localhost", worker.port)):
-                if candidate not in taken:
-                    logger.info(
-                        "reset: renaming node %s (%s:%s) back to %s:%s", nodeid, name, port, *candidate
-                    )
-                    conn.execute(
-                        "SELECT pg_catalog.citus_update_node(%s::int, %s, %s::int, true, 1000)",
-                        (nodeid, *candidate),
-                    )
-                    taken.discard((str(name), int(port)))
-                    taken.add(candidate)
-                    break
+            worker = by_port.get(address[1])
+            target = None
+            if worker is not None and id(worker) not in used:
+                target = next((c for c in self._addresses(worker) if c not in taken), None)
+            if target is None:
+                worker = self._free_stand_in(used)
+                target = (worker.host, worker.port)
+            logger.info("reset: moving node %s from %s:%s (unreachable) to %s:%s", nodeid, *address, *target)
+            conn.execute(
+                "SELECT pg_catalog.citus_update_node(%s::int, %s, %s::int, true, 1000)",
+                (nodeid, *target),
+            )
+            taken.discard(address)
+            taken.add(target)
+            used.add(id(worker))
+
+    @staticmethod
+    def _addresses(worker: PostgresServer) -> list[tuple[str, int]]:
+        return [(worker.host, worker.port), ("localhost", worker.port)]
+
+    def _running_servers(self) -> list[PostgresServer]:
+        return [w for w in (*self._workers.values(), *self._stand_ins) if w.running]
+
+    def _free_stand_in(self, used: set[int]) -> PostgresServer:
+        """A running stand-in worker server no metadata row points at (started when there is none)."""
+        for stand_in in self._stand_ins:
+            if stand_in.running and id(stand_in) not in used:
+                return stand_in
+        stand_in = PostgresServer(_WORKER_SETTINGS)
+        self._stand_ins.append(stand_in)
+        _start_citus_server(stand_in)
+        return stand_in
+
+    @staticmethod
+    def _answers(host: str, port: int) -> bool:
+        """True when a PostgreSQL server accepts a connection on ``host:port`` (within 2 s)."""
+        try:
+            with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", connect_timeout=2):
+                return True
+        except psycopg.OperationalError as exc:
+            # a server that answers but refuses the login is there all the same
+            return "password" in str(exc) or "no pg_hba.conf entry" in str(exc)
 
     # -- nodes ----------------------------------------------------------------------------------
 
@@ -441,13 +502,9 @@ class CitusTestServer:
     def _worker(self, index: int) -> PostgresServer:
         worker = self._workers.get(index)
         if worker is None:
-            worker = PostgresServer({**_SETTINGS, "shared_preload_libraries": "citus"})
-            self._workers[index] = worker
-            worker.start()
-            with worker.connect() as conn:
-                conn.execute(f'CREATE DATABASE "{DBNAME}"')
-            with worker.connect(DBNAME) as conn:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+            worker = PostgresServer(_WORKER_SETTINGS)
+            self._workers[index] = worker  # stopped by stop() even when the setup fails
+            _start_citus_server(worker)
         return worker
 
     def stop_node(self, index: int) -> None:
@@ -524,6 +581,12 @@ class CitusTestServer:
             return wait_metadata_synced(conn, timeout)
 
     # -- client traffic -------------------------------------------------------------------------
+
+    def prepare_client_traffic(self, *groupids: int) -> None:
+        """Prepare client traffic of ``groupids`` before a pause (see :func:`prepare_client_traffic`)."""
+        with self.connect(application_name="citus-test-setup") as conn:
+            for groupid in groupids:
+                prepare_client_traffic(conn, groupid)
 
     def client_write(self, groupid: int, payload: str | None = None) -> None:
         """One committed client write routed to group ``groupid`` (see :func:`client_write`)."""
