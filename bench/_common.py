@@ -9,13 +9,62 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
+BASE_PYTHON = "/usr/bin/python3.11" if Path("/usr/bin/python3.11").exists() else "/usr/bin/python3"
+"""The system interpreter: venvs of Patroni nodes must be runnable by the ``postgres`` user."""
+PATRONI = "patroni[etcd3,psycopg3]>=4.0,<4.2"
+_WHEEL_PREFIXES = {
+    "core": "patroni_mpp-",
+    "plugins/null": "patroni_mpp_null-",
+    "plugins/citus": "patroni_mpp_citus-",
+}
+
+
+def pip(python: Path, *args: str) -> None:
+    """Run pip of ``python``, quietly."""
+    subprocess.run([str(python), "-m", "pip", "--quiet", "--disable-pip-version-check", *args], check=True)
+
+
+def _wheels(python: Path, work: Path, packages: tuple[str, ...]) -> list[Path]:
+    prefixes = tuple(_WHEEL_PREFIXES[p] for p in packages)
+    given = os.environ.get("PATRONI_MPP_WHEELS")
+    if given:
+        found = [w for w in Path(given).glob("*.whl") if w.name.startswith(prefixes)]
+        if len(found) == len(prefixes):
+            return found
+    out = work / "wheels"
+    shutil.rmtree(out, ignore_errors=True)
+    pip(python, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
+        *(str(ROOT / p) for p in packages))  # fmt: skip
+    return sorted(out.glob("*.whl"))
+
+
+def node_venv(work: Path, packages: tuple[str, ...] = ("core", "plugins/null")) -> Path:
+    """A venv under ``work`` for Patroni nodes: Patroni and the wheels of ``packages``.
+
+    Built from :data:`BASE_PYTHON`; the wheels come from ``$PATRONI_MPP_WHEELS`` when they are all
+    there (nox's), else they are built from the checkout. Everything under ``work`` is made readable.
+
+    :returns: the venv's interpreter.
+    """
+    python = work / "venv" / "bin" / "python"
+    if not python.exists():
+        subprocess.run([BASE_PYTHON, "-m", "venv", str(work / "venv")], check=True)
+        pip(python, "install", "--upgrade", "pip")
+    pip(python, "install", PATRONI, "hatchling>=1.21")
+    built = [str(w) for w in _wheels(python, work, packages)]
+    pip(python, "install", *built)
+    pip(python, "install", "--force-reinstall", "--no-deps", *built)  # same version, new files
+    subprocess.run(["chmod", "-R", "a+rX", str(work)], check=True)
+    return python
 
 
 def host(fallback_model: str) -> str:

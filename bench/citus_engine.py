@@ -17,8 +17,8 @@ It runs against the installed wheels (``nox -s bench``, ``nox -s bench-citus``),
   statements and time, the convergence and the event latency;
 - on the SQL emulation (``patroni_mpp_citus.testing.emulation``), for the scale figures (100 and 500
   groups: real Citus would need a server per node). There, worker nodes are addresses of the
-  benchmarking range 198.18.0.0/15 that nothing connects to (the emulation does not, and the
-  promotion watch is off).
+  benchmarking range 198.18.0.0/15 that nothing connects to, registered reachable with the
+  emulation (which connects to nothing; the promotion watch is off).
 
 Usage: ``python bench/citus_engine.py [--events N] [--runs N]``. Results replace this script's
 section of BENCHMARKS.md.
@@ -38,6 +38,7 @@ import _common
 from _common import run_at, update_benchmarks
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp_citus import CitusHandler
+from patroni_mpp_citus.testing.emulation import register_reachable_node
 from patroni_mpp_citus.testing.server import MODE_ENV, CitusTestServer, CitusUnavailableError, requested_mode
 
 NAME = Path(__file__).stem
@@ -66,6 +67,16 @@ def worker_group(server: CitusTestServer, groupid: int, leader: int = 0) -> Clus
 
 
 def view(server: CitusTestServer, groups: int) -> Cluster:
+    """The coordinator's DCS view of ``groups`` worker groups.
+
+    On the emulation their addresses are registered reachable first: like real Citus, it adds a
+    primary only where it could connect.
+    """
+    if not server.is_real:
+        with server.connect(application_name="bench-setup") as conn:
+            for groupid in range(1, groups + 1):
+                for index in range(3):
+                    register_reachable_node(conn, *address(server, groupid, index))
     own = member("coordinator", server.host, server.port, role="primary")
     return cluster(own, workers={g: worker_group(server, g) for g in range(1, groups + 1)})
 

@@ -53,13 +53,11 @@ sys.path.insert(0, str(ROOT / "demo"))
 
 import citusload  # noqa: E402
 import localcluster as lc  # noqa: E402
-from _common import host, publish, run_at, update_benchmarks  # noqa: E402
+from _common import host, node_venv, publish, run_at, update_benchmarks  # noqa: E402
 
 NAME = Path(__file__).stem
 WORK = ROOT / ".bench" / NAME
 RELIABILITY = ROOT / "RELIABILITY.md"
-BASE_PYTHON = "/usr/bin/python3.11" if Path("/usr/bin/python3.11").exists() else "/usr/bin/python3"
-PATRONI = "patroni[etcd3,psycopg3]>=4.0,<4.2"
 NODE_MODULES = ("patroni", "patroni_mpp", "patroni_mpp_citus", "psycopg")
 TITLE = "## Citus under client load on real Citus: plain Patroni vs launcher (`bench/e2e_citus.py`)"
 FLAVOURS = {"plain": False, "launcher": True}
@@ -75,38 +73,6 @@ log = logging.getLogger(NAME)
 # --------------------------------------------------------------------------------------------- interpreter
 
 
-def pip(python: Path, *args: str) -> None:
-    subprocess.run([str(python), "-m", "pip", "--quiet", "--disable-pip-version-check", *args], check=True)
-
-
-def wheels(python: Path) -> list[Path]:
-    prefixes = ("patroni_mpp-", "patroni_mpp_null-", "patroni_mpp_citus-")
-    given = os.environ.get("PATRONI_MPP_WHEELS")
-    if given:
-        found = [w for w in Path(given).glob("*.whl") if w.name.startswith(prefixes)]
-        if len(found) == len(prefixes):
-            return found
-    out = WORK / "wheels"
-    shutil.rmtree(out, ignore_errors=True)
-    pip(python, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
-        *(str(ROOT / p) for p in ("core", "plugins/null", "plugins/citus")))  # fmt: skip
-    return sorted(out.glob("*.whl"))
-
-
-def make_venv() -> Path:
-    venv = WORK / "venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True)
-        pip(python, "install", "--upgrade", "pip")
-    pip(python, "install", PATRONI, "hatchling>=1.21")
-    built = [str(w) for w in wheels(python)]
-    pip(python, "install", *built)
-    pip(python, "install", "--force-reinstall", "--no-deps", *built)
-    subprocess.run(["chmod", "-R", "a+rX", str(WORK)], check=True)
-    return python
-
-
 def node_python() -> str:
     """The interpreter the nodes run (see the module docstring)."""
     explicit = os.environ.get("PMPP_E2E_PYTHON")
@@ -118,7 +84,7 @@ def node_python() -> str:
         return sys.executable
     except lc.LocalClusterError as exc:
         log.info("%s; building a venv under %s", exc, WORK)
-    python = str(make_venv())
+    python = str(node_venv(WORK, ("core", "plugins/null", "plugins/citus")))
     lc.check_interpreter(python, NODE_MODULES)
     return python
 

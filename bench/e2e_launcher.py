@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import platform
 import shutil
 import statistics
@@ -33,12 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "demo"))
 
 import localcluster as lc  # noqa: E402
-from _common import host, median, p90, publish, run_at  # noqa: E402
+from _common import host, median, node_venv, p90, publish, run_at  # noqa: E402
 
 NAME = Path(__file__).stem
 WORK = ROOT / ".bench" / NAME
-BASE_PYTHON = "/usr/bin/python3"
-PATRONI = "patroni[etcd3,psycopg3]>=4.0,<4.2"
 
 SITECUSTOMIZE = """
 import os, time
@@ -58,34 +55,8 @@ if out:
 """
 
 
-def pip(python: Path, *args: str) -> None:
-    subprocess.run([str(python), "-m", "pip", "--quiet", "--disable-pip-version-check", *args], check=True)
-
-
-def wheels(python: Path) -> list[Path]:
-    given = os.environ.get("PATRONI_MPP_WHEELS")
-    if given:
-        found = [
-            w for w in Path(given).glob("*.whl") if w.name.startswith(("patroni_mpp-", "patroni_mpp_null-"))
-        ]
-        if len(found) == 2:
-            return found
-    out = WORK / "wheels"
-    shutil.rmtree(out, ignore_errors=True)
-    pip(python, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
-        str(ROOT / "core"), str(ROOT / "plugins" / "null"))  # fmt: skip
-    return sorted(out.glob("*.whl"))
-
-
 def make_venv() -> Path:
-    venv = WORK / "venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True)
-        pip(python, "install", "--upgrade", "pip")
-    pip(python, "install", PATRONI, "hatchling>=1.21")
-    pip(python, "install", "--force-reinstall", "--no-deps", *map(str, wheels(python)))
-    pip(python, "install", *map(str, wheels(python)))
+    python = node_venv(WORK)
     site = WORK / "site"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)

@@ -185,6 +185,13 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:160] if lines else ''}"
 
 
+def close_quietly(conn: Any) -> None:
+    """Close a client connection (or nothing, for None); a connection already broken stays quiet."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
 @dataclass
 class ClientLog:
     """What one client thread saw: when its operations succeeded and failed (``time.monotonic()``)."""
@@ -290,15 +297,11 @@ class Workload:
             except Exception as exc:
                 log.record_error(exc)
                 next_id += self.writers  # the outcome of a failed insert is unknown: never reuse its id
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
+                close_quietly(conn)
                 conn = None
                 time.sleep(0.05)
             time.sleep(0.01)
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
+        close_quietly(conn)
 
     def start(self) -> None:
         """Start the client threads."""
@@ -380,15 +383,11 @@ class ReadClient:
                 self.log.ok.append(time.monotonic())
             except Exception as exc:
                 self.log.record_error(exc)
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
+                close_quietly(conn)
                 conn = None
                 time.sleep(0.05)
             time.sleep(0.01)
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
+        close_quietly(conn)
 
     def start(self) -> None:
         """Start the reader thread."""
@@ -439,14 +438,10 @@ class MetadataMonitor:
                         self._condition.notify_all()
             except Exception:
                 self.poll_errors += 1
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
+                close_quietly(conn)
                 conn = None
             self._stop.wait(self.interval)
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
+        close_quietly(conn)
 
     def start(self) -> None:
         """Start polling."""

@@ -82,6 +82,17 @@ def formation(citus: CitusTestServer) -> Iterator[Formation]:
         yield made
 
 
+def reconcile_safely(
+    formation: Formation, statement_log: StatementLogView, before: set[tuple[Any, ...]]
+) -> None:
+    """One reconciliation: the worker survives, sends only fixed SQL, and no relation changed."""
+    formation.sync()
+    assert formation.wait_idle()
+    assert formation.handler.worker.alive
+    assert_only_fixed_sql(statement_log)
+    assert catalog_snapshot(formation.citus) == before
+
+
 def hostile_member(name: str, host: str, port: int, **data: Any) -> Member:
     return Member(name, {"conn_url": f"postgres://{host}:{port}/postgres", "state": "running", **data})
 
@@ -135,11 +146,7 @@ def test_hostile_host_names(
     leader = hostile_member("w1", value, 5432, role="primary")
     replica = hostile_member("w2", value + "-replica", 5433, role="replica")
     formation.workers[1] = cluster(leader, replica)
-    formation.sync()
-    assert formation.wait_idle()
-    assert formation.handler.worker.alive
-    assert_only_fixed_sql(statement_log)
-    assert catalog_snapshot(formation.citus) == before
+    reconcile_safely(formation, statement_log, before)
     rows = group_rows(formation, 1)
     expected_host = urlparse(f"postgres://{value}:5432/").hostname
     refusal = parse_refusal(value)
@@ -182,11 +189,7 @@ def test_hostile_replica_host_names(
     first = hostile_member("w2", value, 5432, role="replica")
     second = hostile_member("w3", value + "-replica", 5433, role="replica")
     formation.workers[1] = cluster(leader, first, second)
-    formation.sync()
-    assert formation.wait_idle()
-    assert formation.handler.worker.alive
-    assert_only_fixed_sql(statement_log)
-    assert catalog_snapshot(formation.citus) == before
+    reconcile_safely(formation, statement_log, before)
     rows = group_rows(formation, 1)
     primary = (1, *formation.address(1), "primary")
     expected_host = urlparse(f"postgres://{value}:5432/").hostname

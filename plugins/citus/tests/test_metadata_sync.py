@@ -61,6 +61,11 @@ def test_rows_deferred_by_a_switchover_follow_without_another_reconciliation(
     assert errors(caplog) == []
 
 
+def waiting_for_sync(formation: Formation) -> str | None:
+    """The node the worker waits for Citus to sync (read afresh each time)."""
+    return formation.handler.worker.waiting_for_sync
+
+
 def metadata_backends(citus: CitusTestServer) -> list[int]:
     """Backend pids of the handler's metadata connection."""
     with citus.connect() as conn:
@@ -94,7 +99,7 @@ def test_additions_wait_while_a_metadata_node_is_unreachable(
         formation.sync()
         assert wait_for(lambda: len(records(caplog, "DEBUG", "Metadata of ")) >= 2), "retried"
         assert formation.group_rows(3) == set()
-        assert formation.handler.worker.waiting_for_sync is not None
+        assert waiting_for_sync(formation) is not None
         waits = records(caplog, "INFO", "Citus has not synced its metadata to ")
         assert len(waits) == 1
         # it names a node Citus has not synced (which one, of those that wait, is Citus's choice)
@@ -108,7 +113,7 @@ def test_additions_wait_while_a_metadata_node_is_unreachable(
     # from before its restart)
     assert formation.wait_rows(3, {(*addr(citus, 3), "primary")})
     assert formation.wait_idle()
-    assert formation.handler.worker.waiting_for_sync is None
+    assert waiting_for_sync(formation) is None
     assert len(records(caplog, "INFO", "Citus synced its metadata")) == 1
     assert len(records(caplog, "INFO", "Citus has not synced its metadata")) == 1
     assert metadata_backends(citus) == backends
