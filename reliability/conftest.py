@@ -24,6 +24,7 @@ import pytest
 from _support import LogRecorder, assert_metadata_settles, no_engine_threads, reset_citus
 from hypothesis import settings
 from patroni_mpp.testing.postgres import PostgresUnavailable
+from patroni_mpp_citus.testing.reporting import record_citus_mode
 from patroni_mpp_citus.testing.server import CitusTestServer, CitusUnavailableError
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 
@@ -64,6 +65,12 @@ def start_citus_server() -> CitusTestServer:
         pytest.skip(str(exc))
     except CitusUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _citus_mode_property(request: pytest.FixtureRequest) -> None:
+    """Tests on the Citus server say in the JUnit report whether it was real Citus."""
+    record_citus_mode(request)
 
 
 @pytest.fixture(scope="session")
