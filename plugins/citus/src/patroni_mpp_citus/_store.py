@@ -302,7 +302,9 @@ class MetadataStore:
         rows = self.query(UNSYNCED_NODE)
         return str(rows[0][0]) if rows else None
 
-    def apply(self, new: Group, old: Group, cooldown: int, *, in_transaction: bool) -> str | None:
+    def apply(
+        self, new: Group, old: Group, cooldown: int, *, in_transaction: bool, unsynced: str | None = None
+    ) -> str | None:
         """Write the transition from ``old`` to ``new`` (``new`` becomes the resulting state).
 
         When the transition adds or removes rows and a metadata node is out of sync, only its updates
@@ -313,21 +315,25 @@ class MetadataStore:
         :param old: the current state.
         :param cooldown: ``lock_cooldown`` in milliseconds.
         :param in_transaction: a transaction is open; otherwise several changes are wrapped in one.
+        :param unsynced: a metadata node already known to be out of sync: additions and removals
+            wait without asking Citus again.
         :returns: the metadata node that deferred additions and removals, or None.
         :raises MetadataQueryError: when a statement fails (:class:`MetadataUnsyncedError` when
             Citus still refused an addition or removal).
         """
         desired = new.copy()
         changes = transition(new, old)
-        unsynced = None
-        self.sync_checked = any(not is_update(row) for row in changes)
-        if self.sync_checked:
+        adds_or_removes = any(not is_update(row) for row in changes)
+        self.sync_checked = adds_or_removes and unsynced is None
+        if not adds_or_removes:
+            unsynced = None
+        elif self.sync_checked:
             unsynced = self.unsynced_node()
-            if unsynced is not None:
-                waiting = old.copy()
-                waiting.failover = True
-                new.rows, new.failover = desired.rows, desired.failover
-                changes = transition(new, waiting)
+        if unsynced is not None:
+            waiting = old.copy()
+            waiting.failover = True
+            new.rows, new.failover = desired.rows, desired.failover
+            changes = transition(new, waiting)
         if changes:
             wrap = not in_transaction and len(changes) > 1
             if wrap:

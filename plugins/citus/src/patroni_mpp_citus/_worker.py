@@ -319,7 +319,13 @@ class MetadataWorker:
         store = self._store
         if task.event == AFTER_PROMOTE:
             with store.until(None if in_flight is None else in_flight.deadline):
-                unsynced = store.apply(result, current, task.cooldown, in_transaction=in_flight is not None)
+                unsynced = store.apply(
+                    result,
+                    current,
+                    task.cooldown,
+                    in_transaction=in_flight is not None,
+                    unsynced=self._known_unsynced(),
+                )
                 if in_flight is not None:
                     store.commit()
             result.failover = False
@@ -370,6 +376,17 @@ class MetadataWorker:
             retry_at = now + sync_retry_delay(checks)
         self._unsynced = (node, since, checks, retry_at)
         logger.debug("Metadata of %s not synced yet (%.1f s, %d rounds)", node, now - since, checks)
+
+    def _known_unsynced(self) -> str | None:
+        """The node Citus had not synced at the last check, until the round's recheck time.
+
+        Within a round every deferred task waits for the same recheck, so that at that time the
+        queue's order (coordinator first, then the oldest) decides which goes first.
+        """
+        unsynced = self._unsynced
+        if unsynced is None or time.monotonic() >= unsynced[3]:
+            return None
+        return unsynced[0]
 
     def _sync_done(self) -> None:
         if self._unsynced is not None:
