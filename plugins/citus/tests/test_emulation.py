@@ -842,14 +842,22 @@ def test_maintenance_daemon_thread(
 def test_sync_metadata_needs_a_registered_address(
     citus: CitusTestServer, citus_conn: Connection, group1: int, emulated_only: None
 ) -> None:
-    """Emulation only: one round of the emulated daemon, run by hand."""
-    citus.stop_node(1)
-    update_node(citus_conn, secondary_of_group1(citus_conn), "10.9.9.9", 5432)
-    assert not citus.wait_metadata_synced(0.2)
-    assert sync_metadata(citus_conn) == 0
-    citus.start_node(1)
-    assert sync_metadata(citus_conn) == 1
-    assert metadata_unsynced(citus_conn) is None
+    """Emulation only: one round of the emulated daemon, run by hand.
+
+    The daemon thread is held off meanwhile: it would sync the node first once it is back.
+    """
+    assert citus.maintenance is not None
+    citus.maintenance.stop()
+    try:
+        citus.stop_node(1)
+        update_node(citus_conn, secondary_of_group1(citus_conn), "10.9.9.9", 5432)
+        assert not citus.wait_metadata_synced(0.2)
+        assert sync_metadata(citus_conn) == 0
+        citus.start_node(1)
+        assert sync_metadata(citus_conn) == 1
+        assert metadata_unsynced(citus_conn) is None
+    finally:
+        citus.maintenance.start()
 
 
 def test_registered_address_is_reachable(

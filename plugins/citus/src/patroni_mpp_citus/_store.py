@@ -161,9 +161,6 @@ class NodeConflicts:
         if self._owners.pop((row.host.lower(), row.port), None) is not None:
             logger.info("%s:%s is registered for this formation again", row.host, row.port)
 
-    def __len__(self) -> int:
-        return len(self._owners)
-
 
 class MetadataStore:
     """The engine's statements, on one connection used by the worker thread only.
