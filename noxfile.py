@@ -35,7 +35,7 @@ PACKAGES = [pkg for pkg in ALL_PACKAGES if (ROOT / pkg / "pyproject.toml").is_fi
 BUILD_DEPS = ["pip>=24", "hatchling>=1.21"]
 TEST_DEPS = ["pytest>=8", "pip>=24", "hatchling>=1.21"]
 LINT_DEPS = ["ruff==0.17.6"]
-TYPE_DEPS = ["mypy==2.4.1", "types-PyYAML", "pytest>=8", "hypothesis>=6.100,<7"]
+TYPE_DEPS = ["mypy==2.4.1", "types-PyYAML", "types-psutil", "pytest>=8", "hypothesis>=6.100,<7"]
 RELIABILITY_DEPS = ["hypothesis>=6.100,<7", "psycopg[binary]>=3.1,<4"]
 SOAK_SECONDS_ENV = "PATRONI_MPP_SOAK_SECONDS"
 """Duration of the soak test of the reliability session (default 120 s, as in CI)."""

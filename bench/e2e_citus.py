@@ -1,4 +1,4 @@
-"""Citus under client load on real Citus: plain Patroni against the launcher, side by side in one run.
+"""Citus under client load on real Citus: plain Patroni, the launcher, and its fast switchover, in one run.
 
 Scenario (``citusload.run_measured`` in ``demo/citusload.py``): one etcd, a coordinator and two worker groups
 of two members each on 127.0.0.1 (``loop_wait`` 2, ``ttl`` 20, ``retry_timeout`` 5). Three writer threads
@@ -11,8 +11,9 @@ leader, started again. Before each event the group has a streaming replica (a qu
 synchronous replication); after it 1.5 s pass. A thread polls ``pg_dist_node`` on the coordinator every
 25 ms.
 
-Each of the four runs builds a fresh formation: plain ``patroni`` (its built-in Citus support) and
-``patroni-mpp run`` (the ``citus`` engine wheel), each under Patroni's default for a configuration with a
+Each of the six runs builds a fresh formation: plain ``patroni`` (its built-in Citus support),
+``patroni-mpp run`` (the ``citus`` engine wheel) and ``patroni-mpp run --fast-switchover`` (the same, with
+``PATRONI_MPP_FAST_SWITCHOVER=1`` on every member), each under Patroni's default for a configuration with a
 ``citus`` section (``synchronous_mode: quorum``) and with ``synchronous_mode: false``; same configuration
 otherwise. Per event: failed writes and reads (from the event to the next one), the longest gap between two
 successful writes of one writer thread, the read-error window (from the reader's first failure to its first
@@ -23,7 +24,7 @@ id is looked up.
 
 Needs the citus extension in the PostgreSQL installation; elsewhere the section says why it was skipped.
 Usage: ``python bench/e2e_citus.py [--switchovers N] [--writers N] [--modes quorum,off]
-[--flavours plain,launcher]``. The nodes run ``$PMPP_E2E_PYTHON``, else this interpreter when the
+[--flavours plain,launcher,fast]``. The nodes run ``$PMPP_E2E_PYTHON``, else this interpreter when the
 ``postgres`` user can run it with Patroni and the wheels, else a venv built under ``.bench/e2e_citus`` from
 ``/usr/bin/python3.11`` (Patroni and the core, null and citus wheels). Progress goes to stderr, node logs to
 ``.bench/e2e_citus/logs``, raw figures to ``.bench/e2e_citus/results.json``; the section replaces this
@@ -59,13 +60,25 @@ NAME = Path(__file__).stem
 WORK = ROOT / ".bench" / NAME
 RELIABILITY = ROOT / "RELIABILITY.md"
 NODE_MODULES = ("patroni", "patroni_mpp", "patroni_mpp_citus", "psycopg")
-TITLE = "## Citus under client load on real Citus: plain Patroni vs launcher (`bench/e2e_citus.py`)"
-FLAVOURS = {"plain": False, "launcher": True}
+TITLE = (
+    "## Citus under client load on real Citus: plain Patroni vs launcher vs fast switchover "
+    "(`bench/e2e_citus.py`)"
+)
+FLAVOURS: dict[str, tuple[bool, dict[str, str]]] = {
+    # name: (through the launcher, extra environment of every member)
+    "plain": (False, {}),
+    "launcher": (True, {}),
+    "fast": (True, {"PATRONI_MPP_FAST_SWITCHOVER": "1"}),
+}
 MODES: dict[str, dict[str, Any]] = {
     "quorum": {},  # Patroni's default when a citus section is present
     "off": {"bootstrap": {"dcs": {"synchronous_mode": False}}},
 }
-LABELS = {"plain": "plain `patroni`", "launcher": "`patroni-mpp run`"}
+LABELS = {
+    "plain": "plain `patroni`",
+    "launcher": "`patroni-mpp run`",
+    "fast": "`patroni-mpp run --fast-switchover`",
+}
 
 log = logging.getLogger(NAME)
 
@@ -117,8 +130,9 @@ def run(python: str, flavour: str, mode: str, args: argparse.Namespace) -> dict[
     label = f"{flavour}-{mode}"
     base = lc.make_base_dir(f"pmpp-bench-citus-{label}-")
     started = time.monotonic()
+    launcher, env = FLAVOURS[flavour]
     options = lc.NodeOptions(
-        python=python, launcher=FLAVOURS[flavour], extra_config=MODES[mode], loop_wait=args.loop_wait,
+        python=python, launcher=launcher, env=dict(env), extra_config=MODES[mode], loop_wait=args.loop_wait,
         ttl=20, retry_timeout=5,
     )  # fmt: skip
     result: dict[str, Any] = {"error": "interrupted"}
@@ -256,8 +270,10 @@ def benchmarks_section(
         "",
         "Method: one etcd and, for each run, a fresh coordinator and two worker groups of two members on "
         f"127.0.0.1 (`loop_wait` {args.loop_wait}, `ttl` 20, `retry_timeout` 5), the same generated "
-        "configuration for plain `patroni` (its built-in Citus support) and `patroni-mpp run` (the `citus` "
-        "engine wheel), under Patroni's default for a `citus` section (`synchronous_mode: quorum`) and with "
+        "configuration for plain `patroni` (its built-in Citus support), `patroni-mpp run` (the "
+        "`citus` engine wheel) and `patroni-mpp run --fast-switchover` (the same with "
+        "`PATRONI_MPP_FAST_SWITCHOVER=1` on every member), under Patroni's default for a `citus` section "
+        "(`synchronous_mode: quorum`) and with "
         f"`synchronous_mode: false`. Clients through the coordinator: {args.writers} writer threads "
         "(inserts, one read-back every ten) and one reader (a row on each worker group per `SELECT`). "
         f"Events: {args.switchovers} planned switchovers of worker group 1 (`ctl switchover --group 1`, "
@@ -278,9 +294,51 @@ def benchmarks_section(
         "switchovers; one value for the failover. Details: the docstring of `bench/e2e_citus.py`.",
         "",
         *figures_table(results),
+        *ratios(results),
         *notes(results),
     ]
     return "\n".join(lines)
+
+
+RATIOS = [
+    # label, event key
+    ("longest write pause", "write_pause_s"),
+    ("read-error window", "read_error_window_s"),
+    ("old primary streaming again", "rejoined_s"),
+    ("`pg_dist_node` committed", "metadata_s"),
+]
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Medians of the switchover figures of every flavour against plain Patroni's, per synchronous mode."""
+    modes = sorted({label.split("-")[1] for label in results}, key=list(MODES).index)
+    flavours = [f for f in FLAVOURS if f != "plain" and any(k.startswith(f"{f}-") for k in results)]
+    if not flavours or not any(k.startswith("plain-") for k in results):
+        return []
+    lines = [
+        "",
+        "Switchover medians against plain `patroni` (ratio = flavour / plain; lower is better):",
+        "",
+        "| median, s | sync | plain `patroni` | " + " | ".join(LABELS[f] for f in flavours) + " |",
+        "|---|---|---|" + "---|" * len(flavours),
+    ]
+    for name, key in RATIOS:
+        for mode in modes:
+            base = _median(results.get(f"plain-{mode}", {}), key)
+            cells = []
+            for flavour in flavours:
+                value = _median(results.get(f"{flavour}-{mode}", {}), key)
+                ratio = "" if value is None or not base else f" ({value / base:.2f}x)"
+                cells.append("-" if value is None else f"{value:.2f}{ratio}")
+            lines.append(
+                f"| {name} | {mode} | {'-' if base is None else f'{base:.2f}'} | " + " | ".join(cells) + " |"
+            )
+    return lines
+
+
+def _median(result: dict[str, Any], key: str) -> float | None:
+    values = [float(v) for v in _values(result, "switchover", key) if v is not None]
+    return statistics.median(values) if values else None
 
 
 def notes(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -354,7 +412,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=1.5, help="seconds of load after each event")
     parser.add_argument("--loop-wait", type=int, default=2, help="Patroni loop_wait (default 2)")
     parser.add_argument("--modes", default="quorum,off", help="synchronous modes: quorum,off")
-    parser.add_argument("--flavours", default="plain,launcher", help="plain,launcher")
+    parser.add_argument("--flavours", default="plain,launcher,fast", help="plain,launcher,fast")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     when = run_at()
@@ -379,7 +437,7 @@ def main() -> int:
     modes = [m for m in args.modes.split(",") if m]
     flavours = [f for f in args.flavours.split(",") if f]
     order = []
-    for index, mode in enumerate(modes):  # alternate which flavour goes first
+    for index, mode in enumerate(modes):  # alternate the order of the flavours
         order += [(f, mode) for f in (flavours if index % 2 == 0 else flavours[::-1])]
     started = time.monotonic()
     measured: dict[str, dict[str, Any]] = {}

@@ -16,6 +16,7 @@ Everything else (DCS key paths with the group, ``group_re`` in the cluster loade
 
 :func:`install` checks the Patroni version first and refuses one outside :data:`SUPPORTED_PATRONI`; it is
 idempotent. The launcher (``patroni-mpp run`` / ``patroni-mpp ctl``) calls it before handing over to Patroni.
+:func:`install_fast_switchover` adds the opt-in fast planned switchover (``run --fast-switchover``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import threading
 from typing import Any
 
 from ._errors import BridgeError, PatroniLayoutError, PatroniNotInstalledError, UnsupportedPatroniError
+from ._fast_switchover import PATCHES as FAST_SWITCHOVER_PATCHES
+from ._fast_switchover import FastSwitchoverError, forget_fast_switchover, install_fast_switchover
 from ._patching import MARKER, is_patched, original_of, replace, restore_all
 from ._version import (
     SUPPORTED_PATRONI,
@@ -36,15 +39,18 @@ from ._version import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "FAST_SWITCHOVER_PATCHES",
     "MARKER",
     "SUPPORTED_PATRONI",
     "SUPPORTED_PATRONI_RANGE",
     "BridgeError",
+    "FastSwitchoverError",
     "PatroniLayoutError",
     "PatroniNotInstalledError",
     "UnsupportedPatroniError",
     "check_patroni_version",
     "install",
+    "install_fast_switchover",
     "installed_patroni_version",
     "installed_version",
     "is_patched",
@@ -173,5 +179,6 @@ def uninstall() -> None:
         from ._ctl import clear_dcs_cache
 
         clear_dcs_cache()
+        forget_fast_switchover()
         _done.clear()
         _installed_version = None

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, cast
 
 logger = logging.getLogger(__name__)
 
 MARKER = "__patroni_mpp_bridge__"
 """Attribute set on every replacement; its value is the replaced object."""
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 _lock = threading.RLock()
 _applied: list[tuple[Any, str, Any, bool]] = []
@@ -35,12 +33,13 @@ def original_of(value: Any) -> Any:
     return value
 
 
-def replace(owner: Any, name: str, make: Callable[[Any], _F], *, static: bool = False) -> bool:
+def replace(owner: Any, name: str, make: Callable[[Any], object], *, static: bool = False) -> bool:
     """Replace ``owner.name`` with ``make(original)`` unless the bridge replaced that attribute already.
 
     :param owner: a module or a class.
     :param name: the attribute to replace; it must exist.
-    :param make: builds the replacement from the original (for a class's static method: the plain function).
+    :param make: builds the replacement from the original (for a class's static method: the plain function);
+        the replacement must accept attributes (the marker is set on it).
     :param static: wrap the replacement in :func:`staticmethod` (the attribute is a static method of a class).
     :returns: True when the attribute was replaced now, False when it already was.
     :raises AttributeError: when ``owner`` has no attribute ``name`` (an unsupported Patroni layout).
@@ -58,7 +57,7 @@ def replace(owner: Any, name: str, make: Callable[[Any], _F], *, static: bool = 
         inner = original_of(current.__func__ if isinstance(current, staticmethod) else current)
         replacement = make(inner)
         setattr(replacement, MARKER, inner)
-        setattr(owner, name, staticmethod(replacement) if static else replacement)
+        setattr(owner, name, staticmethod(cast(Callable[..., Any], replacement)) if static else replacement)
         _applied.append((owner, name, current, static))
         logger.debug("patroni-mpp bridge replaced %s.%s", getattr(owner, "__name__", owner), name)
         return True

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patroni-mpp",
         description="Pluggable MPP engines for Patroni.",
-        epilog="Also: 'patroni-mpp run CONFIG.yml' (drop-in for patroni) and "
+        epilog="Also: 'patroni-mpp run [--fast-switchover] CONFIG.yml' (drop-in for patroni; "
+        "--fast-switchover: bounded waits instead of fixed sleeps in planned switchovers) and "
         "'patroni-mpp ctl ARGS...' (drop-in for patronictl).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")

@@ -4,6 +4,10 @@ The arguments are Patroni's own (``CONFIG.yml``, ``--validate-config``, ``--gene
 output and exit codes are Patroni's, since Patroni runs in this very process. Before handing over, the
 launcher loads the configuration the way Patroni will and builds the configured engine, so that a missing
 engine or an invalid section stops it with a clear message and a non-zero exit before PostgreSQL is touched.
+
+``--fast-switchover`` (or ``PATRONI_MPP_FAST_SWITCHOVER=1``), the launcher's only option of its own, turns on
+the fast planned switchover patches (:func:`patroni_mpp.bridge.install_fast_switchover`); it is taken out of
+the arguments before Patroni sees them.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .._errors import MPPError
-from ..bridge import BridgeError, install
+from ..bridge import BridgeError, install, install_fast_switchover
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +36,33 @@ NO_PRECHECK_OPTIONS = (
     "--generate-sample-config",
 )
 """Options after which Patroni does not start the daemon, so there is nothing to check first."""
+
+FAST_SWITCHOVER_OPTION = "--fast-switchover"
+"""The launcher's option that turns on the fast planned switchover."""
+
+FAST_SWITCHOVER_ENV = "PATRONI_MPP_FAST_SWITCHOVER"
+"""The environment variable that turns it on (``1``, ``true``, ``yes``, ``on``; off: ``0``, ``false``,
+``no``, ``off``, empty)."""
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def fast_switchover_requested(args: list[str], environ: Mapping[str, str]) -> bool:
+    """Whether the fast switchover is asked for; removes the option from ``args`` (before a ``--``).
+
+    :raises ValueError: the environment variable holds something other than a yes or a no.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    requested = FAST_SWITCHOVER_OPTION in args[:end]
+    args[:end] = [arg for arg in args[:end] if arg != FAST_SWITCHOVER_OPTION]
+    value = environ.get(FAST_SWITCHOVER_ENV, "").strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ValueError(
+            f"{FAST_SWITCHOVER_ENV}={environ[FAST_SWITCHOVER_ENV]!r} is neither yes (1, true, yes, on) "
+            "nor no (0, false, no, off)"
+        )
+    return requested or value in _TRUE
 
 
 def _starts_daemon(args: Sequence[str]) -> bool:
@@ -90,12 +121,15 @@ def main(argv: list[str]) -> int:
     :returns: 0 when Patroni returns normally; a non-zero code when the launcher refuses to start. Patroni's
         own exits (``sys.exit``) pass through unchanged.
     """
+    args = list(argv)
     try:
-        install(ctl=False)
-    except BridgeError as exc:
+        fast = fast_switchover_requested(args, os.environ)
+        version = install(ctl=False)
+        if fast:
+            install_fast_switchover(version)
+    except (BridgeError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_LAUNCHER_ERROR
-    args = list(argv)
     if _starts_daemon(args):
         problem = precheck(_config_path(args))
         if problem is not None:
