@@ -2,7 +2,8 @@
 
 Scenario (``citusload.run_measured`` in ``demo/citusload.py``): one etcd, a coordinator and two worker groups
 of two members each on 127.0.0.1 (``loop_wait`` 2, ``ttl`` 20, ``retry_timeout`` 5). Three writer threads
-insert rows of a distributed table through the coordinator (reading one back every ten writes), and one
+insert rows of a distributed table through the coordinator (reading one back every ten writes; a failed
+read-back is counted apart, not as a failed write, since reads are not held by a switchover), and one
 read-only client reads, through the coordinator, a row on a shard of each worker group, in a loop (10 ms
 pause between operations, 50 ms after a failure). Meanwhile worker group 1 is switched over
 ``--switchovers`` times (``ctl switchover --group 1``, each in the other direction), then the leader of worker
@@ -243,6 +244,10 @@ def figures_table(results: dict[str, dict[str, Any]]) -> list[str]:
     row("acknowledged writes / successful reads", [
         f"{r.get('acknowledged_writes', '?')} / {r.get('ok_reads', '?')}" for r in results.values()
     ])  # fmt: skip
+    row(
+        "writers' failed read-backs (all events)",
+        [str(r.get("failed_read_backs", "?")) for r in results.values()],
+    )
     row("failed ops outside events / wrong read results", [
         f"{r.get('failed_before_events', '?')} / {r.get('wrong_reads', '?')}" for r in results.values()
     ])  # fmt: skip
@@ -275,7 +280,8 @@ def benchmarks_section(
         "`PATRONI_MPP_FAST_SWITCHOVER=1` on every member), under Patroni's default for a `citus` section "
         "(`synchronous_mode: quorum`) and with "
         f"`synchronous_mode: false`. Clients through the coordinator: {args.writers} writer threads "
-        "(inserts, one read-back every ten) and one reader (a row on each worker group per `SELECT`). "
+        "(inserts, one read-back every ten, whose failures count apart from the writes) and one reader "
+        "(a row on each worker group per `SELECT`). "
         f"Events: {args.switchovers} planned switchovers of worker group 1 (`ctl switchover --group 1`, "
         "alternating direction), then `kill -9` of the leader of worker group 2 (Patroni, then its "
         f"postmaster), restarted once `pg_dist_node` names the new leader; {args.settle:g} s of load after "

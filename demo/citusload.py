@@ -243,6 +243,10 @@ class ClientLog:
         return recovered - failures[0]
 
 
+class _ReadBackError(Exception):
+    """A writer's read-back failed (counted apart from the writes)."""
+
+
 @dataclass
 class Workload:
     """Clients writing (and reading back) rows of a distributed table through the coordinator.
@@ -257,6 +261,8 @@ class Workload:
     acknowledged_at: dict[int, float] = field(default_factory=dict)
     """Id -> ``time.monotonic()`` when its insert was acknowledged."""
     logs: list[ClientLog] = field(default_factory=list)
+    read_back_failures: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Error texts of the failed read-backs (one ``SELECT`` every ten writes), counted."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -290,10 +296,14 @@ class Workload:
                 conn.execute("INSERT INTO e2e_dist VALUES (%s, 'x')", (next_id,))
                 self.acknowledged.add(next_id)
                 self.acknowledged_at[next_id] = time.monotonic()
-                if (next_id // self.writers) % 10 == 0:
-                    conn.execute("SELECT count(*) FROM e2e_dist WHERE id = %s", (max(next_id - 5, 1),))
-                next_id += self.writers
                 log.ok.append(time.monotonic())
+                if (next_id // self.writers) % 10 == 0:
+                    self._read_back(conn, max(next_id - 5, 1))
+                next_id += self.writers
+            except _ReadBackError:
+                next_id += self.writers
+                close_quietly(conn)
+                conn = None
             except Exception as exc:
                 log.record_error(exc)
                 next_id += self.writers  # the outcome of a failed insert is unknown: never reuse its id
@@ -302,6 +312,18 @@ class Workload:
                 time.sleep(0.05)
             time.sleep(0.01)
         close_quietly(conn)
+
+    def _read_back(self, conn: Any, ident: int) -> None:
+        """Read a row back; a failure counts in :attr:`read_back_failures`, not as a failed write.
+
+        A read is not held by the pause of a switchover: it fails while the old primary shuts down, as the
+        :class:`ReadClient`'s reads do (the read-error window). The connection is then opened again.
+        """
+        try:
+            conn.execute("SELECT count(*) FROM e2e_dist WHERE id = %s", (ident,))
+        except Exception as exc:
+            self.read_back_failures[_error_text(exc)] += 1
+            raise _ReadBackError from exc
 
     def start(self) -> None:
         """Start the client threads."""
@@ -839,6 +861,7 @@ def run_measured(
         "wrong_reads": reader.wrong_results,
         "failed_before_events": sum(len(log.failures(0, first)) for log in [*workload.logs, reader.log]),
         "write_errors": dict(workload.errors().most_common(8)),
+        "failed_read_backs": sum(workload.read_back_failures.values()),
         "read_errors": dict(reader.log.errors.most_common(8)),
         "metadata_consistent_at_end": consistent,
         "metadata_poll_errors": monitor.poll_errors,

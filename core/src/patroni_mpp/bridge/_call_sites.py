@@ -17,7 +17,6 @@ import inspect
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 SiteKey = tuple[str, int]
@@ -134,20 +133,24 @@ SleepRoute = Callable[[Mapping[str, Any], float], None]
 """Answers a routed ``time.sleep(seconds)``: gets the calling frame's variables and the seconds asked for."""
 
 
-class RoutedTime(ModuleType):
+class RoutedTime:
     """Stands in for the ``time`` module inside one Patroni module; routed ``sleep`` calls go to their route.
 
     Every other attribute is the real module's, so ``time.time()``, ``time.monotonic()`` and unrouted sleeps
     behave exactly as before.
     """
 
-    def __init__(self, real: ModuleType, routes: Mapping[SiteKey, SleepRoute]) -> None:
-        super().__init__(real.__name__, real.__doc__)
+    def __init__(self, real: Any, routes: Mapping[SiteKey, SleepRoute]) -> None:
         self._real = real
         self._routes = dict(routes)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not set yet (copy, pickle) or private: never the real module's
+            raise AttributeError(name)
         return getattr(self._real, name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._real!r}: {len(self._routes)} routed call sites>"
 
     def sleep(self, seconds: float) -> None:
         """``time.sleep``, unless the call comes from a routed call site."""
