@@ -295,3 +295,10 @@ def test_launcher_refuses_an_unclear_environment_value(node_python: str, tmp_pat
     )  # fmt: skip
     assert result.returncode == 1
     assert "patroni-mpp run: error: PATRONI_MPP_FAST_SWITCHOVER='sometimes'" in result.stderr
+
+
+def test_docs_list_every_patch() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "bridge.md").read_text()
+    section = text.split("## Fast planned switchover", 1)[1].split("\n## ", 1)[0]
+    listed = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
+    assert listed == [patch.name for patch in bridge.FAST_SWITCHOVER_PATCHES]
