@@ -253,21 +253,18 @@ def _bounded_wait(condition: Callable[[float], bool], seconds: float, what: str)
     while True:
         try:
             if condition(deadline):
-                logger.info(
-                    "Fast switchover: %s after %.3f s (Patroni waits %g s)", what, _since(started), seconds
-                )
+                waited = time.monotonic() - started
+                logger.info("Fast switchover: %s after %.3f s (Patroni waits %g s)", what, waited, seconds)
                 return
         except Exception as exc:  # a failed check is a check that did not succeed
             logger.debug("Fast switchover: checking that %s failed: %r", what, exc)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            logger.info("Fast switchover: not %s within %g s; going on as Patroni does", what, seconds)
+            logger.info(
+                "Fast switchover: no sign that %s within %g s; going on as Patroni does", what, seconds
+            )
             return
         time.sleep(min(POLL_INTERVAL, remaining))
-
-
-def _since(started: float) -> float:
-    return time.monotonic() - started
 
 
 def _route_checkpoint_received(frame_locals: Mapping[str, Any], seconds: float) -> None:
