@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import multiprocessing
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -19,8 +22,8 @@ from patroni_mpp.bridge import _fast_switchover as fast
 from patroni_mpp.bridge._call_sites import (
     CallSite,
     CallSiteError,
+    RoutedModule,
     RoutedPollingLoop,
-    RoutedTime,
     locate,
 )
 from patroni_mpp.cli._run import FAST_SWITCHOVER_ENV, fast_switchover_requested
@@ -36,11 +39,13 @@ def installed() -> Iterator[tuple[str, ...]]:
 def test_every_patch_is_installed_and_undone(installed: tuple[str, ...]) -> None:
     import patroni.ha
     import patroni.postgresql
+    import patroni.postgresql.postmaster
     from patroni.postgresql.postmaster import PostmasterProcess
 
     assert installed == tuple(patch.name for patch in bridge.FAST_SWITCHOVER_PATCHES)
-    assert isinstance(patroni.ha.time, RoutedTime)
-    assert isinstance(patroni.postgresql.time, RoutedTime)
+    assert isinstance(patroni.ha.time, RoutedModule)
+    assert isinstance(patroni.postgresql.time, RoutedModule)
+    assert isinstance(patroni.postgresql.postmaster.multiprocessing, RoutedModule)
     assert isinstance(patroni.postgresql.polling_loop, RoutedPollingLoop)
     for patched in (patroni.ha.Ha.demote, patroni.ha.Ha.process_unhealthy_cluster):
         assert bridge.is_patched(patched)
@@ -50,19 +55,21 @@ def test_every_patch_is_installed_and_undone(installed: tuple[str, ...]) -> None
     routed = {
         **patroni.ha.time._routes,
         **patroni.postgresql.time._routes,
+        **patroni.postgresql.postmaster.multiprocessing._routes,
         **patroni.postgresql.polling_loop._routes,
     }
     assert {key[0] for key in routed} == {
         "Ha.demote.<locals>.on_shutdown", "Ha.demote", "Postgresql.wait_for_startup",
-        "Postgresql.wait_for_port_open", "Postgresql._wait_promote",
+        "Postgresql.wait_for_port_open", "Postgresql._wait_promote", "PostmasterProcess.start",
     }  # fmt: skip
-    assert len(sites) == 8
+    assert len(sites) == 9
     # outside a window nothing of the window is set
     assert patroni.postgresql.STOP_POLLING_INTERVAL == 1
     assert "wait" not in PostmasterProcess.__dict__
     assert bridge.install_fast_switchover(bridge.installed_version() or "") == installed  # idempotent
     bridge.uninstall()
     assert vars(patroni.ha)["time"] is time and vars(patroni.postgresql)["time"] is time
+    assert vars(patroni.postgresql.postmaster)["multiprocessing"] is multiprocessing
     assert not bridge.is_patched(patroni.ha.Ha.demote)
 
 
@@ -155,8 +162,8 @@ def test_routed_time_answers_only_the_located_call(tmp_path: Path) -> None:
     assert key[0] == "Node.stop.<locals>.on_done"
     real = FakeTime()
     routed: list[tuple[dict[str, Any], float]] = []
-    vars(sample)["time"] = RoutedTime(
-        real, {key: lambda names, seconds: routed.append((dict(names), seconds))}
+    vars(sample)["time"] = RoutedModule(
+        real, "sleep", {key: lambda names, seconds: routed.append((dict(names), seconds))}
     )
     node = sample.Node()
     on_done = node.stop(5)  # its own time.sleep(2) is not routed
@@ -302,3 +309,38 @@ def test_docs_list_every_patch() -> None:
     section = text.split("## Fast planned switchover", 1)[1].split("\n## ", 1)[0]
     listed = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
     assert listed == [patch.name for patch in bridge.FAST_SWITCHOVER_PATCHES]
+
+
+def test_postmaster_start_forks_from_the_fork_server_only_in_a_window(installed: tuple[str, ...]) -> None:
+    from patroni.postgresql import postmaster
+
+    routed = postmaster.multiprocessing
+    assert routed.get_context("spawn").get_start_method() == "spawn"  # not a routed call site
+    site = fast.PATCHES[[p.name for p in fast.PATCHES].index("postmaster-start")].sites[0]
+    route = fast._CALL_ROUTES["postmaster-start"]
+    assert route({}, "spawn").get_start_method() == "spawn"
+    with fast.WINDOWS.opened("a test"):
+        assert route({}, "spawn").get_start_method() == "forkserver"
+        assert route({}, "fork").get_start_method() == "fork"  # only what Patroni asks as spawn
+    assert locate(site)[0] == "PostmasterProcess.start"
+
+
+def test_a_postmaster_started_in_a_window_is_detached(installed: tuple[str, ...], tmp_path: Path) -> None:
+    from patroni.postgresql.postmaster import pg_ctl_start
+
+    context = fast._CALL_ROUTES["postmaster-start"]
+    with fast.WINDOWS.opened("a test"):
+        ctx = context({}, "spawn")
+    parent, child = ctx.Pipe(False)
+    marker = tmp_path / "started"
+    helper = ctx.Process(target=pg_ctl_start, args=(child, ["sh", "-c", f"echo $$ > {marker}; sleep 30"], {}))
+    helper.start()
+    pid = parent.recv()
+    helper.join()
+    try:
+        assert isinstance(pid, int)
+        process = psutil.Process(pid)
+        assert process.ppid() != os.getpid()  # not our child: the helper exited, init adopted it
+        assert os.getsid(pid) != os.getsid(0)  # a session of its own, as Patroni's helper makes it
+    finally:
+        os.kill(pid, signal.SIGKILL)

@@ -4,9 +4,10 @@ A patch of the fast switchover mode (:mod:`patroni_mpp.bridge._fast_switchover`)
 in a single Patroni function does (a ``time.sleep(1)``, a ``polling_loop(timeout)``) without copying or
 rewriting the function around it. At install, :func:`locate` finds the call in the module's syntax tree and
 checks the statement that encloses it, so that a Patroni whose code there has changed is refused instead of
-patched blindly. At run time a stand-in for the module-level name the call goes through (:class:`RoutedTime`
-for ``time``, :class:`RoutedPollingLoop` for ``polling_loop``) recognises the call by the calling frame's
-function and line, and hands it to its route; every other call goes to the real object unchanged.
+patched blindly. At run time a stand-in for the module-level name the call goes through (a
+:class:`RoutedModule` for ``time`` or ``multiprocessing``, :class:`RoutedPollingLoop` for ``polling_loop``)
+recognises the call by the calling frame's function and line, and hands it to its route; every other call
+goes to the real object unchanged.
 """
 
 from __future__ import annotations
@@ -129,36 +130,38 @@ def caller_locals(depth: int = 2) -> dict[str, Any]:
         del frame
 
 
-SleepRoute = Callable[[Mapping[str, Any], float], None]
-"""Answers a routed ``time.sleep(seconds)``: gets the calling frame's variables and the seconds asked for."""
+CallRoute = Callable[..., Any]
+"""Answers a routed call: gets the calling frame's variables, then the call's own arguments."""
 
 
-class RoutedTime:
-    """Stands in for the ``time`` module inside one Patroni module; routed ``sleep`` calls go to their route.
+class RoutedModule:
+    """Stands in for a module inside one Patroni module; routed calls of one of its functions go elsewhere.
 
-    Every other attribute is the real module's, so ``time.time()``, ``time.monotonic()`` and unrouted sleeps
-    behave exactly as before.
+    A call of that function from a routed call site goes to the site's route. Every other attribute, and the
+    function itself when called from anywhere else, is the real module's, so ``time.time()``,
+    ``time.monotonic()`` and unrouted sleeps behave exactly as before.
     """
 
-    def __init__(self, real: Any, routes: Mapping[SiteKey, SleepRoute]) -> None:
+    def __init__(self, real: Any, function: str, routes: Mapping[SiteKey, CallRoute]) -> None:
         self._real = real
+        self._function = function
         self._routes = dict(routes)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # not set yet (copy, pickle) or private: never the real module's
             raise AttributeError(name)
+        if name == self._function:
+            return self._dispatch
         return getattr(self._real, name)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._real!r}: {len(self._routes)} routed call sites>"
 
-    def sleep(self, seconds: float) -> None:
-        """``time.sleep``, unless the call comes from a routed call site."""
+    def _dispatch(self, *args: Any, **kwargs: Any) -> Any:
         route = self._routes.get(caller_key())
         if route is None:
-            self._real.sleep(seconds)
-        else:
-            route(caller_locals(), seconds)
+            return getattr(self._real, self._function)(*args, **kwargs)
+        return route(caller_locals(), *args, **kwargs)
 
 
 IntervalRoute = Callable[[], float | None]

@@ -23,13 +23,15 @@ import concurrent.futures
 import contextlib
 import importlib
 import logging
+import multiprocessing
+import multiprocessing.forkserver
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._call_sites import CallSite, CallSiteError, RoutedPollingLoop, RoutedTime, SiteKey, locate
+from ._call_sites import CallSite, CallSiteError, RoutedModule, RoutedPollingLoop, SiteKey, locate
 from ._errors import BridgeError
 from ._patching import replace
 
@@ -73,6 +75,7 @@ class Patch:
 
 _HA = "patroni.ha"
 _PG = "patroni.postgresql"
+_POSTMASTER = "patroni.postgresql.postmaster"
 
 PATCHES: tuple[Patch, ...] = (
     Patch(
@@ -133,6 +136,24 @@ PATCHES: tuple[Patch, ...] = (
             CallSite(_PG, "Postgresql.wait_for_port_open", "polling_loop(timeout)", ("self.pg_isready()",)),
             CallSite(
                 _PG, "Postgresql.wait_for_startup", "time.sleep(1)", ("self.check_startup_state_changed()",)
+            ),
+        ),
+    ),
+    Patch(
+        "postmaster-start",
+        "starts the postmaster through a helper process that it spawns as a fresh Python interpreter, so "
+        "that the postmaster does not stay its child (0.72 s per start, measured idle on this project's CI "
+        "machines)",
+        "forks the helper from a fork server started with the launcher (before Patroni's threads, with "
+        "Patroni's helper module imported); the helper, the postmaster's command line and environment, and "
+        "its detaching are Patroni's own",
+        "no wait",
+        (
+            CallSite(
+                _POSTMASTER,
+                "PostmasterProcess.start",
+                "multiprocessing.get_context('spawn')",
+                ("pg_ctl_start",),
             ),
         ),
     ),
@@ -297,6 +318,28 @@ def _route_short_sleep(_frame_locals: Mapping[str, Any], seconds: float) -> None
     time.sleep(min(POLL_INTERVAL, seconds) if WINDOWS.active else seconds)
 
 
+_fork_server: Any = None
+
+
+def _start_fork_server() -> None:
+    """Start this process's fork server now, before Patroni starts its threads.
+
+    It imports Patroni's start-up helper once, so that a start in a window forks a ready interpreter.
+    """
+    global _fork_server  # noqa: PLW0603 - one per process
+    if _fork_server is None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([_POSTMASTER])
+        multiprocessing.forkserver.ensure_running()
+        _fork_server = context
+
+
+def _route_fork_server(_frame_locals: Mapping[str, Any], method: str | None = None) -> Any:
+    if WINDOWS.active and method == "spawn" and _fork_server is not None:
+        return _fork_server
+    return multiprocessing.get_context(method)
+
+
 def _route_short_interval() -> float | None:
     return POLL_INTERVAL if WINDOWS.active else None
 
@@ -333,11 +376,19 @@ def _wrap_promote(original: Callable[..., Any]) -> Callable[..., Any]:
     return promote
 
 
-_SLEEP_ROUTES = {
+_CALL_ROUTES: dict[str, Callable[..., Any]] = {
     "checkpoint-received": _route_checkpoint_received,
     "follow-new-leader": _route_follow_new_leader,
     "startup-poll": _route_short_sleep,
+    "postmaster-start": _route_fork_server,
 }
+
+_ROUTED_NAMES = (
+    # module, the module-level name its routed calls go through, the function called on it
+    (_HA, "time", "sleep"),
+    (_PG, "time", "sleep"),
+    (_POSTMASTER, "multiprocessing", "get_context"),
+)
 
 _NEEDED = (
     ("planned switchover window", _HA, "Ha.demote"),
@@ -393,26 +444,27 @@ def install_fast_switchover(version: str) -> tuple[str, ...]:
         for needed_by, module, name in _NEEDED:
             if not _has(module, name):
                 raise FastSwitchoverError(version, needed_by, f"{module}.{name} is missing")
-        sleeps: dict[str, dict[SiteKey, Any]] = {_HA: {}, _PG: {}}
-        intervals: dict[SiteKey, Any] = {}
-        for patch in PATCHES:
-            for key, site in located[patch.name].items():
-                if site.call.startswith("polling_loop("):
-                    intervals[key] = _route_short_interval
-                elif patch.name in _SLEEP_ROUTES:
-                    sleeps[site.module][key] = _SLEEP_ROUTES[patch.name]
         from patroni.postgresql.postmaster import PostmasterProcess
 
-        WINDOWS.set_while_open(host_postgresql, "STOP_POLLING_INTERVAL", STOP_POLL_INTERVAL)
         for name in ("wait", "is_running"):
             if name in PostmasterProcess.__dict__:
                 raise FastSwitchoverError(
                     version, "postmaster-exit", f"PostmasterProcess defines {name}() itself"
                 )
+        routes: dict[str, dict[SiteKey, Any]] = {module: {} for module, _name, _function in _ROUTED_NAMES}
+        intervals: dict[SiteKey, Any] = {}
+        for patch in PATCHES:
+            for key, site in located[patch.name].items():
+                if site.call.startswith("polling_loop("):
+                    intervals[key] = _route_short_interval
+                elif patch.name in _CALL_ROUTES:
+                    routes[site.module][key] = _CALL_ROUTES[patch.name]
+        _start_fork_server()
+        WINDOWS.set_while_open(host_postgresql, "STOP_POLLING_INTERVAL", STOP_POLL_INTERVAL)
         WINDOWS.set_while_open(PostmasterProcess, "wait", _wait_exited)
         WINDOWS.set_while_open(PostmasterProcess, "is_running", _running_unless_exited)
-        replace(host_ha, "time", lambda real: RoutedTime(real, sleeps[_HA]))
-        replace(host_postgresql, "time", lambda real: RoutedTime(real, sleeps[_PG]))
+        for module, name, function in _ROUTED_NAMES:
+            replace(importlib.import_module(module), name, _routed_module(function, routes[module]))
         replace(host_postgresql, "polling_loop", lambda real: RoutedPollingLoop(real, intervals))
         replace(host_ha.Ha, "demote", _wrap_demote)
         replace(host_ha.Ha, "process_unhealthy_cluster", _wrap_process_unhealthy_cluster)
@@ -421,6 +473,13 @@ def install_fast_switchover(version: str) -> tuple[str, ...]:
         names = tuple(patch.name for patch in PATCHES)
         logger.info("Fast planned switchover is on (patches: %s)", ", ".join(names))
         return names
+
+
+def _routed_module(function: str, routes: dict[SiteKey, Any]) -> Callable[[Any], RoutedModule]:
+    def make(real: Any) -> RoutedModule:
+        return RoutedModule(real, function, routes)
+
+    return make
 
 
 def forget_fast_switchover() -> None:
