@@ -156,7 +156,9 @@ def parse_databases(value: Any) -> list[str]:
         )
     if not names:
         raise ValueError("databases must name at least one database")
-    problems = [p for i, n in enumerate(names, 1) if (p := _name_problem(n, f"databases entry {i}")) is not None]
+    problems = [
+        p for i, n in enumerate(names, 1) if (p := _name_problem(n, f"databases entry {i}")) is not None
+    ]
     if problems:
         raise ValueError("; ".join(problems))
     first: dict[str, int] = {}

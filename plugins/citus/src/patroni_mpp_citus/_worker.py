@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import MetadataDeadlineError, MetadataUnsyncedError
+from ._logs import DatabaseLog, FailureLog
 from ._model import AFTER_PROMOTE, BEFORE_PROMOTE, Group, Outcome, Row, Task
 from ._promotion import PromotionWatch
 from ._queue import TaskQueue
@@ -105,7 +106,8 @@ WatchParams = Callable[[Row], dict[str, Any]]
 class MetadataWorker:
     """Owns the worker thread; the handler submits tasks through it.
 
-    :param store: the statements on the metadata connection (used by the worker thread only).
+    :param store: the statements on the metadata connection (used by the worker thread only); its
+        ``database``, when set, is named in the log lines and the thread's name.
     :param watch_params: connection parameters for watching a promoted node; None disables the
         watch.
     """
@@ -114,7 +116,10 @@ class MetadataWorker:
         self.state = TaskQueue()
         self._store = store
         self._watch_params = watch_params
-        self._thread = threading.Thread(target=self._run, name=METADATA_THREAD_NAME, daemon=True)
+        self._log = DatabaseLog(logger, store.database)
+        self._failures = FailureLog(self._log)
+        name = METADATA_THREAD_NAME if store.database is None else f"{METADATA_THREAD_NAME}:{store.database}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
         self._stopping = False
         self._reload_failures = 0
@@ -225,7 +230,7 @@ class MetadataWorker:
                         self._rollback_expired()
                     self._process_tasks()
                 except Exception:
-                    logger.exception("Unexpected error in the citus metadata worker")
+                    self._log.exception("Unexpected error in the citus metadata worker")
                     with self.state.cond:
                         if not self._stopping:
                             self.state.cond.wait(ERROR_PAUSE)
@@ -282,7 +287,7 @@ class MetadataWorker:
                 outcome, retry = self._process(task, result)
             except MetadataDeadlineError as exc:
                 # the store rolled back (or closed the connection): nothing is left open
-                logger.warning("Rolling back transaction of %r: its deadline passed (%s)", task, exc)
+                self._log.warning("Rolling back transaction of %r: its deadline passed (%s)", task, exc)
                 outcome = Outcome.FAILED
             except MetadataUnsyncedError as exc:
                 # a race with the sync check: nothing was written, the connection is kept
@@ -290,9 +295,16 @@ class MetadataWorker:
                 outcome = Outcome.FAILED
                 retry = task.group if task.event == AFTER_PROMOTE else None
             except Exception as exc:
-                logger.error("Exception when working with pg_dist_node: %s", exc)
+                level = self._failures.failed(task.groupid, str(exc))
+                self._log.log(level, "Exception when working with pg_dist_node: %s", exc)
                 self._store.close()
                 outcome = Outcome.FAILED
+                if task.event == AFTER_PROMOTE and task.timeout is not None:
+                    # the commit of an event failed here (it may have succeeded in another Citus
+                    # database): converge now, from a fresh read, not at the next HA cycle
+                    retry = task.group
+            if outcome is not Outcome.FAILED:
+                self._failures.succeeded(task.groupid, f"Changing pg_dist_node for group {task.groupid}")
             state.finish(task, outcome, epoch, result)
             if retry is not None:
                 self._retry(retry, task.cooldown, epoch)
@@ -338,7 +350,7 @@ class MetadataWorker:
                 return Outcome.APPLIED, _with_deferred_additions(result, task.group)
             return Outcome.APPLIED, None
         if not current.is_registered():
-            logger.info(
+            self._log.info(
                 "Not pausing group %s for %s: it has no primary row in pg_dist_node",
                 task.groupid,
                 task.event,
@@ -361,7 +373,7 @@ class MetadataWorker:
         """Additions or removals of ``groupid`` wait until Citus has synced ``node``."""
         now = time.monotonic()
         if self._unsynced is None:
-            logger.info(
+            self._log.info(
                 "Citus has not synced its metadata to %s yet: adding and removing nodes of group %s "
                 "waits until it has (rechecked with back-off, at least every %.0f s)",
                 node,
@@ -375,7 +387,7 @@ class MetadataWorker:
             checks += 1
             retry_at = now + sync_retry_delay(checks)
         self._unsynced = (node, since, checks, retry_at)
-        logger.debug("Metadata of %s not synced yet (%.1f s, %d rounds)", node, now - since, checks)
+        self._log.debug("Metadata of %s not synced yet (%.1f s, %d rounds)", node, now - since, checks)
 
     def _known_unsynced(self) -> str | None:
         """The node Citus had not synced at the last check, until the round's recheck time.
@@ -392,7 +404,7 @@ class MetadataWorker:
         if self._unsynced is not None:
             node, since, checks, _ = self._unsynced
             self._unsynced = None
-            logger.info(
+            self._log.info(
                 "Citus synced its metadata (to %s) after %.2f s and %d rounds of checks: adding and "
                 "removing nodes again",
                 node,
@@ -405,7 +417,7 @@ class MetadataWorker:
         retry_at = time.monotonic() if self._unsynced is None else self._unsynced[3]
         task = Task(desired.copy(), AFTER_PROMOTE, None, cooldown)
         if self.state.retry(task, retry_at, epoch):
-            logger.debug("Retrying group %s in %.2f s", desired.groupid, retry_at - time.monotonic())
+            self._log.debug("Retrying group %s in %.2f s", desired.groupid, retry_at - time.monotonic())
 
     def _load_cache(self, epoch: int) -> bool:
         if time.monotonic() < self._reload_not_before:
@@ -420,21 +432,21 @@ class MetadataWorker:
             with self.state.cond:
                 self.state.reload = True
             if self._reload_failures == 1:
-                logger.warning(
+                self._log.warning(
                     "Cannot read pg_dist_node (%s); retrying with back-off (at least every "
                     "%.0f s); further failures are logged at debug level",
                     exc,
                     RELOAD_BACKOFF_MAX,
                 )
             else:
-                logger.debug(
+                self._log.debug(
                     "Reading pg_dist_node failed again (%d failures): %s",
                     self._reload_failures,
                     exc,
                 )
             return False
         if self._reload_failures:
-            logger.info("pg_dist_node read again after %d failed attempts", self._reload_failures)
+            self._log.info("pg_dist_node read again after %d failed attempts", self._reload_failures)
             self._reload_failures = 0
             self._reload_not_before = 0.0
         self.state.install_cache(groups, epoch)
@@ -445,7 +457,7 @@ class MetadataWorker:
             task = self.state.in_flight
             if task is None or task.deadline > time.monotonic():
                 return
-        logger.warning("Rolling back transaction of %r: its deadline passed", task)
+        self._log.warning("Rolling back transaction of %r: its deadline passed", task)
         try:
             self._store.rollback()
         except Exception:
@@ -465,7 +477,7 @@ class MetadataWorker:
         try:
             params = self._watch_params(primary)
         except Exception as exc:
-            logger.debug("Not watching the promotion of group %s: %s", task.groupid, exc)
+            self._log.debug("Not watching the promotion of group %s: %s", task.groupid, exc)
             return
         watch = PromotionWatch(task, params, self._still_waiting, self._promotion_observed)
         with self.state.cond:
@@ -496,9 +508,9 @@ class MetadataWorker:
         with self.state.cond:
             in_flight, self.state.in_flight = self.state.in_flight, None
         if in_flight is not None:
-            logger.info("Rolling back transaction of %r: the worker stops", in_flight)
+            self._log.info("Rolling back transaction of %r: the worker stops", in_flight)
             try:
                 self._store.rollback()
             except Exception as exc:
-                logger.debug("Rollback at stop failed: %s", exc)
+                self._log.debug("Rollback at stop failed: %s", exc)
         self._store.close()
