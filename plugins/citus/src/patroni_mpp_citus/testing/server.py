@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import psycopg
+import psycopg.sql
 from patroni_mpp.testing.postgres import PostgresServer
 
 from .emulation import (
@@ -90,12 +91,22 @@ _SETTINGS: dict[str, Any] = {
 _WORKER_SETTINGS: dict[str, Any] = {**_SETTINGS, "shared_preload_libraries": "citus"}
 
 
-def _start_citus_server(server: PostgresServer) -> None:
-    """Start a worker server and create the citus extension in its database ``citus``."""
+def _start_citus_server(server: PostgresServer, databases: tuple[str, ...] = (DBNAME,)) -> None:
+    """Start a worker server and create the citus extension in its database ``citus`` (and others)."""
     server.start()
+    for database in databases:
+        _create_citus_database(server, database)
+
+
+def _create_citus_database(server: PostgresServer, database: str) -> None:
+    """Create ``database`` with the citus extension on a real-Citus server (an existing one is kept)."""
     with server.connect() as conn:
-        conn.execute(f'CREATE DATABASE "{DBNAME}"')
-    with server.connect(DBNAME) as conn:
+        if (
+            conn.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (database,)).fetchone()
+            is None
+        ):
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+    with server.connect(database) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
 
 
@@ -259,6 +270,8 @@ class CitusTestServer:
         self._stand_ins: list[PostgresServer] = []
         self._registered: set[tuple[str, int]] = set()
         self._down: set[int] = set()
+        self.databases: list[str] = [DBNAME]
+        """Every Citus database of the test formation: :data:`DBNAME` and those of :meth:`add_database`."""
         self.maintenance: MaintenanceDaemon | None = None
         """The emulated maintenance daemon (emulated mode, between :meth:`start` and :meth:`stop`)."""
 
@@ -334,13 +347,62 @@ class CitusTestServer:
         """True when this server runs the real citus extension."""
         return self.mode == "real"
 
-    def conninfo(self, **extra: Any) -> dict[str, Any]:
-        """Connection parameters (superuser, database ``citus``) for psycopg / libpq."""
-        return self.server.conninfo(DBNAME, **extra)
+    def conninfo(self, dbname: str = DBNAME, **extra: Any) -> dict[str, Any]:
+        """Connection parameters (superuser, database ``citus`` unless told) for psycopg / libpq."""
+        return self.server.conninfo(dbname, **extra)
 
-    def connect(self, *, autocommit: bool = True, **extra: Any) -> Connection:
-        """A new psycopg connection to database ``citus`` (auto-commit unless asked otherwise)."""
-        return psycopg.connect(autocommit=autocommit, **self.conninfo(**extra))
+    def connect(self, *, autocommit: bool = True, dbname: str = DBNAME, **extra: Any) -> Connection:
+        """A new psycopg connection to database ``citus`` (or ``dbname``; auto-commit unless told)."""
+        return psycopg.connect(autocommit=autocommit, **self.conninfo(dbname, **extra))
+
+    # -- several Citus databases ------------------------------------------------------------------
+
+    def add_database(self, name: str, *, on_workers: bool = True) -> None:
+        """Create another Citus database on this server and (``on_workers``) on every node server.
+
+        Real Citus: ``CREATE DATABASE`` and ``CREATE EXTENSION citus`` on the coordinator and on
+        each worker server, started now or later (a stand-in too). Emulated: the database is made
+        from ``template1``, which holds the emulation; the emulated maintenance daemon syncs it too.
+        ``on_workers=False`` leaves it out on the worker servers (a member whose configuration
+        lacks it); it is not remembered for servers started later either. An existing database is
+        kept. :meth:`reset` empties its metadata as well.
+        """
+        if self.is_real:
+            _create_citus_database(self.server, name)
+            if on_workers:
+                for worker in self._running_servers():
+                    _create_citus_database(worker, name)
+        else:
+            with self.server.connect() as conn:
+                found = conn.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,))
+                if found.fetchone() is None:
+                    conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+            self._copy_reachable_nodes(name)
+        if on_workers and name not in self.databases:
+            self.databases.append(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database of :meth:`add_database` here (``WITH (FORCE)``), leaving the workers' copies."""
+        with self.server.connect() as conn:
+            conn.execute(
+                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    psycopg.sql.Identifier(name)
+                )
+            )
+        if name in self.databases and name != DBNAME:
+            self.databases.remove(name)
+
+    def _copy_reachable_nodes(self, name: str) -> None:
+        """Emulated: the addresses registered reachable in ``citus`` are reachable in ``name`` too."""
+        with self.connect(application_name="citus-test-setup") as source:
+            rows = source.execute(
+                "SELECT nodename, nodeport, node_index, reachable FROM citus_emulation.reachable_node"
+            ).fetchall()
+        with self.connect(dbname=name, application_name="citus-test-setup") as target:
+            for host, port, index, reachable in rows:
+                register_reachable_node(target, str(host), int(port), index)
+                if not reachable and index is not None:
+                    set_node_reachable(target, int(index), False)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -365,7 +427,11 @@ class CitusTestServer:
         """
         for index in sorted(self._down):
             self.start_node(index)
-        with self.connect(application_name="citus-test-reset") as conn:
+        for database in self.databases:
+            self._reset_database(database, lock_timeout_ms, sync_timeout)
+
+    def _reset_database(self, database: str, lock_timeout_ms: int, sync_timeout: float) -> None:
+        with self.connect(dbname=database, application_name="citus-test-reset") as conn:
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
             try:
                 if self.is_real:
@@ -379,7 +445,8 @@ class CitusTestServer:
                     (MAINTENANCE_APPLICATION_NAME,),
                 ).fetchall()
                 raise RuntimeError(
-                    f"cannot reset the Citus metadata: sessions with open transactions {blockers}"
+                    f"cannot reset the Citus metadata of {database}: sessions with open transactions "
+                    f"{blockers}"
                 ) from None
 
     def _make_metadata_nodes_reachable(self, conn: Connection) -> None:
@@ -440,7 +507,7 @@ class CitusTestServer:
                 return stand_in
         stand_in = PostgresServer(_WORKER_SETTINGS)
         self._stand_ins.append(stand_in)
-        _start_citus_server(stand_in)
+        _start_citus_server(stand_in, tuple(self.databases))
         return stand_in
 
     @staticmethod
@@ -495,8 +562,9 @@ class CitusTestServer:
     def _register(self, address: tuple[str, int], index: int | None) -> None:
         if address in self._registered:
             return
-        with self.connect(application_name="citus-test-setup") as conn:
-            register_reachable_node(conn, address[0], address[1], index)
+        for database in self.databases:
+            with self.connect(dbname=database, application_name="citus-test-setup") as conn:
+                register_reachable_node(conn, address[0], address[1], index)
         self._registered.add(address)
 
     def _worker(self, index: int) -> PostgresServer:
@@ -504,7 +572,7 @@ class CitusTestServer:
         if worker is None:
             worker = PostgresServer(_WORKER_SETTINGS)
             self._workers[index] = worker  # stopped by stop() even when the setup fails
-            _start_citus_server(worker)
+            _start_citus_server(worker, tuple(self.databases))
         return worker
 
     def stop_node(self, index: int) -> None:
@@ -518,9 +586,10 @@ class CitusTestServer:
         :raises ValueError: when node ``index`` was never used.
         """
         if self.mode == "emulated":
-            with self.connect(application_name="citus-test-setup") as conn:
-                if not set_node_reachable(conn, index, False):
-                    raise ValueError(f"node {index} was never used (call node_address({index}) first)")
+            for database in self.databases:
+                with self.connect(dbname=database, application_name="citus-test-setup") as conn:
+                    if not set_node_reachable(conn, index, False):
+                        raise ValueError(f"node {index} was never used (call node_address({index}) first)")
         else:
             worker = self._workers.get(index)
             if worker is None:
@@ -537,8 +606,9 @@ class CitusTestServer:
         stopped fails once on the stale connection; use a new session where that matters.
         """
         if self.mode == "emulated":
-            with self.connect(application_name="citus-test-setup") as conn:
-                set_node_reachable(conn, index, True)
+            for database in self.databases:
+                with self.connect(dbname=database, application_name="citus-test-setup") as conn:
+                    set_node_reachable(conn, index, True)
         else:
             worker = self._workers.get(index)
             if worker is not None and not worker.running:
@@ -582,9 +652,9 @@ class CitusTestServer:
 
     # -- client traffic -------------------------------------------------------------------------
 
-    def prepare_client_traffic(self, *groupids: int) -> None:
+    def prepare_client_traffic(self, *groupids: int, dbname: str = DBNAME) -> None:
         """Prepare client traffic of ``groupids`` before a pause (see :func:`prepare_client_traffic`)."""
-        with self.connect(application_name="citus-test-setup") as conn:
+        with self.connect(dbname=dbname, application_name="citus-test-setup") as conn:
             for groupid in groupids:
                 prepare_client_traffic(conn, groupid)
 
@@ -598,9 +668,11 @@ class CitusTestServer:
         with self.connect(application_name="citus-test-client") as conn:
             return client_read(conn, groupid)
 
-    def start_client_write(self, groupid: int, payload: str | None = None) -> ClientOperation:
-        """Run a client write to group ``groupid`` in a background :class:`ClientOperation`."""
-        return ClientOperation(self, lambda conn: client_write(conn, groupid, payload)).start()
+    def start_client_write(
+        self, groupid: int, payload: str | None = None, *, dbname: str = DBNAME
+    ) -> ClientOperation:
+        """Run a client write to group ``groupid`` (in ``dbname``) in a background thread."""
+        return ClientOperation(self, lambda conn: client_write(conn, groupid, payload), dbname).start()
 
     def start_client_read(self, groupid: int) -> ClientOperation:
         """Run a client read of group ``groupid`` in a background thread."""
@@ -614,13 +686,13 @@ class CitusTestServer:
             ).fetchone()
         return row is not None and row[0] == "Lock"
 
-    def locked_groups(self) -> list[int]:
+    def locked_groups(self, dbname: str = DBNAME) -> list[int]:
         """Groups whose shards an uncommitted ``citus_update_node`` holds locked (see :func:`locked_groups`).
 
         On real Citus only groups with shard placements show up: write to the group first
         (:meth:`client_write` creates the probe table's shards).
         """
-        with self.connect(application_name="citus-test-probe") as conn:
+        with self.connect(dbname=dbname, application_name="citus-test-probe") as conn:
             return locked_groups(conn)
 
 
@@ -633,11 +705,15 @@ class ClientOperation:
 
     :param server: the server to connect to.
     :param action: what to run with the connection; its return value goes to :attr:`result`.
+    :param dbname: the database to connect to.
     """
 
-    def __init__(self, server: CitusTestServer, action: Callable[[Connection], object]) -> None:
+    def __init__(
+        self, server: CitusTestServer, action: Callable[[Connection], object], dbname: str = DBNAME
+    ) -> None:
         self.server = server
         self._action = action
+        self._dbname = dbname
         self._conn: Connection | None = None
         self._thread: threading.Thread | None = None
         self.pid = 0
@@ -646,7 +722,7 @@ class ClientOperation:
 
     def start(self) -> ClientOperation:
         """Connect and start the thread."""
-        self._conn = self.server.connect(application_name="citus-test-client")
+        self._conn = self.server.connect(dbname=self._dbname, application_name="citus-test-client")
         self.pid = self._conn.info.backend_pid
         self._thread = threading.Thread(target=self._run, name=f"citus-client-{self.pid}", daemon=True)
         self._thread.start()
