@@ -145,7 +145,8 @@ def run(server: CitusTestServer, runs: int = 5) -> list[str]:
     one, four = pauses[0]["median_ms"], pauses[-1]["median_ms"]
     ratio = four / one if one else float("inf")
     lines = [
-        "## Citus engine, several Citus databases (`bench/citus_databases.py`, run by `bench/citus_engine.py`)",
+        "## Citus engine, several Citus databases "
+        "(`bench/citus_databases.py`, run by `bench/citus_engine.py`)",
         "",
         f"Mode: {server.mode} Citus. Method: a coordinator server and one worker group of two real "
         "servers, every database on all three; one handler manages all the databases. Per "
