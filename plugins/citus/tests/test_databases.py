@@ -246,12 +246,12 @@ def test_reload_adds_and_removes_databases(citus: CitusTestServer, extra_databas
         assert formation.group_rows(1, second) == set()
         formation.reload({"group": 0, "databases": ["citus", second]})
         formation.sync()
-        assert formation.handler.managed_databases == ("citus", second)
+        assert list(formation.handler.managed_databases) == ["citus", second]
         assert formation.wait_rows(1, one, second)
         # citus is removed: its metadata is not touched any more, while the other follows the DCS
         formation.reload({"group": 0, "database": second})
         formation.sync()
-        assert formation.handler.managed_databases == (second,)
+        assert list(formation.handler.managed_databases) == [second]
         formation.set_group(1, node(citus, 1, "n1", role="primary"), node(citus, 2, "n2"))
         formation.sync()
         two = {*one, (*citus.node_address(2), "secondary")}
@@ -261,7 +261,7 @@ def test_reload_adds_and_removes_databases(citus: CitusTestServer, extra_databas
         # an invalid reloaded section keeps the databases
         formation.reload({"group": 0, "database": "a", "databases": ["b"]})
         formation.sync()
-        assert formation.handler.managed_databases == (second,)
+        assert list(formation.handler.managed_databases) == [second]
     finally:
         formation.close()
     assert not citus_threads()
