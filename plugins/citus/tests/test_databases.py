@@ -282,3 +282,60 @@ def test_bootstrap_prepares_every_database(citus: CitusTestServer) -> None:
         formation.close()
         for name in names:
             citus.drop_database(name)
+
+
+def test_database_removed_and_added_again_before_its_worker_ended(
+    citus: CitusTestServer, extra_databases: list[str]
+) -> None:
+    """The new worker shares the old one's named connection: it waits until the old one has ended."""
+    second = extra_databases[0]
+    names = ["citus", second]
+    formation = make_formation(citus, databases=names)
+    try:
+        register_group(formation, names)
+        old = formation.handler.workers[second]
+        with citus.connect(dbname=second, autocommit=False, application_name="citus-test-lock") as blocker:
+            # the old worker's next read of pg_dist_node waits for this lock
+            blocker.execute("LOCK TABLE pg_catalog.pg_dist_node IN ACCESS EXCLUSIVE MODE")
+            formation.handler.schedule_cache_rebuild()
+            formation.set_group(1, node(citus, 1, "n1", role="primary"))
+            formation.sync()
+            with citus.connect(dbname=second, application_name="citus-test-read") as conn:
+                row = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = %s",
+                    (f"Patroni citus:{second}",),
+                ).fetchone()
+            assert row is not None
+            assert wait_for(lambda: citus.backend_waits_for_lock(int(row[0])))
+            formation.reload({"group": 0, "databases": ["citus"]})
+            formation.sync()
+            formation.reload({"group": 0, "databases": names})
+            formation.sync()
+            new = formation.handler.workers[second]
+            assert new is not old and new.started
+            assert old.alive, "the old worker left its statement"
+            # the new worker has not touched the connection it shares with the old one
+            assert new.store.statements == 0
+            with new.state.cond:
+                assert new.state.queue
+            blocker.rollback()
+        assert wait_for(lambda: not old.alive)
+        # the new worker took over: the secondary is gone from the table in that database too
+        assert formation.wait_rows(1, {(*citus.node_address(1), "primary")}, second)
+        assert formation.wait_idle()
+        assert new.store.statements > 0
+
+        def sessions() -> int:
+            with citus.connect(dbname=second, application_name="citus-test-read") as conn:
+                found = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                    (f"Patroni citus:{second}",),
+                ).fetchone()
+            return int(found[0]) if found is not None else -1
+
+        # one metadata session in that database (the old one's backend may take a moment to exit)
+        assert wait_for(lambda: sessions() == 1)
+    finally:
+        formation.close()
+    assert not citus_threads()

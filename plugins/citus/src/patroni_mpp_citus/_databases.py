@@ -6,6 +6,11 @@ failure in one (a dropped database, a missing extension, a killed connection) st
 The set follows the configuration on reload: a database that appears gets a worker (started when
 the others are), one that disappears has its worker stopped without waiting (an open transaction is
 rolled back; nothing else is written there) and is left alone from then on.
+
+A database removed and added again before its old worker has ended gets a new worker, which shares
+the old one's named connection (the host's pool keeps one per name): the new worker's thread waits
+until the old one has ended (rolled back and closed the connection) before it touches it, so that
+the connection is never used by two threads; tasks queued meanwhile wait.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ class DatabaseWorkers:
         self._make_worker = make_worker
         self._lock = threading.Lock()
         self._workers = {database: make_worker(database) for database in databases}
-        self._retired: list[MetadataWorker] = []
+        self._retired: list[tuple[str, MetadataWorker]] = []
+        self._after: dict[str, MetadataWorker] = {}
+        """Database -> the stopping worker its (not yet started) new worker must wait for."""
         self._started = False
 
     @property
@@ -70,9 +77,9 @@ class DatabaseWorkers:
         """Start every worker (idempotent); workers added later start at once."""
         with self._lock:
             self._started = True
-            workers = list(self._workers.values())
-        for worker in workers:
-            worker.start()
+            workers = [(worker, self._after.pop(name, None)) for name, worker in self._workers.items()]
+        for worker, after in workers:
+            worker.start(after)
 
     def update(self, databases: Iterable[str]) -> tuple[list[str], list[str]]:
         """Follow a new configured set of databases.
@@ -88,14 +95,21 @@ class DatabaseWorkers:
             if not added and not removed and list(current) == wanted:
                 return [], []
             fresh = {name: current[name] if name in current else self._make_worker(name) for name in wanted}
-            stopping = [current[name] for name in removed]
+            stopping = [(name, current[name]) for name in removed]
             self._workers = fresh
-            self._retired.extend(stopping)
-            start = [fresh[name] for name in added] if self._started else []
-        for worker in stopping:
+            self._retired = [(n, w) for n, w in self._retired if w.alive] + stopping
+            for name in added:
+                # the newest stopping worker of that database, whose connection the new one shares
+                older = [worker for n, worker in self._retired if n == name]
+                if older:
+                    self._after[name] = older[-1]
+            for name in removed:
+                self._after.pop(name, None)
+            start = [(fresh[name], self._after.pop(name, None)) for name in added] if self._started else []
+        for _, worker in stopping:
             worker.stop(0)  # signalled, not awaited: the HA cycle goes on
-        for worker in start:
-            worker.start()
+        for worker, after in start:
+            worker.start(after)
         return added, removed
 
     def stop(self, timeout: float = 10.0) -> bool:
@@ -104,8 +118,8 @@ class DatabaseWorkers:
         :returns: True when no worker thread is left running.
         """
         with self._lock:
-            workers = [*self._workers.values(), *self._retired]
+            workers = [*self._workers.values(), *(worker for _, worker in self._retired)]
         stopped = [worker.stop(timeout) for worker in workers]
         with self._lock:
-            self._retired = [worker for worker in self._retired if worker.alive]
+            self._retired = [(name, worker) for name, worker in self._retired if worker.alive]
         return all(stopped)
