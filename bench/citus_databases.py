@@ -27,8 +27,8 @@ from typing import Any
 from _common import update_benchmarks
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, cluster, member
 from patroni_mpp_citus import CitusHandler
-from patroni_mpp_citus.testing.emulation import client_write
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOperation
+from patroni_mpp_citus.testing.traffic import client_write
 
 NAME = "citus_databases"
 COUNTS = (1, 2, 4)

@@ -33,22 +33,13 @@ from patroni_mpp.testing.postgres import PostgresServer
 
 from .clients import ClientOperation, ClientOps
 from .emulated_nodes import EmulatedNodes
-from .emulation import (
-    Connection,
-    citus_available,
-    client_read,
-    client_write,
-    install_emulation,
-    locked_groups,
-    prepare_client_traffic,
-    unsynced_nodes,
-    wait_metadata_synced,
-)
+from .emulation import Connection, citus_available, install_emulation, unsynced_nodes, wait_metadata_synced
 from .maintenance import MAINTENANCE_APPLICATION_NAME, MAINTENANCE_INTERVAL, MaintenanceDaemon
 from .modes import MODE_ENV, CitusUnavailableError, Mode, requested_mode, resolve_mode
 from .node_servers import DBNAME, SERVER_SETTINGS, NodeServers, create_citus_database
 from .reset import reset_database
 from .statement_log import StatementLog
+from .traffic import client_read, client_write, locked_groups, prepare_client_traffic
 
 __all__ = [
     "DBNAME",
