@@ -300,11 +300,11 @@ def test_database_removed_and_added_again_before_its_worker_ended(
             formation.handler.schedule_cache_rebuild()
             formation.set_group(1, node(citus, 1, "n1", role="primary"))
             formation.sync()
-            with citus.connect(dbname=second, application_name="citus-test-read") as conn:
+            # asked from database citus: in the locked database Citus itself waits for the lock
+            with citus.connect(application_name="citus-test-read") as conn:
                 row = conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND application_name = %s",
-                    (f"Patroni citus:{second}",),
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                    (second, f"Patroni citus:{second}"),
                 ).fetchone()
             assert row is not None
             assert wait_for(lambda: citus.backend_waits_for_lock(int(row[0])))
@@ -327,10 +327,10 @@ def test_database_removed_and_added_again_before_its_worker_ended(
         assert new.store.statements > 0
 
         def sessions() -> int:
-            with citus.connect(dbname=second, application_name="citus-test-read") as conn:
+            with citus.connect(application_name="citus-test-read") as conn:
                 found = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                    (f"Patroni citus:{second}",),
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                    (second, f"Patroni citus:{second}"),
                 ).fetchone()
             return int(found[0]) if found is not None else -1
 
