@@ -3,10 +3,11 @@
 A coordinator and two worker groups of two members, every member naming the Citus databases ``citus``
 and ``citus_app2``. A client writes through the coordinator to a distributed table in each database
 while worker group 1 switches over (``ctl switchover``) and the leader of worker group 2 is killed with
-``kill -9``. No write may fail during the switchover, no acknowledged write may be lost in either
-database, and afterwards ``pg_dist_node`` must name every worker group's DCS leader in both databases,
-the coordinator itself, and the same nodes in both. Runs only where the citus extension and the citus
-engine plugin are installed (fails instead of skipping under ``PATRONI_MPP_TEST_CITUS=real``).
+``kill -9``. No write (the clients only insert) may fail during the switchover, no acknowledged write
+may be lost in either database, and afterwards ``pg_dist_node`` must name every worker group's DCS
+leader in both databases, the coordinator itself, and the same nodes in both. Runs only where the
+citus extension and the citus engine plugin are installed (fails instead of skipping under
+``PATRONI_MPP_TEST_CITUS=real``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def test_two_databases_through_switchover_and_failover(
     citusload.wait_metadata_matches(etcd, groups, dbnames=DATABASES)
     coordinator = lc.leader_of(groups[0])
     assert coordinator is not None
-    workloads = {name: citusload.Workload(coordinator, dbname=name) for name in DATABASES}
+    # inserts only: the pause holds writes, while a read of the group runs against the old primary
+    # and may fail as it shuts down (Citus's behaviour, see the citus package README)
+    workloads = {name: citusload.Workload(coordinator, dbname=name, read_back=False) for name in DATABASES}
     for workload in workloads.values():
         workload.prepare()
     for workload in workloads.values():
