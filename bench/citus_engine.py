@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import _common
+import citus_databases
 from _common import run_at, update_benchmarks
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp_citus import CitusHandler
@@ -237,6 +238,7 @@ def real_citus(args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:
             "converge": converge(server, REAL_GROUPS),
             "latency": event_latency(server, args.events),
         }
+        update_benchmarks(citus_databases.NAME, "\n".join(citus_databases.run(server)))
     finally:
         server.stop()
     return figures, ""

@@ -21,7 +21,7 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -65,14 +65,20 @@ def node_name(group: int, index: int) -> str:
     return f"g{group}{'abc'[index]}"
 
 
-def build(formation: lc.Formation, options: lc.NodeOptions) -> dict[int, list[lc.PatroniNode]]:
-    """Add the nodes of a coordinator and two worker groups (not started)."""
+def build(
+    formation: lc.Formation, options: lc.NodeOptions, *, databases: Sequence[str] | None = None
+) -> dict[int, list[lc.PatroniNode]]:
+    """Add the nodes of a coordinator and two worker groups (not started).
+
+    ``databases``: several Citus databases (``citus.databases``) instead of ``citus.database: citus``.
+    """
     groups: dict[int, list[lc.PatroniNode]] = {}
+    named: dict[str, Any] = {"database": DATABASE} if databases is None else {"databases": list(databases)}
     for group in GROUPS:
         nodes = []
         for index in range(MEMBERS_PER_GROUP):
             extra = lc.merge(
-                {"citus": {"group": group, "database": DATABASE}},
+                {"citus": {"group": group, **named}},
                 options.extra_config,
             )
             node_options = lc.NodeOptions(
@@ -123,18 +129,18 @@ def stop(groups: dict[int, list[lc.PatroniNode]]) -> None:
             thread.join()
 
 
-def _connect(node: lc.PatroniNode, *, statement_timeout_ms: int | None = None) -> Any:
+def _connect(node: lc.PatroniNode, *, statement_timeout_ms: int | None = None, dbname: str = DATABASE) -> Any:
     import psycopg
 
-    dsn = node.dsn(DATABASE)
+    dsn = node.dsn(dbname)
     if statement_timeout_ms is not None:
         dsn += f" options='-c statement_timeout={statement_timeout_ms}'"
     return psycopg.connect(dsn, autocommit=True)
 
 
-def query(node: lc.PatroniNode, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Run one statement on ``node`` in the Citus database."""
-    with _connect(node) as conn:
+def query(node: lc.PatroniNode, sql: str, *params: Any, dbname: str = DATABASE) -> list[tuple[Any, ...]]:
+    """Run one statement on ``node`` in the Citus database (or ``dbname``)."""
+    with _connect(node, dbname=dbname) as conn:
         cur = conn.execute(sql, params or None)
         return list(cur.fetchall()) if cur.description else []
 
@@ -151,19 +157,27 @@ def dcs_primaries(etcd: lc.Etcd, groups: dict[int, list[lc.PatroniNode]]) -> dic
     return result
 
 
-def dist_primaries(coordinator: lc.PatroniNode) -> dict[int, int]:
-    """Worker group -> port of its primary row in ``pg_dist_node`` on the coordinator."""
+def dist_primaries(coordinator: lc.PatroniNode, dbname: str = DATABASE) -> dict[int, int]:
+    """Worker group -> port of its primary row in ``pg_dist_node`` on the coordinator (in ``dbname``)."""
     rows = query(
         coordinator,
         "SELECT groupid, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND groupid > 0",
+        dbname=dbname,
     )
     return {int(group): int(port) for group, port in rows}
 
 
 def wait_metadata_matches(
-    etcd: lc.Etcd, groups: dict[int, list[lc.PatroniNode]], timeout: float = 180
+    etcd: lc.Etcd,
+    groups: dict[int, list[lc.PatroniNode]],
+    timeout: float = 180,
+    *,
+    dbnames: Sequence[str] = (DATABASE,),
 ) -> float:
-    """Wait until ``pg_dist_node`` names the DCS leader of every worker group; returns the seconds waited."""
+    """Wait until ``pg_dist_node`` names the DCS leader of every worker group; returns the seconds waited.
+
+    ``dbnames``: the Citus databases whose ``pg_dist_node`` must all match.
+    """
     started = time.monotonic()
 
     def matches() -> bool:
@@ -171,7 +185,7 @@ def wait_metadata_matches(
         if coordinator is None:
             return False
         want = dcs_primaries(etcd, groups)
-        return len(want) == len(GROUPS) - 1 and dist_primaries(coordinator) == want
+        return len(want) == len(GROUPS) - 1 and all(dist_primaries(coordinator, d) == want for d in dbnames)
 
     lc.wait_for(matches, timeout=timeout, what="pg_dist_node to match the DCS leaders")
     return time.monotonic() - started
@@ -261,8 +275,13 @@ class Workload:
     acknowledged_at: dict[int, float] = field(default_factory=dict)
     """Id -> ``time.monotonic()`` when its insert was acknowledged."""
     logs: list[ClientLog] = field(default_factory=list)
+    dbname: str = DATABASE
+    """The Citus database the clients write to."""
+    read_back: bool = True
+    """Read a row back after every tenth insert (a read is not held by a switchover's pause: Citus runs it
+    against the old primary, so it fails while that one shuts down); False: inserts only."""
     read_back_failures: collections.Counter[str] = field(default_factory=collections.Counter)
-    """Error texts of the failed read-backs (one ``SELECT`` every ten writes), counted."""
+    """Error texts of the failed read-backs, counted (not as failed writes)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -283,8 +302,12 @@ class Workload:
 
     def prepare(self) -> None:
         """Create the distributed table."""
-        query(self.coordinator, "CREATE TABLE IF NOT EXISTS e2e_dist (id bigint PRIMARY KEY, v text)")
-        query(self.coordinator, "SELECT create_distributed_table('e2e_dist', 'id')")
+        query(
+            self.coordinator,
+            "CREATE TABLE IF NOT EXISTS e2e_dist (id bigint PRIMARY KEY, v text)",
+            dbname=self.dbname,
+        )
+        query(self.coordinator, "SELECT create_distributed_table('e2e_dist', 'id')", dbname=self.dbname)
 
     def _run(self, log: ClientLog, first_id: int) -> None:
         next_id = first_id
@@ -292,12 +315,14 @@ class Workload:
         while not self._stop.is_set():
             try:
                 if conn is None:
-                    conn = _connect(self.coordinator, statement_timeout_ms=CLIENT_STATEMENT_TIMEOUT_MS)
+                    conn = _connect(
+                        self.coordinator, statement_timeout_ms=CLIENT_STATEMENT_TIMEOUT_MS, dbname=self.dbname
+                    )
                 conn.execute("INSERT INTO e2e_dist VALUES (%s, 'x')", (next_id,))
                 self.acknowledged.add(next_id)
                 self.acknowledged_at[next_id] = time.monotonic()
                 log.ok.append(time.monotonic())
-                if (next_id // self.writers) % 10 == 0:
+                if self.read_back and (next_id // self.writers) % 10 == 0:
                     self._read_back(conn, max(next_id - 5, 1))
                 next_id += self.writers
             except _ReadBackError:
@@ -348,7 +373,9 @@ class Workload:
 
     def missing_ids(self) -> list[int]:
         """The acknowledged ids missing from the table, in order."""
-        present = {int(row[0]) for row in query(self.coordinator, "SELECT id FROM e2e_dist")}
+        present = {
+            int(row[0]) for row in query(self.coordinator, "SELECT id FROM e2e_dist", dbname=self.dbname)
+        }
         return sorted(self.acknowledged - present)
 
     def errors(self) -> collections.Counter[str]:

@@ -152,6 +152,52 @@ def test_env_group_is_parsed_as_integer(
     assert "group" not in env["e2eprobe"]
 
 
+def test_env_sets_every_key_of_the_engine_model(
+    installed: str, probe_importable: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from patroni.config import Config
+
+    monkeypatch.setenv("PATRONI_E2EPROBE_GROUP", "2")
+    monkeypatch.setenv("PATRONI_E2EPROBE_RECORD_DIR", "/from-env")
+    monkeypatch.setenv("PATRONI_E2EPROBE_KEEP_SLOT_PREFIX", "")
+    monkeypatch.setenv("PATRONI_E2EPROBE_NOT_A_KEY", "ignored")
+    env = Config._build_environment_configuration()
+    # strings, converted by the engine's model; an empty value is set (the model judges it)
+    assert env["e2eprobe"] == {"group": 2, "record_dir": "/from-env", "keep_slot_prefix": ""}
+    # taken out of the environment, as Patroni does with the variables it reads
+    assert "PATRONI_E2EPROBE_RECORD_DIR" not in os.environ
+    assert os.environ["PATRONI_E2EPROBE_NOT_A_KEY"] == "ignored"
+    # the file's value wins over nothing: the environment overrides it, as for Patroni's own keys
+    monkeypatch.setenv("PATRONI_E2EPROBE_MARKER", "envmark")
+    path = _write_config(tmp_path, {"e2eprobe": {"group": 1, "record_dir": "/r", "marker": "file"}})
+    config = Config(str(path), validator=None)
+    assert config["e2eprobe"]["marker"] == "envmark"
+    assert config["e2eprobe"]["record_dir"] == "/r"
+
+
+@pytest.mark.skipif("citus" not in installed_engines(), reason="the citus engine plugin is not installed")
+def test_env_reaches_the_citus_keys_patroni_does_not_read(
+    installed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patroni.config import Config
+
+    monkeypatch.setenv("PATRONI_CITUS_GROUP", "1")
+    monkeypatch.setenv("PATRONI_CITUS_DATABASES", "citus, app2")
+    monkeypatch.setenv("PATRONI_CITUS_WATCH_PROMOTIONS", "off")
+    env = Config._build_environment_configuration()
+    assert env["citus"] == {"group": 1, "databases": "citus, app2", "watch_promotions": "off"}
+    monkeypatch.setenv("PATRONI_CITUS_GROUP", "1")
+    monkeypatch.setenv("PATRONI_CITUS_DATABASES", "citus, app2")
+    monkeypatch.setenv("PATRONI_CITUS_WATCH_PROMOTIONS", "off")
+    config = Config(str(_write_config(tmp_path, {})), validator=None)
+    assert config["citus"] == {"group": 1, "databases": ["citus", "app2"], "watch_promotions": False}
+    assert config["postgresql"]["citus"]["databases"] == ["citus", "app2"]
+    engine = routed_get_mpp(config)
+    assert engine.group == 1 and engine.is_worker()
+
+
 def test_invalid_section_is_kept_so_that_the_engine_reports_it(
     installed: str, probe_importable: None, tmp_path: Path
 ) -> None:

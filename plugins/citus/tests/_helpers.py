@@ -230,9 +230,9 @@ class Formation:
             thread.join(DEADLINE)
             assert not thread.is_alive(), "the REST thread did not return"
 
-    def rows(self) -> set[tuple[int, str, int, str]]:
-        """Committed ``(groupid, nodename, nodeport, noderole)`` of every row."""
-        with self.citus.connect(application_name="citus-test-read") as conn:
+    def rows(self, dbname: str = "citus") -> set[tuple[int, str, int, str]]:
+        """Committed ``(groupid, nodename, nodeport, noderole)`` of every row (of ``dbname``)."""
+        with self.citus.connect(dbname=dbname, application_name="citus-test-read") as conn:
             return {
                 (g, n, p, r)
                 for g, n, p, r in conn.execute(
@@ -240,23 +240,35 @@ class Formation:
                 ).fetchall()
             }
 
-    def group_rows(self, groupid: int) -> set[tuple[str, int, str]]:
-        """Committed ``(nodename, nodeport, noderole)`` of one group."""
-        return {(n, p, r) for g, n, p, r in self.rows() if g == groupid}
+    def group_rows(self, groupid: int, dbname: str = "citus") -> set[tuple[str, int, str]]:
+        """Committed ``(nodename, nodeport, noderole)`` of one group (in ``dbname``)."""
+        return {(n, p, r) for g, n, p, r in self.rows(dbname) if g == groupid}
 
-    def wait_rows(self, groupid: int, expected: set[tuple[str, int, str]]) -> bool:
-        """Wait until the committed rows of ``groupid`` are ``expected``."""
-        return wait_for(lambda: self.group_rows(groupid) == expected)
+    def wait_rows(self, groupid: int, expected: set[tuple[str, int, str]], dbname: str = "citus") -> bool:
+        """Wait until the committed rows of ``groupid`` (in ``dbname``) are ``expected``."""
+        return wait_for(lambda: self.group_rows(groupid, dbname) == expected)
 
     def wait_idle(self) -> bool:
-        """Wait until the worker has nothing queued and nothing in flight."""
-        state = self.handler.worker.state
+        """Wait until every database's worker has nothing queued and nothing in flight."""
+        states = [worker.state for worker in self.handler.workers.values()]
 
         def idle() -> bool:
-            with state.cond:
-                return not state.queue and state.in_flight is None
+            for state in states:
+                with state.cond:
+                    if state.queue or state.in_flight is not None:
+                        return False
+            return True
 
         return wait_for(idle)
+
+    def reload(self, section: Mapping[str, Any]) -> None:
+        """Make the host hold ``section`` as its reloaded ``citus`` section (read at the next sync)."""
+        reloaded = dict(section)
+
+        def get(key: str, default: Any = None) -> Any:
+            return reloaded if key == "citus" else default
+
+        setattr(self.postgresql.config, "get", get)  # noqa: B010 - an instance attribute, as a host's
 
     def close(self) -> None:
         """Stop the handler's thread and close every connection."""
@@ -274,14 +286,17 @@ def make_formation(
     password: str | None = None,
     watch_promotions: bool = False,
     section: Mapping[str, Any] | None = None,
+    databases: list[str] | None = None,
 ) -> Formation:
     """A coordinator (or worker, by ``group``) handler on the test server.
 
     The promotion watch is off by default: emulated nodes have addresses nothing listens on.
-    ``section`` adds keys to the ``citus`` section the handler is given.
+    ``section`` adds keys to the ``citus`` section the handler is given; ``databases`` names
+    several Citus databases instead of ``database``.
     """
     postgresql = LocalPostgresql("coordinator", citus.host, citus.port, primary=True, password=password)
-    config = {"group": group, "database": database, **(section or {})}
+    names: dict[str, Any] = {"database": database} if databases is None else {"databases": databases}
+    config = {"group": group, **names, **(section or {})}
     handler = CitusHandler(postgresql, config, watch_promotions=watch_promotions)
     return Formation(citus, postgresql, handler)
 

@@ -56,7 +56,7 @@ def test_invalid_groups_are_rejected_when_validated(group: Any) -> None:
     ("database", "words"),
     [
         ("", "database must not be empty"),
-        (None, "database must be a string"),
+        (None, "Field required"),  # null counts as not given
         (5, "database must be a string"),
         ("x" * 64, "at most 63 bytes"),
         ("bad\x00name", "NUL"),
@@ -73,7 +73,7 @@ def test_missing_keys_and_wrong_shapes() -> None:
     with pytest.raises(EngineConfigError) as info:
         get_mpp({"citus": {}})
     assert "citus.group: Field required" in str(info.value)
-    assert "citus.database: Field required" in str(info.value)
+    assert "citus.database: Field required: give database (one name) or databases" in str(info.value)
     assert config_problems("group=1") == ["the citus section must be a mapping, not str"]
     assert config_problems({"group": "x", "database": "d"}) == [
         "group: group must be a non-negative integer or a string of decimal digits"
@@ -89,7 +89,7 @@ def test_other_keys_are_ignored() -> None:
 
 def test_environment_gives_strings() -> None:
     keys = load_engine("citus").section_keys
-    assert keys == ("group", "database", "watch_promotions")
+    assert keys == ("group", "database", "databases", "watch_promotions")
     value, applied = apply_environment(
         {"database": "x"},
         "citus",
@@ -183,4 +183,104 @@ def test_listed_as_ok_with_a_schema() -> None:
     assert reports["citus"].ok
     schema = load_engine("citus").json_schema()
     assert schema["properties"]["group"]["minimum"] == 0
-    assert schema["required"] == ["group", "database"]
+    assert schema["required"] == ["group"]
+    assert schema["oneOf"] == [{"required": ["database"]}, {"required": ["databases"]}]
+    assert schema["properties"]["databases"]["anyOf"][0]["uniqueItems"] is True
+
+
+# -- several Citus databases
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("databases", "expected"),
+    [
+        (["citus", "app2"], ("citus", "app2")),
+        (("a", "b", "c"), ("a", "b", "c")),
+        ("citus,app2", ("citus", "app2")),
+        (" citus , app2 ", ("citus", "app2")),
+        ("[citus, app2, app3]", ("citus", "app2", "app3")),
+        ("solo", ("solo",)),
+    ],
+)
+def test_databases_as_a_list_or_a_comma_separated_string(databases: Any, expected: tuple[str, ...]) -> None:
+    engine = get_mpp({"citus": {"group": 0, "databases": databases}})
+    assert isinstance(engine, Citus)
+    assert engine.databases == expected
+    assert engine.database == expected[0]
+    assert engine.config == {"group": 0, "databases": list(expected), "watch_promotions": True}
+    # the dump validates again (the bridge validates the section, then the engine does)
+    assert CitusConfig.model_validate(engine.config).names == expected
+
+
+def test_one_database_stays_as_it_was() -> None:
+    engine = get_mpp({"citus": {"group": 1, "database": "citus"}})
+    assert isinstance(engine, Citus)
+    assert engine.databases == ("citus",)
+    assert "databases" not in engine.config
+
+
+@pytest.mark.parametrize(
+    ("section", "problems"),
+    [
+        (
+            {"group": 0, "database": "a", "databases": ["a", "b"]},
+            ["databases: give either database (one name) or databases (a list of names), not both"],
+        ),
+        ({"group": 0, "databases": []}, ["databases: databases must name at least one database"]),
+        ({"group": 0, "databases": ""}, ["databases: databases must name at least one database"]),
+        ({"group": 0, "databases": ["a", "b", "a"]}, ["databases: databases entry 3 repeats entry 1"]),
+        ({"group": 0, "databases": "a,,b"}, ["databases: databases entry 2 must not be empty"]),
+        (
+            {"group": 0, "databases": ["ok", "x" * 64, 7]},
+            [
+                "databases: databases entry 2 must be at most 63 bytes long (PostgreSQL would truncate "
+                "it); databases entry 3 must be a string, not int"
+            ],
+        ),
+        (
+            {"group": 0, "databases": {"a": 1}},
+            ["databases: databases must be a list of database names or a comma-separated string, not dict"],
+        ),
+        (
+            {"group": "x", "database": "a", "databases": "b"},
+            [
+                "group: group must be a non-negative integer or a string of decimal digits",
+                "databases: give either database (one name) or databases (a list of names), not both",
+            ],
+        ),
+    ],
+)
+def test_invalid_databases_name_the_key(section: dict[str, Any], problems: list[str]) -> None:
+    assert config_problems(section) == problems
+    assert not Citus.validate_config(section)
+
+
+def test_databases_from_the_environment() -> None:
+    keys = load_engine("citus").section_keys
+    value, applied = apply_environment(
+        {"group": 0}, "citus", keys, {"PATRONI_CITUS_DATABASES": "citus, app2"}
+    )
+    assert applied == {"databases": "PATRONI_CITUS_DATABASES"}
+    assert CitusConfig.model_validate(value).names == ("citus", "app2")
+    # the variable overrides one key: with database in the file as well, both are given
+    both, _ = apply_environment(
+        {"group": 0, "database": "citus"}, "citus", keys, {"PATRONI_CITUS_DATABASES": "citus,app2"}
+    )
+    assert config_problems(both) == [
+        "databases: give either database (one name) or databases (a list of names), not both"
+    ]
+
+
+def test_handler_slots_of_every_database() -> None:
+    postgresql = LocalPostgresql("m", "127.0.0.1", 1, primary=True)
+    handler = CitusHandler(postgresql, {"group": 1, "databases": ["citus", "app2"]}, watch_promotions=False)
+    try:
+        slot = {"name": "citus_shard_move_slot_1_2_3", "type": "logical", "plugin": "pgoutput"}
+        assert handler.ignore_replication_slot({**slot, "database": "citus"})
+        assert handler.ignore_replication_slot({**slot, "database": "app2"})
+        assert not handler.ignore_replication_slot({**slot, "database": "other"})
+        assert handler.managed_databases == ("citus", "app2")
+    finally:
+        assert handler.close()
+        postgresql.close()

@@ -21,7 +21,6 @@ from patroni_mpp_citus.testing.emulation import (
     MetadataNotSyncedError,
     call_count,
     call_log,
-    client_write,
     emulation_sql,
     install_emulation,
     is_emulated,
@@ -43,6 +42,7 @@ from patroni_mpp_citus.testing.server import (
     resolve_mode,
 )
 from patroni_mpp_citus.testing.statement_log import StatementLog, StatementLogView
+from patroni_mpp_citus.testing.traffic import client_write
 
 Address = tuple[str, int]
 

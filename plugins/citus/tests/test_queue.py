@@ -25,9 +25,9 @@ from patroni_mpp_citus import (
     Row,
     Task,
 )
+from patroni_mpp_citus._cache_reload import RELOAD_BACKOFF_MAX, reload_backoff
 from patroni_mpp_citus._queue import TaskQueue
 from patroni_mpp_citus._topology import address_of, build_task, redact_url
-from patroni_mpp_citus._worker import RELOAD_BACKOFF_MAX, reload_backoff
 
 NOW = 1000.0
 

@@ -31,14 +31,24 @@ def test_every_key_is_documented_and_nothing_else() -> None:
 def test_documented_types_requirements_and_variables() -> None:
     rows = reference_rows()
     schema = CitusConfig.model_json_schema()
+    one_of = {key for alternative in schema["oneOf"] for key in alternative["required"]}
     for key, (kind, required, environment, meaning) in rows.items():
         field = schema["properties"][key]
-        kinds = {"integer": "integer", "string": "non-empty string", "boolean": "`true` or `false`"}
-        assert kind.startswith(kinds[field["type"]])
-        assert (required == "yes") == (key in schema["required"])
+        kinds = {
+            "integer": "integer",
+            "string": "non-empty string",
+            "boolean": "`true` or `false`",
+            "array": "list of non-empty strings",
+        }
+        assert kind.startswith(kinds[field.get("type") or field["anyOf"][0]["type"]])
+        if key in one_of:
+            assert required == f"one of `{'` and `'.join(sorted(one_of))}`"
+        else:
+            assert (required == "yes") == (key in schema["required"])
         assert environment == f"`{env_var_name('citus', key)}`"
         assert meaning
     assert (
         "2147483647" in rows["group"][0] and str(schema["properties"]["group"]["maximum"]) in rows["group"][0]
     )
     assert str(schema["properties"]["database"]["maxLength"]) in rows["database"][0]
+    assert str(schema["properties"]["database"]["maxLength"]) in rows["databases"][0]

@@ -10,11 +10,13 @@ engine's section, whatever its name, with the engine's own config model as the j
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from copy import deepcopy
 from typing import Any
 
 from .._discovery import configured_section, installed_engines, load_engine
+from .._environment import env_var_name
 from .._errors import EngineConfigError, MPPError
 from .._sections import NULL_ENGINE
 from ._lookup import engine_section
@@ -79,17 +81,51 @@ def _parse_group(value: str) -> int | None:
     return parsed if isinstance(parsed, int) else None
 
 
+def _engine_keys(name: str) -> tuple[str, ...]:
+    """The keys of engine ``name``'s config model (none when it has no model or cannot be loaded)."""
+    try:
+        keys = load_engine(name).section_keys
+    except MPPError as exc:
+        logger.debug("Not reading PATRONI_%s_* keys: %s", name.upper(), exc)
+        return ()
+    return keys or ()
+
+
+def _take_section_keys(ret: dict[str, Any], name: str) -> None:
+    """Move every ``PATRONI_<SECTION>_<KEY>`` of engine ``name``'s model keys into its section.
+
+    Keys Patroni read itself (``group``, ``database``) are left as they are; the variables taken are
+    removed from the environment, as Patroni removes those it reads. Values stay strings (an empty one
+    too): the engine's model converts them, or reports them naming the key.
+    """
+    for key in _engine_keys(name):
+        variable = env_var_name(name, key)
+        if variable not in os.environ:
+            continue
+        value = os.environ.pop(variable)
+        section = ret.get(name)
+        if not isinstance(section, dict):
+            section = ret[name] = {}
+        section.setdefault(key, value)
+
+
 def wrap_environment_configuration(original: Callable[[], dict[str, Any]]) -> Callable[[], Any]:
     """Build the replacement of ``Config._build_environment_configuration`` (a static method).
 
-    ``PATRONI_<SECTION>_GROUP`` of every installed engine is parsed as an integer, as Patroni does for
-    ``PATRONI_CITUS_GROUP``; an unparseable value is ignored the same way.
+    Patroni reads only ``PATRONI_<SECTION>_GROUP`` and ``PATRONI_<SECTION>_DATABASE`` of an engine
+    section (parsing the group as an integer for ``citus`` alone). Here, for every installed engine:
+    ``PATRONI_<SECTION>_GROUP`` is parsed as an integer, an unparseable value ignored the same way,
+    and every other key of the engine's config model is taken from ``PATRONI_<SECTION>_<KEY>`` (for
+    example ``PATRONI_CITUS_DATABASES``), as ``patroni-mpp check`` reads them.
     """
 
     def build_environment_configuration() -> dict[str, Any]:
         ret = original()
         for name in installed_engines():
-            if name in (CITUS, NULL_ENGINE) or name not in ret:
+            if name == NULL_ENGINE:
+                continue
+            _take_section_keys(ret, name)
+            if name == CITUS or name not in ret:
                 continue
             section = ret[name]
             if not isinstance(section, dict) or not isinstance(section.get("group"), str):

@@ -1,8 +1,9 @@
-"""Preparing a cluster freshly created by initdb (citus-engine.md 9)."""
+"""Preparing a cluster freshly created by initdb (citus-engine.md 9), in every Citus database."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -45,17 +46,38 @@ def _connect(params: dict[str, Any], dbname: str) -> Any:
     return psycopg.connect(autocommit=True, **{**params, "dbname": dbname})
 
 
-def bootstrap(postgresql: PostgresqlLike, database: str, coordinator: bool) -> None:
-    """Prepare the Citus database of a cluster freshly created by initdb.
+def bootstrap(postgresql: PostgresqlLike, databases: str | Sequence[str], coordinator: bool) -> None:
+    """Prepare the Citus databases of a cluster freshly created by initdb.
 
-    Creates the database and the extension, stores the superuser's credentials for node-to-node
-    connections and, on the coordinator, registers its own address.
+    In each database, in order: create it and the extension, store the superuser's credentials for
+    node-to-node connections and, on the coordinator, register its own address. A failure in one
+    database does not keep the others from being prepared; the failures are raised together
+    afterwards.
 
     :param postgresql: the host's PostgreSQL object (its ``config`` exists at this point).
-    :param database: the Citus database.
+    :param databases: the Citus database, or several.
     :param coordinator: whether this node is the coordinator.
-    :raises Exception: any failure; the host then aborts the cluster initialisation.
+    :raises Exception: any failure (with several databases, a :class:`CitusBootstrapError` naming
+        each database that failed); the host then aborts the cluster initialisation.
     """
+    names = [databases] if isinstance(databases, str) else list(databases)
+    failures: list[tuple[str, Exception]] = []
+    for database in names:
+        try:
+            _bootstrap_database(postgresql, database, coordinator)
+        except Exception as exc:
+            if len(names) == 1:
+                raise
+            logger.error("Preparing Citus database %s failed: %s", database, exc)
+            failures.append((database, exc))
+    if failures:
+        raise CitusBootstrapError(
+            "preparing the Citus databases failed: "
+            + "; ".join(f"{database}: {exc}" for database, exc in failures)
+        ) from failures[0][1]
+
+
+def _bootstrap_database(postgresql: PostgresqlLike, database: str, coordinator: bool) -> None:
     from psycopg import sql
 
     params = dict(postgresql.connection_pool.conn_kwargs)
@@ -78,7 +100,7 @@ def bootstrap(postgresql: PostgresqlLike, database: str, coordinator: bool) -> N
             if not parsed.hostname:
                 raise CitusBootstrapError(f"no host in the connection string {redact_url(url)}")
             port = parsed.port or DEFAULT_PORT
-            logger.debug("Registering the coordinator as %s:%s", parsed.hostname, port)
+            logger.debug("Registering the coordinator as %s:%s in %s", parsed.hostname, port, database)
             conn.execute(SET_COORDINATOR, (parsed.hostname, port))
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from patroni_mpp import AbstractMPPHandler, ClusterLike, PostgresqlLike
 
 from ._bootstrap import bootstrap
-from ._config import parse_switch
+from ._config import CitusConfig, parse_switch
+from ._databases import DatabaseWorkers
 from ._events import parse_event
 from ._gucs import adjust_gucs
 from ._identity import Citus
@@ -22,7 +24,16 @@ from ._worker import MetadataWorker
 
 __all__ = ["PRIMARY_ROLES", "CitusHandler"]
 
+
+def _clone(task: Task) -> Task:
+    """The same desired state as a task of its own (each database's worker changes its task)."""
+    return Task(task.group.copy(), task.event, task.timeout, task.cooldown)
+
+
 logger = logging.getLogger(__name__)
+
+SECTION = "citus"
+"""The configuration section, as the host keeps a copy of it in its ``postgresql`` section."""
 
 PRIMARY_ROLES = frozenset({"primary", "master"})
 """Member roles of a running primary (``master`` is what Patroni before 4.0 writes)."""
@@ -44,38 +55,69 @@ class CitusHandler(Citus, AbstractMPPHandler):
         the promotion watch.
     :param watch_promotions: False switches the promotion watch off whatever the section says (tests
         whose nodes are fake addresses).
+
+    Every Citus database of the section (``database``, or each of ``databases``) gets a metadata
+    worker of its own (see :mod:`patroni_mpp_citus._databases`): events and reconciliations are
+    queued to all of them, and they run in parallel. The set of databases follows the section as
+    the host holds it after a reload (``postgresql.config.get("citus")``), read at each
+    :meth:`sync_meta_data`.
     """
 
     def __init__(
         self, postgresql: PostgresqlLike, config: dict[str, Any], *, watch_promotions: bool = True
     ) -> None:
         super().__init__(postgresql, config)
-        connection = postgresql.connection_pool.get(
-            CONNECTION_NAME, {"dbname": config["database"], "options": CONNECTION_OPTIONS}
-        )
-        watch = watch_promotions and parse_switch(config.get("watch_promotions", True))
-        self._worker = MetadataWorker(MetadataStore(connection), self._watch_params if watch else None)
+        self._watch = watch_promotions and parse_switch(config.get("watch_promotions", True))
+        self._first_database = self.database
+        self._seen_section: Any = None
+        self._warned_section: str | None = None
         self._url_problems = UrlProblems()
-        self._libpq = libpq_version() if watch else 0
+        self._libpq = libpq_version() if self._watch else 0
         self._warned_libpq = False
+        self._databases = DatabaseWorkers(self._new_worker, self.databases)
+
+    def _new_worker(self, database: str) -> MetadataWorker:
+        # The first database keeps the connection name Patroni gives it; the others are told apart.
+        name = CONNECTION_NAME if database == self._first_database else f"{CONNECTION_NAME}:{database}"
+        connection = self.postgresql.connection_pool.get(
+            name, {"dbname": database, "options": CONNECTION_OPTIONS}
+        )
+        label = None if len(self.databases) == 1 and database == self._first_database else database
+        watch = None
+        if self._watch:
+
+            def watch(row: Row) -> dict[str, Any]:
+                return self._watch_params(row, database)
+
+        return MetadataWorker(MetadataStore(connection, label), watch)
 
     # -- for tests and tools
     # ---------------------------------------------------------------------------
 
     @property
     def worker(self) -> MetadataWorker:
-        """The metadata worker (its state, its statement counter)."""
-        return self._worker
+        """The metadata worker of the first Citus database (its state, its statement counter)."""
+        return self._databases.first()
+
+    @property
+    def workers(self) -> dict[str, MetadataWorker]:
+        """Database -> its metadata worker, for every Citus database managed now."""
+        return dict(self._databases.items())
+
+    @property
+    def managed_databases(self) -> tuple[str, ...]:
+        """The Citus databases managed now (the section's, as last reloaded)."""
+        return self._databases.names
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Stop the worker thread and close the ``citus`` connection.
+        """Stop every worker thread and close the ``citus`` connections.
 
-        An open transaction is rolled back first.
+        Open transactions are rolled back first.
 
-        :param timeout: seconds to wait for the thread.
+        :param timeout: seconds to wait for each thread.
         :returns: True when no thread of this handler is left running.
         """
-        return self._worker.stop(timeout)
+        return self._databases.stop(timeout)
 
     def __enter__(self) -> CitusHandler:
         return self
@@ -91,19 +133,33 @@ class CitusHandler(Citus, AbstractMPPHandler):
 
         :param cluster: a fresh DCS view with ``workers``.
         :param event: the request body as parsed from JSON.
-        :returns: the queued task, or None when the event was ignored, discarded or changes nothing.
+        :returns: the task queued for the first Citus database, or None when the event was ignored,
+            discarded or changes nothing there (see :meth:`submit_event_all` for every database).
+        :raises CitusEventError: when the event is malformed (checked before anything else).
+        """
+        tasks = self.submit_event_all(cluster, event)
+        first = self._databases.names[:1]
+        return tasks.get(first[0]) if first else None
+
+    def submit_event_all(self, cluster: ClusterLike, event: Any) -> dict[str, Task]:
+        """Validate an event and queue its task in every Citus database, without waiting.
+
+        :param cluster: a fresh DCS view with ``workers``.
+        :param event: the request body as parsed from JSON.
+        :returns: database -> the task queued there (databases where it changes nothing are left
+            out; empty when the event was ignored or discarded).
         :raises CitusEventError: when the event is malformed (checked before anything else).
         """
         parsed = parse_event(event)
-        if not self._worker.started:
+        if not self._databases.started:
             logger.debug("Ignoring %s: no reconciliation ran yet", parsed.describe())
-            return None
+            return {}
         workers: Mapping[int, Any] = cluster.workers
         worker_cluster = workers.get(parsed.group)
         leader = getattr(worker_cluster, "leader", None)
         if leader is None or leader.name != parsed.leader or not leader.conn_url:
             logger.info("Discarding event %s: it does not match the DCS view", parsed.describe())
-            return None
+            return {}
         task = build_task(
             parsed.type,
             parsed.group,
@@ -114,9 +170,14 @@ class CitusHandler(Citus, AbstractMPPHandler):
             cooldown=parsed.cooldown_ms,
             problems=self._url_problems,
         )
-        if task is None or not self._worker.submit(task):
-            return None
-        return task
+        if task is None:
+            return {}
+        queued: dict[str, Task] = {}
+        for index, (database, worker) in enumerate(self._databases.items()):
+            mine = task if index == 0 else _clone(task)
+            if worker.submit(mine):
+                queued[database] = mine
+        return queued
 
     def handle_event(self, cluster: ClusterLike, event: dict[str, Any]) -> None:
         """React to a worker's event; a ``before_demote`` returns once its pause is applied.
@@ -129,15 +190,22 @@ class CitusHandler(Citus, AbstractMPPHandler):
         :param event: the request body as parsed from JSON.
         :raises CitusEventError: when the event is malformed.
         """
-        task = self.submit_event(cluster, event)
-        if task is None or task.event != BEFORE_DEMOTE:
+        tasks = self.submit_event_all(cluster, event)
+        pauses = [task for task in tasks.values() if task.event == BEFORE_DEMOTE]
+        if not pauses:
             return
-        if not task.wait(task.timeout):
+        # the databases' workers run in parallel: one deadline for all of them
+        timeout = pauses[0].timeout or 0.0
+        deadline = time.monotonic() + timeout
+        late = [task for task in pauses if not task.wait(max(0.0, deadline - time.monotonic()))]
+        if late:
             logger.warning(
-                "%s of group %s not applied within %s s; answering anyway",
-                task.event,
-                task.groupid,
-                task.timeout,
+                "%s of group %s not applied within %s s in %d of %d Citus databases; answering anyway",
+                pauses[0].event,
+                pauses[0].groupid,
+                timeout,
+                len(late),
+                len(pauses),
             )
 
     # -- reconciliation
@@ -154,7 +222,8 @@ class CitusHandler(Citus, AbstractMPPHandler):
         """
         if not self.is_coordinator():
             return
-        self._worker.start()
+        self._follow_reloaded_section()
+        self._databases.start()
         postgresql = self.postgresql
         tasks: list[Task] = []
         own = build_task(
@@ -181,15 +250,63 @@ class CitusHandler(Citus, AbstractMPPHandler):
             if task is not None:
                 tasks.append(task)
         self._url_problems.end_cycle()
-        self._worker.submit_many(tasks)
+        for index, worker in enumerate(self._databases.workers()):
+            worker.submit_many(tasks if index == 0 else [_clone(task) for task in tasks])
 
     def on_demote(self) -> None:
-        """Forget cache, queue and open transaction before this coordinator stops for a demotion."""
-        self._worker.discard_all()
+        """Forget caches, queues and open transactions before this coordinator stops for a demotion."""
+        for worker in self._databases.workers():
+            worker.discard_all()
 
     def schedule_cache_rebuild(self) -> None:
-        """Re-read ``pg_dist_node`` before the cache is used again."""
-        self._worker.schedule_reload()
+        """Re-read ``pg_dist_node`` (in every Citus database) before the cache is used again."""
+        for worker in self._databases.workers():
+            worker.schedule_reload()
+
+    def _follow_reloaded_section(self) -> None:
+        """Take up a changed set of Citus databases from the section the host holds after a reload.
+
+        Patroni keeps a copy of the section in its ``postgresql`` section, which a reload replaces;
+        the handler itself is never rebuilt. Only ``database``/``databases`` are taken up; an
+        invalid section, or one that changes ``group``, keeps the current databases (logged once).
+        """
+        getter = getattr(getattr(self.postgresql, "config", None), "get", None)
+        if not callable(getter):
+            return
+        try:
+            section = getter(SECTION)
+        except Exception as exc:
+            logger.debug("Cannot read the reloaded citus section: %s", exc)
+            return
+        if section is None or section == self._seen_section:
+            return
+        self._seen_section = section
+        try:
+            config = CitusConfig.model_validate(section)
+        except Exception as exc:
+            self._warn_section(f"it is invalid ({str(exc).splitlines()[0]})")
+            return
+        if config.group != self.group:
+            self._warn_section(f"it changes group from {self.group} to {config.group}, which needs a restart")
+            return
+        self._warned_section = None
+        added, removed = self._databases.update(config.names)
+        if added or removed:
+            logger.info(
+                "Citus databases reloaded: now %s (added: %s; removed, left alone from now on: %s)",
+                ", ".join(config.names),
+                ", ".join(added) or "none",
+                ", ".join(removed) or "none",
+            )
+
+    def _warn_section(self, why: str) -> None:
+        if self._warned_section != why:
+            self._warned_section = why
+            logger.warning(
+                "Keeping the Citus databases %s: the reloaded citus section is not taken up: %s",
+                ", ".join(self._databases.names),
+                why,
+            )
 
     # -- node preparation
     # ----------------------------------------------------------------------------------
@@ -199,7 +316,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
 
         :raises Exception: any failure (the host aborts the initialisation).
         """
-        bootstrap(self.postgresql, self.database, self.is_coordinator())
+        bootstrap(self.postgresql, self.databases, self.is_coordinator())
 
     def adjust_postgres_gucs(self, parameters: dict[str, Any]) -> None:
         """Set the server parameters Citus needs, in place.
@@ -209,18 +326,21 @@ class CitusHandler(Citus, AbstractMPPHandler):
         adjust_gucs(parameters, self.postgresql.connection_pool.conn_kwargs.get("host"))
 
     def ignore_replication_slot(self, slot: dict[str, Any]) -> bool:
-        """True for a shard move/split slot of the Citus database while this node is a primary.
+        """True for a shard move/split slot of a Citus database while this node is a primary.
 
         :param slot: the slot's attributes; one without ``name`` is not kept (no exception).
         """
-        return is_citus_slot(slot, self.database, self.postgresql.is_primary)
+        database = slot.get("database")
+        if not isinstance(database, str) or database not in self._databases.names:
+            return False
+        return is_citus_slot(slot, database, self.postgresql.is_primary)
 
     # -- helpers
     # ---------------------------------------------------------------------------------------------
 
-    def _watch_params(self, row: Row) -> dict[str, Any]:
+    def _watch_params(self, row: Row, database: str) -> dict[str, Any]:
         local = self.postgresql.connection_pool.conn_kwargs
-        params = watch_params(local, row.host, row.port, self.database, self._libpq)
+        params = watch_params(local, row.host, row.port, database, self._libpq)
         if not self._warned_libpq and local.get("password") and "password" not in params:
             self._warned_libpq = True
             logger.warning(

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from patroni_mpp import AbstractMPP
 
-from ._config import config_problems, parse_group
+from ._config import config_problems, parse_group, section_databases
 
 __all__ = ["COORDINATOR_GROUP_ID", "GROUP_RE", "Citus"]
 
@@ -51,5 +51,10 @@ class Citus(AbstractMPP):
 
     @property
     def database(self) -> str:
-        """The database holding the citus extension."""
-        return str(self.config["database"])
+        """The first (with ``database``: the only) database holding the citus extension."""
+        return self.databases[0]
+
+    @property
+    def databases(self) -> tuple[str, ...]:
+        """Every database holding the citus extension, in the configured order."""
+        return section_databases(self.config)

@@ -37,6 +37,7 @@ from typing import Any, NoReturn
 from patroni_mpp import NamedConnectionLike
 
 from ._errors import MetadataDeadlineError, MetadataQueryError, MetadataUnsyncedError
+from ._logs import DatabaseLog, FailureLog
 from ._model import DEMOTED, REMOVE, Group, Row
 from ._transition import is_update, transition
 
@@ -133,8 +134,9 @@ class NodeConflicts:
     Each conflict is logged once, when it appears or its owner changes, and once when it is gone.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, log: DatabaseLog | None = None) -> None:
         self._owners: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._log = log or DatabaseLog(logger, None)
 
     def found(self, row: Row, groupid: int, owner: tuple[Any, ...]) -> None:
         """``row`` (wanted in ``groupid``) is registered as ``owner`` = (nodeid, group, role, cluster)."""
@@ -143,7 +145,7 @@ class NodeConflicts:
             return
         self._owners[key] = owner
         nodeid, owner_group, owner_role, owner_cluster = owner
-        logger.warning(
+        self._log.warning(
             "Not registering %s:%s as %s of group %s: Citus holds that address as node %s, %s of group "
             "%s in node cluster %r; it is left alone until that registration goes",
             row.host,
@@ -159,7 +161,7 @@ class NodeConflicts:
     def resolved(self, row: Row) -> None:
         """``row`` could be registered: a conflict on its address, if any, is over."""
         if self._owners.pop((row.host.lower(), row.port), None) is not None:
-            logger.info("%s:%s is registered for this formation again", row.host, row.port)
+            self._log.info("%s:%s is registered for this formation again", row.host, row.port)
 
 
 class MetadataStore:
@@ -170,13 +172,20 @@ class MetadataStore:
     :ivar sync_checked: the last :meth:`apply` asked Citus whether its metadata is in sync.
     """
 
-    def __init__(self, connection: NamedConnectionLike) -> None:
-        """:param connection: the host's named ``citus`` connection (auto-commit, opened lazily)."""
+    def __init__(self, connection: NamedConnectionLike, database: str | None = None) -> None:
+        """Keep the connection; nothing is opened yet.
+
+        :param connection: the host's named ``citus`` connection (auto-commit, opened lazily).
+        :param database: its database, named in every log line (None: not named).
+        """
         self._connection = connection
         self._deadline: float | None = None
         self._in_transaction = False
+        self._log = DatabaseLog(logger, database)
+        self._failures = FailureLog(self._log)
+        self.database = database
         self.statements = 0
-        self.conflicts = NodeConflicts()
+        self.conflicts = NodeConflicts(self._log)
         self.sync_checked = False
 
     @property
@@ -221,7 +230,7 @@ class MetadataStore:
     def _run(
         self, sql: str, params: tuple[Any, ...], log_errors: bool, deadline: float | None
     ) -> list[tuple[Any, ...]]:
-        logger.debug("query(%s, %r)", sql, params)
+        self._log.debug("query(%s, %r)", sql, params)
         self.statements += 1
         try:
             rows = list(self._connection.query(sql, *params))
@@ -231,11 +240,14 @@ class MetadataStore:
                 self._refused_unsynced(sql, exc, node)
             self.close()
             if deadline is not None and time.monotonic() >= deadline:
-                logger.debug("Statement %r ran into the deadline of its transaction: %s", sql, exc)
+                self._log.debug("Statement %r ran into the deadline of its transaction: %s", sql, exc)
                 raise MetadataDeadlineError(sql, exc) from exc
-            level = logging.ERROR if log_errors else logging.DEBUG
-            logger.log(level, "Exception when executing query %r, %r: %s", sql, params, exc)
+            # the same statement failing the same way again (at every HA cycle) is not repeated
+            level = self._failures.failed((sql, params), str(exc)) if log_errors else logging.DEBUG
+            self._log.log(level, "Exception when executing query %r, %r: %s", sql, params, exc)
             raise MetadataQueryError(sql, exc) from exc
+        if (sql, params) in self._failures:
+            self._failures.succeeded((sql, params), f"Query {sql!r}, {params!r}")
         if sql == _BEGIN:
             self._in_transaction = True
         elif sql in (_COMMIT, _ROLLBACK):
@@ -244,7 +256,7 @@ class MetadataStore:
 
     def _refused_unsynced(self, sql: str, exc: BaseException, node: str) -> NoReturn:
         """Citus refused an add or remove for unsynced metadata: nothing changed, keep the connection."""
-        logger.debug("Citus refused %r: metadata node %s is out of sync", sql, node)
+        self._log.debug("Citus refused %r: metadata node %s is out of sync", sql, node)
         if self._in_transaction:
             # the transaction is aborted; when the ROLLBACK fails the connection is closed by _run
             with contextlib.suppress(MetadataQueryError):
@@ -253,7 +265,7 @@ class MetadataStore:
 
     def _expire(self, sql: str) -> NoReturn:
         """Roll back instead of running ``sql``: the transaction's deadline passed."""
-        logger.debug("Not running %r: the deadline of its transaction passed", sql)
+        self._log.debug("Not running %r: the deadline of its transaction passed", sql)
         # when the ROLLBACK fails, the connection was closed, which rolled back too
         with contextlib.suppress(MetadataQueryError):
             self._run(_ROLLBACK, (), True, None)
@@ -265,7 +277,7 @@ class MetadataStore:
         try:
             self._connection.close()
         except Exception as exc:
-            logger.debug("Closing the citus connection failed: %s", exc)
+            self._log.debug("Closing the citus connection failed: %s", exc)
 
     def begin(self) -> None:
         """Open an explicit transaction."""
@@ -358,7 +370,7 @@ class MetadataStore:
         elif row.nodeid is not None:
             self.query(UPDATE_NODE, row.nodeid, row.nodename, row.port, cooldown)
         elif row.role == DEMOTED:
-            logger.debug("Not adding %r: a group that is not registered cannot be paused", row)
+            self._log.debug("Not adding %r: a group that is not registered cannot be paused", row)
         else:
             nodeid = int(self.query(ADD_NODE, row.host, row.port, groupid, row.role)[0][0])
             owner = self.query(NODE_OWNER, nodeid)

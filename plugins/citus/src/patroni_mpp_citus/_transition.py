@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ._model import DEMOTED, PRIMARY, REMOVE, SECONDARY, Group, Row
 
-__all__ = ["is_update", "removal", "transition"]
+__all__ = ["is_update", "removal", "transition", "with_deferred_additions"]
 
 _Key = tuple[str, int]
 
@@ -200,3 +200,14 @@ def _secondaries(
             row.nodeid = None
             additions.append(row)
     return removals, additions, updates
+
+
+def with_deferred_additions(written: Group, desired: Group) -> Group | None:
+    """``written`` plus the rows of ``desired`` it lacks, or None when it lacks none."""
+    missing = [row for row in desired if row.key not in written.rows]
+    if not missing:
+        return None
+    merged = written.copy()
+    for row in missing:
+        merged.add(Row(row.host, row.port, row.role))
+    return merged

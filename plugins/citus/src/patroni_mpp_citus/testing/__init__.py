@@ -8,7 +8,11 @@ benchmarks, and for anyone testing a tool against the engine. Its modules:
 
 * :mod:`.server`: :class:`~.server.CitusTestServer`, a temporary PostgreSQL server with database
   ``citus`` holding the real extension (built from source where available) or the emulation, and
-  real worker servers where real Citus must reach a node; client operations in background threads;
+  real worker servers where real Citus must reach a node; the parts it is built from:
+  :mod:`.modes` (real or emulated), :mod:`.node_servers` (real worker servers),
+  :mod:`.emulated_nodes` (the emulation's node addresses), :mod:`.maintenance` (the emulated
+  maintenance daemon), :mod:`.reset` (emptying the metadata) and :mod:`.clients` (client
+  statements in background threads);
 * :mod:`.emulation`: installing the emulation, and helpers that work on both (client writes and
   reads, emptying the metadata, waiting for metadata sync);
 * :mod:`.statement_log`: every statement the server ran, read back from its log;

@@ -1,0 +1,107 @@
+"""Several Citus databases end to end: ``citus.databases`` through the launcher on real Citus.
+
+A coordinator and two worker groups of two members, every member naming the Citus databases ``citus``
+and ``citus_app2``. A client writes through the coordinator to a distributed table in each database
+while worker group 1 switches over (``ctl switchover``) and the leader of worker group 2 is killed with
+``kill -9``. No write (the clients only insert) may fail during the switchover, no acknowledged write
+may be lost in either database, and afterwards ``pg_dist_node`` must name every worker group's DCS
+leader in both databases, the coordinator itself, and the same nodes in both. Runs only where the
+citus extension and the citus engine plugin are installed (fails instead of skipping under
+``PATRONI_MPP_TEST_CITUS=real``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import citusload
+import localcluster as lc
+import pytest
+
+DATABASES = ("citus", "citus_app2")
+SETTLE = 2.0
+"""Seconds of load before and after each event."""
+
+
+@pytest.fixture(scope="module")
+def citus_ready(pg_bin: Path) -> None:
+    reason = citusload.citus_unavailable_reason(pg_bin)
+    if reason is not None:
+        if os.environ.get("PATRONI_MPP_TEST_CITUS", "").strip().lower() == "real":
+            pytest.fail(f"PATRONI_MPP_TEST_CITUS=real, but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+Rows = set[tuple[int, str, int, str]]
+
+
+def dist_nodes(coordinator: lc.PatroniNode, dbname: str) -> Rows:
+    """``pg_dist_node`` of ``dbname`` on the coordinator: group, name, port and role of every row."""
+    rows = citusload.query(
+        coordinator, "SELECT groupid, nodename, nodeport, noderole::text FROM pg_dist_node", dbname=dbname
+    )
+    return {(int(g), str(n), int(p), str(r)) for g, n, p, r in rows}
+
+
+def test_two_databases_through_switchover_and_failover(
+    citus_ready: None,
+    formation: lc.Formation,
+    node_python: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    request.node.user_properties.append(("citus", "real"))  # counted by scripts/test
+    options = lc.NodeOptions(python=node_python)
+    groups = citusload.build(formation, options, databases=DATABASES)
+    citusload.start(groups)
+    etcd = formation.etcd
+    citusload.wait_metadata_matches(etcd, groups, dbnames=DATABASES)
+    coordinator = lc.leader_of(groups[0])
+    assert coordinator is not None
+    # inserts only: the pause holds writes, while a read of the group runs against the old primary
+    # and may fail as it shuts down (Citus's behaviour, see the citus package README)
+    workloads = {name: citusload.Workload(coordinator, dbname=name, read_back=False) for name in DATABASES}
+    for workload in workloads.values():
+        workload.prepare()
+    for workload in workloads.values():
+        workload.start()
+    try:
+        time.sleep(SETTLE)
+        old = lc.leader_of(groups[1])
+        assert old is not None
+        candidate = next(n for n in groups[1] if n is not old)
+        switch_started = time.monotonic()
+        citusload.ctl_switchover(
+            coordinator.config_path, 1, old.name, candidate.name, python=node_python, launcher=True
+        )
+        lc.wait_for(lambda: lc.leader_of(groups[1]) is candidate, timeout=120, what="new group 1 leader")
+        citusload.wait_metadata_matches(etcd, groups, dbnames=DATABASES)
+        time.sleep(SETTLE)
+        switch_ended = time.monotonic()
+        victim = lc.leader_of(groups[2])
+        assert victim is not None
+        victim.kill9()
+        lc.wait_leader([n for n in groups[2] if n is not victim], timeout=120)
+        citusload.wait_metadata_matches(etcd, groups, dbnames=DATABASES)
+        time.sleep(SETTLE)
+    finally:
+        for workload in workloads.values():
+            workload.stop()
+    for name, workload in workloads.items():
+        failed = [t for log in workload.logs for t in log.failures(switch_started, switch_ended)]
+        assert failed == [], f"{name}: writes failed during the switchover: {dict(workload.errors())}"
+        assert workload.ok_ops > 0, name
+        assert workload.missing_ids() == [], f"{name}: acknowledged writes lost"
+    leaders = citusload.dcs_primaries(etcd, groups)
+    for name in DATABASES:
+        assert citusload.dist_primaries(coordinator, name) == leaders, name
+        coordinator_rows = {(p, r) for g, _n, p, r in dist_nodes(coordinator, name) if g == 0}
+        # the coordinator's leader is group 0's primary (its replica a secondary)
+        assert {p for p, r in coordinator_rows if r == "primary"} == {coordinator.pg_port}, name
+    # both databases end up naming the same nodes (secondaries included)
+    lc.wait_for(
+        lambda: len({frozenset(dist_nodes(coordinator, name)) for name in DATABASES}) == 1,
+        timeout=60,
+        what="the same pg_dist_node in both databases",
+    )
