@@ -299,23 +299,34 @@ class Etcd:
                 self.process.wait(timeout=15)
         self.process = None
 
-    def get_prefix(self, prefix: str) -> dict[str, str]:
-        """Keys and values under ``prefix`` through the v3 JSON gateway."""
-        import base64
-
-        def b64(text: str) -> str:
-            return base64.b64encode(text.encode()).decode()
-
+    def _prefix_request(self, action: str, prefix: str) -> dict[str, Any]:
+        """POST ``/v3/kv/<action>`` for every key under ``prefix`` through the v3 JSON gateway."""
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         status, body = http_json(
-            f"{self.url}/v3/kv/range", method="POST", body={"key": b64(prefix), "range_end": b64(end)}
+            f"{self.url}/v3/kv/{action}", method="POST", body={"key": _b64(prefix), "range_end": _b64(end)}
         )
         if status != 200 or not isinstance(body, dict):
-            raise LocalClusterError(f"etcd range read failed: {status} {body}")
+            raise LocalClusterError(f"etcd {action} of {prefix} failed: {status} {body}")
+        return body
+
+    def get_prefix(self, prefix: str) -> dict[str, str]:
+        """Keys and values under ``prefix``."""
+        import base64
+
         return {
             base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", "")).decode()
-            for kv in body.get("kvs", [])
+            for kv in self._prefix_request("range", prefix).get("kvs", [])
         }
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under ``prefix``; returns how many there were."""
+        return int(self._prefix_request("deleterange", prefix).get("deleted", 0))
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
 
 
 # --------------------------------------------------------------------------------------------- Patroni
@@ -618,12 +629,21 @@ class Formation:
         raise KeyError(name)
 
     def stop_all(self) -> None:
-        """Stop every node (replicas first, so the leader does not see a storm of failovers)."""
+        """Stop every node (replicas first, so the leader does not see a storm of failovers).
+
+        Then delete the DCS keys of their clusters, so that a later formation with the same scope in the
+        same etcd bootstraps afresh.
+        """
         for node in reversed(self.nodes):
             try:
                 node.stop()
             except Exception:
                 logger.exception("Stopping node %s failed", node.name)
+        for namespace, scope in sorted({(node.namespace, node.scope) for node in self.nodes}):
+            try:
+                self.etcd.delete_prefix(f"{namespace.rstrip('/')}/{scope}/")
+            except (LocalClusterError, OSError):
+                logger.exception("Deleting the DCS keys of %s failed", scope)
 
 
 def cluster_view(nodes: Sequence[PatroniNode]) -> dict[str, Any] | None:
