@@ -98,7 +98,7 @@ def _patch_rest_and_slots() -> None:
     import patroni.api as host_api
     import patroni.postgresql.slots as host_slots
 
-    from ._rest import checked_mpp_endpoint, wrap_ignore_replication_slot
+    from ._rest import checked_mpp_endpoint, wrap_get, wrap_ignore_replication_slot, wrap_metrics
 
     handler = host_api.RestApiHandler
     unchecked = original_of(handler.__dict__["do_POST_mpp"])
@@ -113,6 +113,8 @@ def _patch_rest_and_slots() -> None:
         handler, "do_POST_citus", lambda _original: checked_mpp_endpoint(host_api.check_access, unchecked)
     )
     replace(host_slots.SlotsHandler, "ignore_replication_slot", wrap_ignore_replication_slot)
+    replace(handler, "do_GET", wrap_get)  # GET /mpp: the engine status
+    replace(handler, "do_GET_metrics", wrap_metrics)  # the engine's metrics after Patroni's
 
 
 def _patch_ctl() -> None:
