@@ -125,6 +125,11 @@ def _patch_ctl() -> None:
     replace(host_ctl, "get_mpp", lambda _original: ctl_get_mpp)
     replace(host_ctl, "get_dcs", lambda _original: ctl_get_dcs)
     set_group_defaults(host_ctl.ctl)
+    from ._ctl_names import install_names
+    from ._ctl_status import add_status_command
+
+    add_status_command(host_ctl.ctl)  # patroni-mpp ctl mpp-status
+    install_names(host_ctl)  # the configured engine's name where patronictl writes "Citus"
 
 
 _STEPS = (
