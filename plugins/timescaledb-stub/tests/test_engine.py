@@ -120,6 +120,7 @@ def test_bootstrap_without_the_extension(
     ts = handler({"database": "tsdb"}, host)
     with pytest.raises(TimescaleDBNotInstalledError) as info:
         ts.bootstrap()
+    assert ts.bootstrapped is not None
     assert mpp_status(ts) == {
         "database": "tsdb",
         "extension": "timescaledb",
@@ -150,7 +151,9 @@ def test_bootstrap_creates_database_and_extension(
     ts = ContribHandler(host, TimescaleDBConfig(database=database).model_dump())
     assert mpp_status(ts) == {"database": database, "extension": "hstore", "bootstrap": None}
     ts.bootstrap()
-    assert mpp_status(ts)["bootstrap"]["outcome"] == "created"
+    status = mpp_status(ts)
+    assert status is not None
+    assert status["bootstrap"]["outcome"] == "created"
     assert database in databases(fresh_postgres_server)
     query = "SELECT extname FROM pg_catalog.pg_extension WHERE extname = 'hstore'"
     assert fresh_postgres_server.execute(query, dbname=database) == [("hstore",)]

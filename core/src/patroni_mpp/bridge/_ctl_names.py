@@ -41,8 +41,8 @@ def engine_name() -> str | None:
     engine = obj.get("__mpp") if isinstance(obj, dict) else None
     try:
         return str(engine.type) if engine is not None and engine.is_enabled() else None
-    except Exception:  # an engine that cannot say stays "Citus", as Patroni says
-        logger.debug("Cannot tell the MPP engine's name", exc_info=True)
+    except Exception as exc:  # an engine that cannot say stays "Citus", as Patroni says
+        logger.debug("Cannot tell the MPP engine's name: %s", type(exc).__name__)
         return None
 
 

@@ -8,6 +8,7 @@ of the observation hooks, and masks every secret it can know of before anything 
 from __future__ import annotations
 
 import logging
+import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +78,9 @@ class Observed:
         except BaseException as exc:  # a plugin's SystemExit must not end a REST API thread either
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            logger.debug("Hook %s of MPP engine %r raised", hook_name, self.plugin.name, exc_info=True)
+            if logger.isEnabledFor(logging.DEBUG):  # the traceback masked: a plugin's text may quote secrets
+                trace = self.mask("".join(traceback.format_exception(exc)))
+                logger.debug("Hook %s of MPP engine %r raised:\n%s", hook_name, self.plugin.name, trace)
             raise ObservationError(
                 self.mask(f"hook {hook_name} raised {type(exc).__name__}: {exc}")
             ) from None

@@ -138,11 +138,15 @@ class TimescaleDBHandler(TimescaleDB, AbstractMPPHandler):
         self.bootstrapped = ("created", None, datetime.datetime.now(datetime.UTC))
 
     def status(self) -> dict[str, Any]:
-        """What the ``mpp_status`` hook reports: the database and, when this process bootstrapped the
-        cluster, how that went (from memory: a status must not query the server).
+        """What the ``mpp_status`` hook reports: the database, and how this process's bootstrap went.
+
+        From memory: a status must not query the server. ``bootstrap`` is None when this process did not
+        bootstrap the cluster.
         """
         outcome = self.bootstrapped
-        bootstrap = None if outcome is None else {"outcome": outcome[0], "error": outcome[1], "at": outcome[2]}
+        bootstrap = (
+            None if outcome is None else {"outcome": outcome[0], "error": outcome[1], "at": outcome[2]}
+        )
         return {"database": self.config["database"], "extension": self.extension, "bootstrap": bootstrap}
 
     def _create_extension(self) -> None:
