@@ -282,6 +282,9 @@ def e2e(session: nox.Session, patroni: str) -> None:
     session.run(
         "python", "-c", f"import patroni.version as v; assert v.__version__ == {patroni!r}, v.__version__"
     )
+    # The nodes run as the postgres user from this venv; a directory only root can list (a reused venv's
+    # __pycache__ has been seen with mode 700) stops Patroni 4.0.x, whose parameter loader walks them.
+    session.run("chmod", "-R", "a+rX", session.virtualenv.location, external=True)
     session.chdir(ROOT / "core")
     session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
     _pytest(session, f"e2e-patroni-{patroni}", "tests_e2e", "-o", f"junit_suite_name=e2e-patroni-{patroni}")
