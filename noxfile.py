@@ -282,8 +282,11 @@ def e2e(session: nox.Session, patroni: str) -> None:
     session.run(
         "python", "-c", f"import patroni.version as v; assert v.__version__ == {patroni!r}, v.__version__"
     )
-    # The nodes run as the postgres user from this venv; a directory only root can list (a reused venv's
-    # __pycache__ has been seen with mode 700) stops Patroni 4.0.x, whose parameter loader walks them.
+    # The nodes run as the postgres user from this venv. In-process tests run Patroni code that sets the
+    # umask to 077, so a __pycache__ made by a later import only root can list, and Patroni 4.0.x's
+    # parameter loader walks those directories: compile everything now, then open it to every user.
+    compile_all = "import compileall as c, sysconfig as s; c.compile_dir(s.get_paths()['purelib'], quiet=2)"
+    session.run("python", "-c", compile_all, success_codes=[0, 1])
     session.run("chmod", "-R", "a+rX", session.virtualenv.location, external=True)
     session.chdir(ROOT / "core")
     session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
