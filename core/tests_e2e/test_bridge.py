@@ -253,8 +253,11 @@ def test_daemon_install_leaves_patronictl_for_later(installed: str) -> None:
 def test_ctl_names_the_configured_engine(
     installed: str, probe_importable: None, tmp_path: Path, section: dict[str, Any], name: str
 ) -> None:
-    from click.testing import CliRunner
+    import importlib
+
     from patroni.ctl import ctl
+
+    CliRunner = importlib.import_module("click.testing").CliRunner  # noqa: N806 - a class
 
     config = _write_config(tmp_path, {"etcd3": {"hosts": "127.0.0.1:9"}, **section})
     for command in ("list", "mpp-status", "failover"):
@@ -268,9 +271,12 @@ def test_ctl_names_the_configured_engine(
 def test_ctl_title_and_group_lines_name_the_engine(
     installed: str, probe_importable: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import click
+    import importlib
+
     import patroni.ctl
     from patroni_mpp.bridge._ctl_names import engine_name
+
+    click = importlib.import_module("click")
 
     engine = patroni_mpp.get_mpp({"e2eprobe": {"group": 0, "record_dir": "/tmp"}})
     with click.Context(patroni.ctl.ctl, obj={"__mpp": engine}):

@@ -34,9 +34,9 @@ def engine_name() -> str | None:
 
     None outside a command, or when no MPP engine is configured.
     """
-    import click
+    import patroni.ctl  # its click binding: core does not depend on click itself
 
-    context = click.get_current_context(silent=True)
+    context = patroni.ctl.click.get_current_context(silent=True)
     obj = getattr(context, "obj", None)
     engine = obj.get("__mpp") if isinstance(obj, dict) else None
     try:

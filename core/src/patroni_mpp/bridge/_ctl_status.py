@@ -106,27 +106,28 @@ def show(cluster_name: str, group: int | None, fmt: str) -> None:
 
 def make_command() -> Any:
     """The click command ``mpp-status [CLUSTER_NAME] [--group N] [--format F]``."""
-    import click
-
     ctl = _ctl()
+    click = ctl.click  # patronictl's click: core does not depend on click itself
 
-    @click.command(COMMAND, help="Show the MPP engine status (GET /mpp) of every member")
-    @click.argument("cluster_name", required=False, default=lambda: ctl._get_configuration().get("scope"))
-    @click.option("--group", required=False, type=int, help="Citus group")
-    @click.option(
-        "--format",
-        "-f",
-        "fmt",
-        help="Output format",
-        default="pretty",
-        type=click.Choice(["pretty", "tsv", "json", "yaml", "yml"]),
-    )
     def mpp_status(cluster_name: str | None, group: int | None, fmt: str) -> None:
         if not cluster_name:
             raise ctl.PatroniCtlException("no cluster name given and none configured (scope)")
         show(cluster_name, group, fmt)
 
-    return mpp_status
+    formats = click.Choice(["pretty", "tsv", "json", "yaml", "yml"])
+    params = [
+        click.Argument(
+            ["cluster_name"], required=False, default=lambda: ctl._get_configuration().get("scope")
+        ),
+        click.Option(["--group"], required=False, type=int, help="Citus group"),
+        click.Option(["--format", "-f", "fmt"], help="Output format", default="pretty", type=formats),
+    ]
+    return click.Command(
+        COMMAND,
+        callback=mpp_status,
+        params=params,
+        help="Show the MPP engine status (GET /mpp) of every member",
+    )
 
 
 class _Commands(dict[str, Any]):
