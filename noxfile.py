@@ -251,6 +251,10 @@ def tests_lowest(session: nox.Session) -> None:
     """
     constraint = ("--constraint", str(LOWEST_CONSTRAINTS))
     session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
+    plugins = [ALL_PACKAGES[p][1].replace("_", "-") for p in PACKAGES if p not in ("core", "plugins/null")]
+    session.install("pip>=24")
+    # a reused venv may still hold a plugin when an earlier run stopped at a failure
+    session.run("python", "-m", "pip", "uninstall", "--yes", *plugins, silent=True)
     for package in PACKAGES:
         if package in LOWEST_SKIPPED:
             session.warn(f"tests-lowest skips {package}: {LOWEST_SKIPPED[package]}")
