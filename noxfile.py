@@ -46,7 +46,7 @@ PYTEST_NO_TESTS = 5
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "types", "tests", "reliability", "bench-citus", "e2e"]
+nox.options.sessions = ["lint", "types", "tests", "tests-lowest", "reliability", "bench-citus", "e2e"]
 
 
 def _short(package: str) -> str:
@@ -231,21 +231,79 @@ def reliability(session: nox.Session) -> None:
     _pytest(session, "reliability", ".")
 
 
+LOWEST_CONSTRAINTS = ROOT / "constraints-lowest.txt"
+"""Every third-party dependency pinned to the lowest version a pyproject allows."""
+
+LOWEST_SKIPPED = {
+    "plugins/citus": "its psycopg[binary]>=3.1 admits psycopg-binary 3.1.4, whose libpq 15 lacks "
+    "require_auth (libpq 16), used by the promotion watch (3 tests fail): raise that bound, then drop this",
+}
+"""Packages whose tests tests-lowest does not run yet, and why."""
+
+
+@nox.session(name="tests-lowest", python=PYTHON, requires=["wheels"], allow_parallel=True)
+def tests_lowest(session: nox.Session) -> None:
+    """Every package's tests with every dependency at the lowest version allowed (constraints-lowest.txt).
+
+    Checks the lower bounds of the pyprojects: a test that needs a newer dependency than a pyproject
+    admits fails here. One venv; each package's tests run while it holds core, null and that package
+    only, as in its own tests-<package> session. Part of the default run.
+    """
+    constraint = ("--constraint", str(LOWEST_CONSTRAINTS))
+    session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
+    plugins = [ALL_PACKAGES[p][1].replace("_", "-") for p in PACKAGES if p not in ("core", "plugins/null")]
+    session.install("pip>=24")
+    # a reused venv may still hold a plugin when an earlier run stopped at a failure
+    session.run("python", "-m", "pip", "uninstall", "--yes", *plugins, silent=True)
+    for package in PACKAGES:
+        if package in LOWEST_SKIPPED:
+            session.warn(f"tests-lowest skips {package}: {LOWEST_SKIPPED[package]}")
+            continue
+        if not (ROOT / package / "tests").is_dir():
+            continue
+        _install_packages(session, [package], "testing", *TEST_DEPS, *constraint)
+        session.chdir(ROOT / package)
+        _pytest(session, f"tests-lowest-{_short(package)}", "tests")
+        if package not in ("core", "plugins/null"):
+            session.run(
+                "python", "-m", "pip", "uninstall", "--yes", ALL_PACKAGES[package][1].replace("_", "-")
+            )
+
+
 # Patroni nodes run as the ``postgres`` OS user when the tests run as root, so the e2e venv must be
 # usable by that user: built from the system interpreter (pyenv's lives under /root, mode 700).
 E2E_PYTHON = "/usr/bin/python3.11" if Path("/usr/bin/python3.11").exists() else PYTHON
 
 
+E2E_PATRONI = ["4.0.0", "4.0.11", "4.1.5"]
+"""Patroni releases the e2e suite runs against: the oldest and newest 4.0.x and the newest 4.1.x.
+
+The bridge's supported range (``SUPPORTED_PATRONI_RANGE``) is what passes here. 4.0.0 is yanked on PyPI (a
+replication slot naming fix in 4.0.1, nothing the bridge touches): a range never resolves to it, an exact pin
+installs it, and it stays the oldest release we claim.
+"""
+
+
 @nox.session(python=E2E_PYTHON, requires=["wheels"], allow_parallel=False)
-def e2e(session: nox.Session) -> None:
-    """End-to-end tests (core/tests_e2e): etcd and real Patroni nodes through the launcher."""
+@nox.parametrize("patroni", E2E_PATRONI, ids=E2E_PATRONI)
+def e2e(session: nox.Session, patroni: str) -> None:
+    """End-to-end tests (core/tests_e2e) on one Patroni release: etcd and real nodes through the launcher."""
     if not (ROOT / "core" / "tests_e2e").is_dir():
         session.skip("core/tests_e2e does not exist yet")
     plugins = [p for p in ("plugins/citus",) if p in PACKAGES]
-    _install_packages(session, plugins, "testing,patroni", *TEST_DEPS, PATRONI)
+    _install_packages(session, plugins, "testing,patroni", *TEST_DEPS, f"patroni[etcd3,psycopg3]=={patroni}")
+    session.run(
+        "python", "-c", f"import patroni.version as v; assert v.__version__ == {patroni!r}, v.__version__"
+    )
+    # The nodes run as the postgres user from this venv. In-process tests run Patroni code that sets the
+    # umask to 077, so a __pycache__ made by a later import only root can list, and Patroni 4.0.x's
+    # parameter loader walks those directories: compile everything now, then open it to every user.
+    compile_all = "import compileall as c, sysconfig as s; c.compile_dir(s.get_paths()['purelib'], quiet=2)"
+    session.run("python", "-c", compile_all, success_codes=[0, 1])
+    session.run("chmod", "-R", "a+rX", session.virtualenv.location, external=True)
     session.chdir(ROOT / "core")
     session.env["PATRONI_MPP_WHEELS"] = str(WHEELS)
-    _pytest(session, "e2e", "tests_e2e")
+    _pytest(session, f"e2e-patroni-{patroni}", "tests_e2e", "-o", f"junit_suite_name=e2e-patroni-{patroni}")
 
 
 @nox.session(python=PYTHON, requires=["wheels"], default=False)

@@ -4,7 +4,9 @@ Run by ``scripts/demo`` with the interpreter of the demo venv (Patroni, patroni-
 engines installed from wheels). The cluster uses the ``demo`` engine, loaded from its installed plugin
 wheel; with ``--citus`` (where the PostgreSQL server has the citus extension) a coordinator and two worker
 groups use the ``citus`` engine instead, and ``pg_dist_node`` is shown. Everything listens on 127.0.0.1
-only and everything started is stopped, by pid, on Ctrl-C or after ``--duration`` seconds.
+only and everything started is stopped, by pid, on Ctrl-C or after ``--duration`` seconds. Once the
+cluster is up, and every 30 seconds while it runs, the demo shows each member's engine status
+(``patroni-mpp ctl mpp-status``, from ``GET /mpp``) and the engine's lines of the leader's ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Demo:
         self.say(f"{MEMBERS - 1} replicas are streaming")
         print(self.ctl(nodes[0].config_path, "list"), flush=True)
         self.show_engine(nodes, status_dir)
+        self.show_status_and_metrics(nodes)
         return nodes
 
     def show_engine(self, nodes: list[lc.PatroniNode], status_dir: Path) -> None:
@@ -93,6 +96,26 @@ class Demo:
                 state = {}
             calls = ", ".join(f"{k}={v}" for k, v in sorted(state.get("calls", {}).items()))
             print(f"  {node.name}: SHOW patroni_mpp_demo.marker = {marker!r}; calls: {calls}", flush=True)
+
+    def show_status_and_metrics(self, nodes: list[lc.PatroniNode]) -> None:
+        """Show every member's engine status and the engine's lines of the leader's metrics.
+
+        The status is ``patroni-mpp ctl mpp-status`` (``GET /mpp`` of every member); the metrics are the
+        ``patroni_mpp_`` samples of ``GET /metrics``.
+        """
+        print(self.ctl(nodes[0].config_path, "mpp-status"), flush=True)
+        leader = lc.leader_of(nodes) or nodes[0]
+        try:
+            code, body = leader.api("metrics")
+        except OSError as exc:
+            print(f"GET /metrics of {leader.name}: {exc}", flush=True)
+            return
+        lines = [
+            line for line in str(body).splitlines() if "patroni_mpp_" in line and not line.startswith("#")
+        ]
+        print(f"GET {leader.api_url}/metrics (HTTP {code}), the engine's lines:", flush=True)
+        for line in lines:
+            print(f"  {line}", flush=True)
 
     def show_guc(self, node: lc.PatroniNode, guc: str) -> str:
         """``SHOW guc`` on a member, through psql."""
@@ -126,7 +149,9 @@ class Demo:
         print("pg_dist_node on the coordinator:", flush=True)
         for row in rows:
             print("  " + " | ".join(str(v) for v in row), flush=True)
-        return [n for members in groups.values() for n in members]
+        nodes = [n for members in groups.values() for n in members]
+        self.show_status_and_metrics([coordinator, *(n for n in nodes if n is not coordinator)])
+        return nodes
 
     def wait(self, nodes: list[lc.PatroniNode]) -> None:
         """Keep running until Ctrl-C or the end of ``--duration``, listing the cluster now and then."""
@@ -142,6 +167,7 @@ class Demo:
             self.stop_event.wait(30 if remaining is None else min(30, remaining))
             if not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
                 print(self.ctl(nodes[0].config_path, "list"), flush=True)
+                self.show_status_and_metrics(nodes)
 
     def stop(self) -> None:
         """Stop everything the demo started, by pid."""

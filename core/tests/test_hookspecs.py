@@ -41,7 +41,13 @@ def page() -> str:
 
 
 def test_hooks_exist() -> None:
-    assert [name for name, _ in _hooks()] == ["mpp_config_model", "mpp_engine_class", "mpp_handler"]
+    assert [name for name, _ in _hooks()] == [
+        "mpp_config_model",
+        "mpp_engine_class",
+        "mpp_handler",
+        "mpp_status",
+        "mpp_metrics",
+    ]
 
 
 @pytest.mark.parametrize(("name", "function"), _hooks(), ids=[name for name, _ in _hooks()])

@@ -52,6 +52,11 @@ def test_install_is_idempotent_and_routes_every_lookup(installed: str) -> None:
         patroni.config.Config._build_environment_configuration,
         patroni.api.RestApiHandler.do_POST_mpp,
         patroni.api.RestApiHandler.do_POST_citus,
+        patroni.api.RestApiHandler.do_GET,
+        patroni.api.RestApiHandler.do_GET_metrics,
+        patroni.ctl.print_output,
+        patroni.ctl.click,
+        patroni.ctl.ctl.commands,
         patroni.postgresql.slots.SlotsHandler.ignore_replication_slot,
         patroni.validator.schema,
     ):
@@ -280,3 +285,51 @@ def test_daemon_install_leaves_patronictl_for_later(installed: str) -> None:
     bridge.install()
     assert bridge.is_patched(patroni.ctl.get_dcs)
     assert bridge.is_patched(patroni.ctl.get_mpp)
+
+
+@pytest.mark.parametrize(
+    ("section", "name"),
+    [
+        ({"e2eprobe": {"group": 1, "record_dir": "/tmp"}}, "E2eprobe"),
+        ({"citus": {"group": 0, "database": "d"}}, "Citus"),
+        ({}, "Citus"),
+    ],
+    ids=["probe", "citus", "none"],
+)
+def test_ctl_names_the_configured_engine(
+    installed: str, probe_importable: None, tmp_path: Path, section: dict[str, Any], name: str
+) -> None:
+    import importlib
+
+    from patroni.ctl import ctl
+
+    CliRunner = importlib.import_module("click.testing").CliRunner  # noqa: N806 - a class
+
+    config = _write_config(tmp_path, {"etcd3": {"hosts": "127.0.0.1:9"}, **section})
+    for command in ("list", "mpp-status", "failover"):
+        helped = CliRunner().invoke(ctl, ["-c", str(config), command, "--help"])
+        assert helped.exit_code == 0, helped.output
+        assert "--group INTEGER" in helped.output and f"{name} group" in helped.output, helped.output
+        if name != "Citus":
+            assert "Citus" not in helped.output
+
+
+def test_ctl_title_and_group_lines_name_the_engine(
+    installed: str, probe_importable: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    import patroni.ctl
+    from patroni_mpp.bridge._ctl_names import engine_name
+
+    click = importlib.import_module("click")
+
+    engine = patroni_mpp.get_mpp({"e2eprobe": {"group": 0, "record_dir": "/tmp"}})
+    with click.Context(patroni.ctl.ctl, obj={"__mpp": engine}):
+        assert engine_name() == "E2eprobe"
+        patroni.ctl.print_output(["A"], [["x" * 40]], None, "pretty", " Citus cluster: demo ")
+        patroni.ctl.click.echo("Citus group: 1")
+    out = capsys.readouterr().out
+    assert " E2eprobe cluster: demo " in out and "E2eprobe group: 1" in out
+    assert "Citus" not in out
+    assert patroni.ctl.click.Choice is click.Choice  # everything else is click's

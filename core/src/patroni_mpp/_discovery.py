@@ -339,6 +339,11 @@ class LoadedEngine:
     def _error(self, cause: str) -> EngineLoadError:
         return EngineLoadError(self.name, self.source, core_version(), cause)
 
+    @property
+    def hook(self) -> Any:
+        """The plugin's hook relay (pluggy's ``HookRelay``, holding this plugin only)."""
+        return self._manager.hook
+
     def _call_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Call one of this plugin's hooks, bounded; a failure becomes an ``EngineLoadError``."""
         hook = getattr(self._manager.hook, hook_name)

@@ -55,7 +55,7 @@ STOP = """
         handler.stop()
 """
 
-PASSED = 29
+PASSED = 31
 """Tests the suite runs for two valid and four invalid samples."""
 
 

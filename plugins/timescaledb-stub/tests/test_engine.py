@@ -17,7 +17,7 @@ from patroni_mpp_timescaledb import (
     TimescaleDBHandler,
     TimescaleDBNotInstalledError,
 )
-from patroni_mpp_timescaledb.hooks import mpp_config_model, mpp_engine_class
+from patroni_mpp_timescaledb.hooks import mpp_config_model, mpp_engine_class, mpp_status
 
 
 @pytest.fixture
@@ -117,8 +117,15 @@ def test_bootstrap_without_the_extension(
     if "timescaledb" in available_extensions:
         pytest.skip("this server has TimescaleDB installed")
     before = databases(fresh_postgres_server)
+    ts = handler({"database": "tsdb"}, host)
     with pytest.raises(TimescaleDBNotInstalledError) as info:
-        handler({"database": "tsdb"}, host).bootstrap()
+        ts.bootstrap()
+    assert ts.bootstrapped is not None
+    assert mpp_status(ts) == {
+        "database": "tsdb",
+        "extension": "timescaledb",
+        "bootstrap": {"outcome": "failed", "error": "TimescaleDBNotInstalledError", "at": ts.bootstrapped[2]},
+    }
     message = str(info.value)
     assert message.startswith("the timescaledb extension is not installed on this PostgreSQL server")
     assert "(version 1" in message and "install the TimescaleDB package" in message
@@ -142,7 +149,11 @@ def test_bootstrap_creates_database_and_extension(
     if ContribHandler.extension not in available_extensions:
         pytest.skip("the server lacks the contrib extension hstore")
     ts = ContribHandler(host, TimescaleDBConfig(database=database).model_dump())
+    assert mpp_status(ts) == {"database": database, "extension": "hstore", "bootstrap": None}
     ts.bootstrap()
+    status = mpp_status(ts)
+    assert status is not None
+    assert status["bootstrap"]["outcome"] == "created"
     assert database in databases(fresh_postgres_server)
     query = "SELECT extname FROM pg_catalog.pg_extension WHERE extname = 'hstore'"
     assert fresh_postgres_server.execute(query, dbname=database) == [("hstore",)]

@@ -104,7 +104,7 @@ def _patch_rest_and_slots() -> None:
     import patroni.api as host_api
     import patroni.postgresql.slots as host_slots
 
-    from ._rest import checked_mpp_endpoint, wrap_ignore_replication_slot
+    from ._rest import checked_mpp_endpoint, wrap_get, wrap_ignore_replication_slot, wrap_metrics
 
     handler = host_api.RestApiHandler
     unchecked = original_of(handler.__dict__["do_POST_mpp"])
@@ -119,6 +119,8 @@ def _patch_rest_and_slots() -> None:
         handler, "do_POST_citus", lambda _original: checked_mpp_endpoint(host_api.check_access, unchecked)
     )
     replace(host_slots.SlotsHandler, "ignore_replication_slot", wrap_ignore_replication_slot)
+    replace(handler, "do_GET", wrap_get)  # GET /mpp: the engine status
+    replace(handler, "do_GET_metrics", wrap_metrics)  # the engine's metrics after Patroni's
 
 
 def _patch_ctl() -> None:
@@ -129,6 +131,11 @@ def _patch_ctl() -> None:
     replace(host_ctl, "get_mpp", lambda _original: ctl_get_mpp)
     replace(host_ctl, "get_dcs", lambda _original: ctl_get_dcs)
     set_group_defaults(host_ctl.ctl)
+    from ._ctl_names import install_names
+    from ._ctl_status import add_status_command
+
+    add_status_command(host_ctl.ctl)  # patroni-mpp ctl mpp-status
+    install_names(host_ctl)  # the configured engine's name where patronictl writes "Citus"
 
 
 _STEPS = (

@@ -11,7 +11,11 @@ from .._discovery import core_version
 from ._errors import PatroniNotInstalledError, UnsupportedPatroniError
 
 SUPPORTED_PATRONI_RANGE = ">=4.0,<4.2"
-"""Patroni releases whose MPP lookup the bridge knows how to route (tested on the newest 4.1.x)."""
+"""Patroni releases whose MPP lookup the bridge knows how to route: what the e2e matrix passes on.
+
+The matrix (``noxfile.py``, ``E2E_PATRONI``) is the oldest and newest 4.0.x and the newest 4.1.x: 4.0.0,
+4.0.11 and 4.1.5.
+"""
 
 SUPPORTED_PATRONI = SpecifierSet(SUPPORTED_PATRONI_RANGE)
 """:data:`SUPPORTED_PATRONI_RANGE` as a specifier set."""

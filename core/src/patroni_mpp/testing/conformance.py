@@ -56,6 +56,7 @@ from .conformance_checks import (
     installed_entry_point,
 )
 from .host import LocalPostgresql
+from .observation_checks import check_observation
 
 __all__ = ["EngineConformance", "Invalid"]
 
@@ -270,6 +271,13 @@ class EngineConformance:
         handler_cm = self.running_handler(loaded_engine, valid_config, mpp_bootstrap_postgresql)
         with handler_cm as (_, handler):
             check_bootstrap(handler, expected_bootstrap_error)
+
+    def test_status_and_metrics(
+        self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
+    ) -> None:
+        """mpp_status gives JSON values and mpp_metrics valid patroni_mpp_ families (when implemented)."""
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_observation(loaded_engine, handler)
 
     def test_no_thread_left_after_stop(
         self,

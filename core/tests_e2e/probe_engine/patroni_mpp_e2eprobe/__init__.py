@@ -64,6 +64,8 @@ class E2eprobeHandler(E2eprobe, AbstractMPPHandler):
         """Record the creation of the handler."""
         super().__init__(postgresql, config)
         self._lock = threading.Lock()
+        self.calls: dict[str, int] = {}
+        self.events: dict[str, int] = {}
         self._record("handler_created", {})
 
     def _record(self, call: str, details: dict[str, Any]) -> None:
@@ -72,6 +74,15 @@ class E2eprobeHandler(E2eprobe, AbstractMPPHandler):
         path = os.path.join(self.config["record_dir"], f"{self.postgresql.name}.jsonl")
         with self._lock, open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, default=str) + "\n")
+            self.calls[call] = self.calls.get(call, 0) + 1
+            if call == "handle_event":
+                kind = str(details["event"].get("type"))
+                self.events[kind] = self.events.get(kind, 0) + 1
+
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Copies of the calls by method and the events by type counted so far."""
+        with self._lock:
+            return dict(self.calls), dict(self.events)
 
     def handle_event(self, cluster: ClusterLike, event: dict[str, Any]) -> None:
         """Record the event and the workers the coordinator sees; reject the type ``invalid``."""
@@ -120,3 +131,26 @@ def mpp_config_model(name: str) -> type[BaseModel] | None:
 def mpp_engine_class(name: str) -> type[AbstractMPP] | None:
     """The probe's descriptor."""
     return E2eprobe if name == SECTION else None
+
+
+@hookimpl
+def mpp_status(handler: AbstractMPPHandler) -> dict[str, Any] | None:
+    """What the probe counted, from memory (with the section, which holds no secret)."""
+    if not isinstance(handler, E2eprobeHandler):
+        return None
+    calls, events = handler.counts()
+    return {"marker": handler.config["marker"], "calls": calls, "events": events}
+
+
+@hookimpl
+def mpp_metrics(handler: AbstractMPPHandler) -> list[Any] | None:
+    """Counters of the events handled, by type, built at every scrape from the probe's counts."""
+    if not isinstance(handler, E2eprobeHandler):
+        return None
+    from prometheus_client.metrics_core import CounterMetricFamily
+
+    _calls, events = handler.counts()
+    family = CounterMetricFamily("patroni_mpp_e2eprobe_events", "MPP events handled.", labels=["type"])
+    for kind, count in sorted(events.items()):
+        family.add_metric([kind], count)
+    return [family]

@@ -8,6 +8,7 @@ preload the library, and create the extension once, when the cluster is created 
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -95,6 +96,9 @@ class TimescaleDBHandler(TimescaleDB, AbstractMPPHandler):
 
     extension: ClassVar[str] = "timescaledb"
 
+    bootstrapped: tuple[str, str | None, datetime.datetime] | None = None
+    """How this process's ``bootstrap`` ended (outcome, error type, when); None when it did not run."""
+
     def handle_event(self, cluster: ClusterLike, event: dict[str, Any]) -> None:
         """Ignore worker notifications.
 
@@ -126,6 +130,26 @@ class TimescaleDBHandler(TimescaleDB, AbstractMPPHandler):
         :raises Exception: the host connection's errors, unchanged (for instance when the library is
             not preloaded).
         """
+        try:
+            self._create_extension()
+        except Exception as exc:
+            self.bootstrapped = ("failed", type(exc).__name__, datetime.datetime.now(datetime.UTC))
+            raise
+        self.bootstrapped = ("created", None, datetime.datetime.now(datetime.UTC))
+
+    def status(self) -> dict[str, Any]:
+        """What the ``mpp_status`` hook reports: the database, and how this process's bootstrap went.
+
+        From memory: a status must not query the server. ``bootstrap`` is None when this process did not
+        bootstrap the cluster.
+        """
+        outcome = self.bootstrapped
+        bootstrap = (
+            None if outcome is None else {"outcome": outcome[0], "error": outcome[1], "at": outcome[2]}
+        )
+        return {"database": self.config["database"], "extension": self.extension, "bootstrap": bootstrap}
+
+    def _create_extension(self) -> None:
         database = str(self.config["database"])
         pool = self.postgresql.connection_pool
         # Statements here may outlast the host's default statement_timeout of a few seconds.

@@ -6,7 +6,7 @@ so that this module could sit beside other engines' hooks in one plugin manager.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from patroni_mpp import hookimpl
 
@@ -14,6 +14,8 @@ from ._config import TimescaleDBConfig
 from ._engine import TimescaleDB, TimescaleDBHandler
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from patroni_mpp import AbstractMPP, AbstractMPPHandler, PostgresqlLike
     from pydantic import BaseModel
 
@@ -52,3 +54,15 @@ def mpp_handler(engine: AbstractMPP, postgresql: PostgresqlLike) -> AbstractMPPH
     if not isinstance(engine, TimescaleDB):
         return None
     return TimescaleDBHandler(postgresql, engine.config)
+
+
+@hookimpl
+def mpp_status(handler: AbstractMPPHandler) -> Mapping[str, Any] | None:
+    """The status ``GET /mpp`` shows for a TimescaleDB node (None for other engines' handlers).
+
+    Optional hook: without it the bridge still reports the engine's name, distribution and version.
+    The answer comes from memory; a status never queries the server.
+
+    :param handler: this node's handler.
+    """
+    return handler.status() if isinstance(handler, TimescaleDBHandler) else None
