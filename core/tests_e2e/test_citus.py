@@ -25,6 +25,7 @@ def citus_ready(pg_bin: Path) -> None:
         pytest.skip(reason)
 
 
+@pytest.mark.scenario
 def test_worker_switchover_and_failover_under_load(
     citus_ready: None,
     formation: lc.Formation,

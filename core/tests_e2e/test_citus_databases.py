@@ -45,6 +45,7 @@ def dist_nodes(coordinator: lc.PatroniNode, dbname: str) -> Rows:
     return {(int(g), str(n), int(p), str(r)) for g, n, p, r in rows}
 
 
+@pytest.mark.scenario
 def test_two_databases_through_switchover_and_failover(
     citus_ready: None,
     formation: lc.Formation,

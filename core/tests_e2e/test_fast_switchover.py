@@ -240,6 +240,7 @@ def citus_ready(pg_bin: Path) -> None:
         pytest.skip(reason)
 
 
+@pytest.mark.scenario
 def test_citus_switchovers_and_failover_with_fast_switchover(
     citus_ready: None, formation: lc.Formation, node_python: str, request: pytest.FixtureRequest
 ) -> None:
