@@ -19,6 +19,7 @@ import psutil
 import pytest
 from patroni_mpp import bridge
 from patroni_mpp.bridge import _fast_switchover as fast
+from patroni_mpp.bridge import _switchover_waits as waits
 from patroni_mpp.bridge._call_sites import (
     CallSite,
     CallSiteError,
@@ -77,13 +78,13 @@ def test_window_sets_and_restores_its_values(installed: tuple[str, ...]) -> None
     import patroni.postgresql
     from patroni.postgresql.postmaster import PostmasterProcess
 
-    windows = fast.WINDOWS
+    windows = waits.WINDOWS
     assert [windows.active] == [False]
     with windows.opened("a test"):
         with windows.opened("a nested test"):
-            assert patroni.postgresql.STOP_POLLING_INTERVAL == fast.STOP_POLL_INTERVAL
+            assert patroni.postgresql.STOP_POLLING_INTERVAL == waits.STOP_POLL_INTERVAL
         assert [windows.active] == [True]
-        assert PostmasterProcess.__dict__["wait"] is fast._wait_exited
+        assert PostmasterProcess.__dict__["wait"] is waits.wait_exited
     assert [windows.active] == [False]
     assert patroni.postgresql.STOP_POLLING_INTERVAL == 1
     assert "wait" not in PostmasterProcess.__dict__ and "is_running" not in PostmasterProcess.__dict__
@@ -93,7 +94,7 @@ def test_graceful_demote_opens_a_window_and_other_modes_do_not(installed: tuple[
     import patroni.ha
 
     seen: list[tuple[str, bool]] = []
-    wrapped = fast._wrap_demote(lambda _self, mode: seen.append((mode, fast.WINDOWS.active)))
+    wrapped = waits.wrap_demote(lambda _self, mode: seen.append((mode, waits.WINDOWS.active)))
     for mode in ("graceful", "immediate", "immediate-nolock", "offline"):
         wrapped(object(), mode)
     assert seen == [("graceful", True), ("immediate", False), ("immediate-nolock", False), ("offline", False)]
@@ -102,8 +103,8 @@ def test_graceful_demote_opens_a_window_and_other_modes_do_not(installed: tuple[
 
 def test_promotion_window_only_after_a_switchover_request(installed: tuple[str, ...]) -> None:
     opened: list[bool] = []
-    promote = fast._wrap_promote(lambda _self, *args: opened.append(fast.WINDOWS.active))
-    unhealthy = fast._wrap_process_unhealthy_cluster(lambda _self: promote(object(), 10))
+    promote = waits.wrap_promote(lambda _self, *args: opened.append(waits.WINDOWS.active))
+    unhealthy = waits.wrap_process_unhealthy_cluster(lambda _self: promote(object(), 10))
 
     class Ha:
         def __init__(self, failover: Any) -> None:
@@ -253,8 +254,8 @@ def test_an_exited_postmaster_counts_as_stopped_in_a_window() -> None:
             time.sleep(0.01)
         assert process.status() == psutil.STATUS_ZOMBIE  # exited, not reaped: we did not wait for it
         assert process.is_running()  # what Patroni sees outside a window
-        assert not fast._running_unless_exited(process)
-        fast._wait_exited(process, timeout=0)  # returns at once: no TimeoutExpired
+        assert not waits.running_unless_exited(process)
+        waits.wait_exited(process, timeout=0)  # returns at once: no TimeoutExpired
     finally:
         child.wait()
 
@@ -263,7 +264,7 @@ def test_wait_exited_keeps_the_timeout_of_a_running_process() -> None:
     child = subprocess.Popen(["sleep", "30"])
     try:
         with pytest.raises(psutil.TimeoutExpired):
-            fast._wait_exited(psutil.Process(child.pid), timeout=0.1)
+            waits.wait_exited(psutil.Process(child.pid), timeout=0.1)
     finally:
         child.kill()
         child.wait()
@@ -319,7 +320,7 @@ def test_postmaster_start_forks_from_the_fork_server_only_in_a_window(installed:
     site = fast.PATCHES[[p.name for p in fast.PATCHES].index("postmaster-start")].sites[0]
     route = fast._CALL_ROUTES["postmaster-start"]
     assert route({}, "spawn").get_start_method() == "spawn"
-    with fast.WINDOWS.opened("a test"):
+    with waits.WINDOWS.opened("a test"):
         assert route({}, "spawn").get_start_method() == "forkserver"
         assert route({}, "fork").get_start_method() == "fork"  # only what Patroni asks as spawn
     assert locate(site)[0] == "PostmasterProcess.start"
@@ -329,7 +330,7 @@ def test_a_postmaster_started_in_a_window_is_detached(installed: tuple[str, ...]
     from patroni.postgresql.postmaster import pg_ctl_start
 
     context = fast._CALL_ROUTES["postmaster-start"]
-    with fast.WINDOWS.opened("a test"):
+    with waits.WINDOWS.opened("a test"):
         ctx = context({}, "spawn")
     parent, child = ctx.Pipe(False)
     marker = tmp_path / "started"

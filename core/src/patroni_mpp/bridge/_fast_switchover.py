@@ -19,31 +19,34 @@ mode with the patch's name and what changed.
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import importlib
 import logging
-import multiprocessing
-import multiprocessing.forkserver
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ._call_sites import CallSite, CallSiteError, RoutedModule, RoutedPollingLoop, SiteKey, locate
 from ._errors import BridgeError
 from ._patching import replace
+from ._switchover_waits import (
+    POLL_INTERVAL,
+    STOP_POLL_INTERVAL,
+    WINDOWS,
+    route_checkpoint_received,
+    route_follow_new_leader,
+    route_fork_server,
+    route_short_interval,
+    route_short_sleep,
+    running_unless_exited,
+    start_fork_server,
+    wait_exited,
+    wrap_demote,
+    wrap_process_unhealthy_cluster,
+    wrap_promote,
+)
 
 logger = logging.getLogger(__name__)
-
-POLL_INTERVAL = 0.05
-"""Seconds between two checks of a condition in a window (Patroni: 1 s, or a fixed sleep)."""
-
-STOP_POLL_INTERVAL = 0.1
-"""``STOP_POLLING_INTERVAL`` of ``patroni.postgresql`` in a window (Patroni: 1 s). Patroni counts the stop
-timeout in steps of this interval, so it stays coarser than :data:`POLL_INTERVAL` to keep that count close to
-wall time (each step also runs ``pg_controldata``)."""
 
 
 class FastSwitchoverError(BridgeError):
@@ -169,218 +172,11 @@ PATCHES: tuple[Patch, ...] = (
 """Every change the mode makes, in the order a switchover meets them."""
 
 
-_ABSENT = object()
-
-
-class _Windows:
-    """Planned switchover windows open in this process (nested or concurrent ones count).
-
-    While one is open, the attributes given to :meth:`set_while_open` hold their window values; the last
-    window to close puts back what was there before (or removes what was not).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open = 0
-        self._settings: list[tuple[Any, str, Any]] = []
-        self._saved: list[tuple[Any, str, Any]] = []
-        self.promotion_planned = False
-        """Set by the HA loop before it may start a promotion: True while the DCS holds a request."""
-
-    def set_while_open(self, owner: Any, name: str, value: Any) -> None:
-        """Give ``owner.name`` the value ``value`` while a window is open."""
-        with self._lock:
-            self._settings.append((owner, name, value))
-
-    @property
-    def active(self) -> bool:
-        """True while a window is open."""
-        return self._open > 0
-
-    @contextlib.contextmanager
-    def opened(self, why: str) -> Iterator[None]:
-        """Open a window for the duration of the block."""
-        with self._lock:
-            self._open += 1
-            if self._open == 1:
-                self._saved = [
-                    (owner, name, owner.__dict__.get(name, _ABSENT)) for owner, name, _ in self._settings
-                ]
-                for owner, name, value in self._settings:
-                    setattr(owner, name, value)
-        logger.info("Fast switchover: %s, waits are bounded polls until it ends", why)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._open -= 1
-                if self._open == 0:
-                    for owner, name, saved in reversed(self._saved):
-                        if saved is _ABSENT:
-                            delattr(owner, name)
-                        else:
-                            setattr(owner, name, saved)
-
-    def forget(self) -> None:
-        """Drop every setting (after the bridge's uninstall; tests only)."""
-        with self._lock:
-            self._settings.clear()
-
-
-WINDOWS = _Windows()
-"""The process's windows (one Patroni daemon per process)."""
-
-_statuses = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="patroni-mpp-fast")
-
-
-def _has_checkpoint(ha: Any, lsn: int, deadline: float) -> bool:
-    """True when a failover candidate that may be promoted has received WAL up to ``lsn``."""
-    futures = [_statuses.submit(ha.fetch_node_status, member) for member in ha.get_failover_candidates(False)]
-    try:
-        for future in concurrent.futures.as_completed(futures, timeout=max(deadline - time.monotonic(), 0)):
-            status = future.result()
-            if not status.failover_limitation() and status.wal_position >= lsn:
-                return True
-    except concurrent.futures.TimeoutError:
-        pass
-    return False
-
-
-def _running_unless_exited(process: Any) -> bool:
-    """``PostmasterProcess.is_running`` in a window: an exited process (a zombie) does not run."""
-    import psutil
-
-    try:
-        return bool(psutil.Process.is_running(process)) and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _wait_exited(process: Any, timeout: float | None = None) -> None:
-    """``PostmasterProcess.wait`` in a window: the process counts as gone once it has exited (a zombie)."""
-    import psutil
-
-    started = time.monotonic()
-    while _running_unless_exited(process):
-        if timeout is not None and time.monotonic() - started >= timeout:
-            raise psutil.TimeoutExpired(timeout, process.pid)
-        time.sleep(POLL_INTERVAL)
-
-
-def _bounded_wait(condition: Callable[[float], bool], seconds: float, what: str) -> None:
-    """Check ``condition(deadline)`` every :data:`POLL_INTERVAL` until it holds or ``seconds`` have passed."""
-    started = time.monotonic()
-    deadline = started + seconds
-    while True:
-        try:
-            if condition(deadline):
-                waited = time.monotonic() - started
-                logger.info("Fast switchover: %s after %.3f s (Patroni waits %g s)", what, waited, seconds)
-                return
-        except Exception as exc:  # a failed check is a check that did not succeed
-            logger.debug("Fast switchover: checking that %s failed: %r", what, exc)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            logger.info(
-                "Fast switchover: no sign that %s within %g s; going on as Patroni does", what, seconds
-            )
-            return
-        time.sleep(min(POLL_INTERVAL, remaining))
-
-
-def _route_checkpoint_received(frame_locals: Mapping[str, Any], seconds: float) -> None:
-    if not WINDOWS.active:
-        time.sleep(seconds)
-        return
-    ha, lsn = frame_locals["self"], frame_locals["checkpoint_location"]
-    _bounded_wait(
-        lambda deadline: _has_checkpoint(ha, lsn, deadline),
-        seconds,
-        "a candidate has the shutdown checkpoint",
-    )
-
-
-def _route_follow_new_leader(frame_locals: Mapping[str, Any], seconds: float) -> None:
-    if not WINDOWS.active:
-        time.sleep(seconds)
-        return
-    ha = frame_locals["self"]
-    me = ha.state_handler.name
-
-    def another_leader(_deadline: float) -> bool:
-        leader = ha.dcs.get_cluster().leader
-        return leader is not None and leader.name != me
-
-    _bounded_wait(another_leader, seconds, "another member holds the leader key")
-
-
-def _route_short_sleep(_frame_locals: Mapping[str, Any], seconds: float) -> None:
-    time.sleep(min(POLL_INTERVAL, seconds) if WINDOWS.active else seconds)
-
-
-_fork_server: Any = None
-
-
-def _start_fork_server() -> None:
-    """Start this process's fork server now, before Patroni starts its threads.
-
-    It imports Patroni's start-up helper once, so that a start in a window forks a ready interpreter.
-    """
-    global _fork_server  # noqa: PLW0603 - one per process
-    if _fork_server is None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([_POSTMASTER])
-        multiprocessing.forkserver.ensure_running()
-        _fork_server = context
-
-
-def _route_fork_server(_frame_locals: Mapping[str, Any], method: str | None = None) -> Any:
-    if WINDOWS.active and method == "spawn" and _fork_server is not None:
-        return _fork_server
-    return multiprocessing.get_context(method)
-
-
-def _route_short_interval() -> float | None:
-    return POLL_INTERVAL if WINDOWS.active else None
-
-
-def _wrap_demote(original: Callable[..., Any]) -> Callable[..., Any]:
-    def demote(self: Any, mode: str) -> Any:
-        if mode != "graceful":
-            return original(self, mode)
-        with WINDOWS.opened("demoting for a planned switchover"):
-            return original(self, mode)
-
-    return demote
-
-
-def _wrap_process_unhealthy_cluster(original: Callable[..., Any]) -> Callable[..., Any]:
-    # The HA loop's branch that takes a free leader key and promotes; it clears the switchover request from
-    # the DCS before it starts the promotion, so the request is noted on entry.
-    def process_unhealthy_cluster(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cluster = getattr(self, "cluster", None)
-        WINDOWS.promotion_planned = bool(cluster is not None and cluster.failover)
-        return original(self, *args, **kwargs)
-
-    return process_unhealthy_cluster
-
-
-def _wrap_promote(original: Callable[..., Any]) -> Callable[..., Any]:
-    def promote(self: Any, *args: Any, **kwargs: Any) -> Any:
-        planned, WINDOWS.promotion_planned = WINDOWS.promotion_planned, False
-        if not planned:
-            return original(self, *args, **kwargs)
-        with WINDOWS.opened("promoting for a planned switchover"):
-            return original(self, *args, **kwargs)
-
-    return promote
-
-
 _CALL_ROUTES: dict[str, Callable[..., Any]] = {
-    "checkpoint-received": _route_checkpoint_received,
-    "follow-new-leader": _route_follow_new_leader,
-    "startup-poll": _route_short_sleep,
-    "postmaster-start": _route_fork_server,
+    "checkpoint-received": route_checkpoint_received,
+    "follow-new-leader": route_follow_new_leader,
+    "startup-poll": route_short_sleep,
+    "postmaster-start": route_fork_server,
 }
 
 _ROUTED_NAMES = (
@@ -456,19 +252,19 @@ def install_fast_switchover(version: str) -> tuple[str, ...]:
         for patch in PATCHES:
             for key, site in located[patch.name].items():
                 if site.call.startswith("polling_loop("):
-                    intervals[key] = _route_short_interval
+                    intervals[key] = route_short_interval
                 elif patch.name in _CALL_ROUTES:
                     routes[site.module][key] = _CALL_ROUTES[patch.name]
-        _start_fork_server()
+        start_fork_server()
         WINDOWS.set_while_open(host_postgresql, "STOP_POLLING_INTERVAL", STOP_POLL_INTERVAL)
-        WINDOWS.set_while_open(PostmasterProcess, "wait", _wait_exited)
-        WINDOWS.set_while_open(PostmasterProcess, "is_running", _running_unless_exited)
+        WINDOWS.set_while_open(PostmasterProcess, "wait", wait_exited)
+        WINDOWS.set_while_open(PostmasterProcess, "is_running", running_unless_exited)
         for module, name, function in _ROUTED_NAMES:
             replace(importlib.import_module(module), name, _routed_module(function, routes[module]))
         replace(host_postgresql, "polling_loop", lambda real: RoutedPollingLoop(real, intervals))
-        replace(host_ha.Ha, "demote", _wrap_demote)
-        replace(host_ha.Ha, "process_unhealthy_cluster", _wrap_process_unhealthy_cluster)
-        replace(host_postgresql.Postgresql, "promote", _wrap_promote)
+        replace(host_ha.Ha, "demote", wrap_demote)
+        replace(host_ha.Ha, "process_unhealthy_cluster", wrap_process_unhealthy_cluster)
+        replace(host_postgresql.Postgresql, "promote", wrap_promote)
         _installed = True
         names = tuple(patch.name for patch in PATCHES)
         logger.info("Fast planned switchover is on (patches: %s)", ", ".join(names))
