@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import patroni_mpp
 import pytest
@@ -206,3 +207,17 @@ def installed_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def postgresql() -> LocalPostgresql:
     """The host PostgreSQL object handlers are built with (never connected by these tests)."""
     return LocalPostgresql("node1", "127.0.0.1", 5432)
+
+
+@pytest.fixture
+def watch(installed_dists: FakeDists) -> ModuleType:
+    """The ``watch`` test engine (observation hooks), installed; its module's ``BEHAVIOUR`` steers them.
+
+    Shared by the status and the metrics tests (``observed_engines`` writes its source).
+    """
+    from observed_engines import observed_engine_source
+
+    installed_dists.add(
+        "watch-engine", {"watch": "watch"}, {"watch": observed_engine_source("watch")}, version="2.5"
+    )
+    return patroni_mpp.load_engine("watch").module

@@ -8,8 +8,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import FakeDists
-from observed_engines import observed_engine_source
 from patroni_mpp import get_mpp, load_engine
 from patroni_mpp.bridge._metrics import render_metrics
 from patroni_mpp.bridge._observe import Observed
@@ -37,15 +35,6 @@ def _observed(section: str, config: dict[str, Any], postgresql: LocalPostgresql)
     return Observed(
         load_engine(section), handler, scope="demo", member="node1", secrets=frozenset({"Top-Secret"})
     )
-
-
-@pytest.fixture
-def watch(installed_dists: FakeDists) -> ModuleType:
-    """The ``watch`` engine (observation hooks), installed; its module's ``BEHAVIOUR`` steers the hooks."""
-    installed_dists.add(
-        "watch-engine", {SECTION: SECTION}, {SECTION: observed_engine_source(SECTION)}, version="2.5"
-    )
-    return load_engine(SECTION).module
 
 
 def test_null_engine_has_the_info_and_up_metrics(postgresql: LocalPostgresql) -> None:

@@ -9,9 +9,7 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
-import pytest
 from conftest import FakeDists
-from observed_engines import observed_engine_source
 from patroni_mpp import AbstractMPPHandler, get_mpp, load_engine
 from patroni_mpp.bridge._observe import Observed, observe
 from patroni_mpp.bridge._status import MAX_DEPTH, MAX_ITEMS, build_status, jsonable
@@ -24,15 +22,6 @@ CONFIG = {SECTION: {"group": 1, "database": "db"}}
 def _observed(section: str, config: dict[str, Any], postgresql: LocalPostgresql) -> Observed:
     handler = get_mpp(config).get_handler_impl(postgresql)
     return Observed(load_engine(section), handler, scope="demo", member=postgresql.name)
-
-
-@pytest.fixture
-def watch(installed_dists: FakeDists) -> ModuleType:
-    """The ``watch`` engine (observation hooks), installed; its module's ``BEHAVIOUR`` steers the hooks."""
-    installed_dists.add(
-        "watch-engine", {SECTION: SECTION}, {SECTION: observed_engine_source(SECTION)}, version="2.5"
-    )
-    return load_engine(SECTION).module
 
 
 def test_null_engine_reports_its_identity(postgresql: LocalPostgresql) -> None:

@@ -151,3 +151,15 @@ def ctl(node_python: str) -> Callable[..., subprocess.CompletedProcess[str]]:
         )  # fmt: skip
 
     return run
+
+
+@pytest.fixture(scope="session")
+def citus_ready(pg_bin: Path) -> None:
+    """Skip (fail under ``PATRONI_MPP_TEST_CITUS=real``) where the citus extension or engine is missing."""
+    import citusload
+
+    reason = citusload.citus_unavailable_reason(pg_bin)
+    if reason is not None:
+        if os.environ.get("PATRONI_MPP_TEST_CITUS", "").strip().lower() == "real":
+            pytest.fail(f"PATRONI_MPP_TEST_CITUS=real, but {reason}", pytrace=False)
+        pytest.skip(reason)

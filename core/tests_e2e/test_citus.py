@@ -8,21 +8,9 @@ to name every worker group's DCS leader. The timings are measured by ``bench/e2e
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import citusload
 import localcluster as lc
 import pytest
-
-
-@pytest.fixture(scope="module")
-def citus_ready(pg_bin: Path) -> None:
-    reason = citusload.citus_unavailable_reason(pg_bin)
-    if reason is not None:
-        if os.environ.get("PATRONI_MPP_TEST_CITUS", "").strip().lower() == "real":
-            pytest.fail(f"PATRONI_MPP_TEST_CITUS=real, but {reason}", pytrace=False)
-        pytest.skip(reason)
 
 
 @pytest.mark.scenario

@@ -12,9 +12,7 @@ citus extension and the citus engine plugin are installed (fails instead of skip
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import citusload
 import localcluster as lc
@@ -23,15 +21,6 @@ import pytest
 DATABASES = ("citus", "citus_app2")
 SETTLE = 2.0
 """Seconds of load before and after each event."""
-
-
-@pytest.fixture(scope="module")
-def citus_ready(pg_bin: Path) -> None:
-    reason = citusload.citus_unavailable_reason(pg_bin)
-    if reason is not None:
-        if os.environ.get("PATRONI_MPP_TEST_CITUS", "").strip().lower() == "real":
-            pytest.fail(f"PATRONI_MPP_TEST_CITUS=real, but {reason}", pytrace=False)
-        pytest.skip(reason)
 
 
 Rows = set[tuple[int, str, int, str]]

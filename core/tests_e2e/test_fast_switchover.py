@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import citusload
@@ -229,15 +228,6 @@ def test_kill9_failover_opens_no_window(plain: list[lc.PatroniNode]) -> None:
     old.start()
     lc.wait_streaming(plain, 2, timeout=180)
     assert lc.leader_of(plain) is new
-
-
-@pytest.fixture(scope="module")
-def citus_ready(pg_bin: Path) -> None:
-    reason = citusload.citus_unavailable_reason(pg_bin)
-    if reason is not None:
-        if os.environ.get("PATRONI_MPP_TEST_CITUS", "").strip().lower() == "real":
-            pytest.fail(f"PATRONI_MPP_TEST_CITUS=real, but {reason}", pytrace=False)
-        pytest.skip(reason)
 
 
 @pytest.mark.scenario
