@@ -16,10 +16,9 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLISHED = ["core", "plugins/null", "plugins/timescaledb-stub"]
-"""Packages whose changelog this repository keeps (the Citus package's is kept with its engine)."""
+PUBLISHED = ["core", "plugins/null", "plugins/citus", "plugins/timescaledb-stub"]
+"""Packages published from this repository, each with its changelog."""
 
-ALL_PACKAGES = [*PUBLISHED, "plugins/citus"]
 
 LOWEST_EXCEPTIONS = {"psycopg": "3.1.4"}
 """Lower bounds that do not install on CPython 3.11 and the lowest that does (see constraints-lowest.txt)."""
@@ -34,7 +33,7 @@ def test_licence_is_mit_by_the_authors() -> None:
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License\n")
     assert re.search(r"^Copyright \(c\) \d{4} the patroni-mpp authors$", text, flags=re.MULTILINE)
-    for package in ALL_PACKAGES:
+    for package in PUBLISHED:
         project = _pyproject(package)["project"]
         assert isinstance(project, dict)
         assert project["license"] == "MIT", package
@@ -82,7 +81,7 @@ def _constraints() -> dict[str, str]:
 def _lower_bounds() -> dict[str, set[str]]:
     """Third-party requirement name -> the ``>=`` bounds the pyprojects give it (extras included)."""
     bounds: dict[str, set[str]] = {}
-    for package in ALL_PACKAGES:
+    for package in PUBLISHED:
         project = _pyproject(package)["project"]
         assert isinstance(project, dict)
         requirements = list(project.get("dependencies", []))
