@@ -182,6 +182,32 @@ def test_env_sets_every_key_of_the_engine_model(
     assert config["e2eprobe"]["record_dir"] == "/r"
 
 
+def test_env_imports_no_engine_without_its_variables(
+    installed: str, probe_importable: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from patroni.config import Config
+    from patroni_mpp import _discovery
+    from patroni_mpp.bridge import _config
+
+    loaded: list[str] = []
+    real = _discovery.load_engine
+
+    def recording(name: str) -> Any:
+        loaded.append(name)
+        return real(name)
+
+    monkeypatch.setattr(_config, "load_engine", recording)
+    for variable in [v for v in os.environ if v.startswith(("PATRONI_E2EPROBE_", "PATRONI_CITUS_"))]:
+        monkeypatch.delenv(variable)
+    Config._build_environment_configuration()
+    assert loaded == []  # only the configured engine is ever imported: here, none
+    monkeypatch.setenv("PATRONI_E2EPROBE_RECORD_DIR", "/from-env")
+    assert Config._build_environment_configuration()["e2eprobe"] == {"record_dir": "/from-env"}
+    assert loaded == ["e2eprobe"]
+
+
 @pytest.mark.skipif("citus" not in installed_engines(), reason="the citus engine plugin is not installed")
 def test_env_reaches_the_citus_keys_patroni_does_not_read(
     installed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -16,7 +16,7 @@ from copy import deepcopy
 from typing import Any
 
 from .._discovery import configured_section, installed_engines, load_engine
-from .._environment import env_var_name
+from .._environment import env_var_name, section_env_prefix
 from .._errors import EngineConfigError, MPPError
 from .._sections import NULL_ENGINE
 from ._lookup import engine_section
@@ -98,6 +98,9 @@ def _take_section_keys(ret: dict[str, Any], name: str) -> None:
     removed from the environment, as Patroni removes those it reads. Values stay strings (an empty one
     too): the engine's model converts them, or reports them naming the key.
     """
+    prefix = section_env_prefix(name)
+    if not any(variable.startswith(prefix) for variable in os.environ):
+        return  # nothing to take: and an engine that is not configured is never imported for it
     for key in _engine_keys(name):
         variable = env_var_name(name, key)
         if variable not in os.environ:
