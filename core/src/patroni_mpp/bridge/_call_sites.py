@@ -13,6 +13,7 @@ goes to the real object unchanged.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import sys
@@ -85,6 +86,12 @@ def _calls(node: ast.AST, text: str, around: ast.AST) -> Iterator[tuple[ast.Call
         yield from _calls(child, text, child if isinstance(child, _COMPOUND) else around)
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed(source: str) -> ast.Module:
+    """The syntax tree of a module's source, parsed once for all of its call sites."""
+    return ast.parse(source)
+
+
 def locate(site: CallSite, source: str | None = None) -> SiteKey:
     """Find ``site`` in its module's source; return the key its running call is recognised by.
 
@@ -97,7 +104,7 @@ def locate(site: CallSite, source: str | None = None) -> SiteKey:
             source = inspect.getsource(importlib.import_module(site.module))
         except (ImportError, OSError, TypeError) as exc:
             raise CallSiteError(f"{site.module}: source not readable ({exc})") from exc
-    function, qualname = _function_node(ast.parse(source), site)
+    function, qualname = _function_node(_parsed(source), site)
     found = list(_calls(function, site.call, function))
     if len(found) != 1:
         raise CallSiteError(f"{site.where} calls {site.call} {len(found)} times where once was expected")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import multiprocessing
-import multiprocessing.forkserver
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -92,15 +92,28 @@ class _Windows:
 WINDOWS = _Windows()
 """The process's windows (one Patroni daemon per process)."""
 
-_statuses = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="patroni-mpp-fast")
+
+@functools.cache
+def _status_requests() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that ask the candidates' REST APIs (made at the first planned switchover)."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="patroni-mpp-fast")
 
 
 def _has_checkpoint(ha: Any, lsn: int, deadline: float) -> bool:
-    """True when a failover candidate that may be promoted has received WAL up to ``lsn``."""
-    futures = [_statuses.submit(ha.fetch_node_status, member) for member in ha.get_failover_candidates(False)]
+    """True when a failover candidate that may be promoted has received WAL up to ``lsn``.
+
+    Every candidate is asked once per round, and the round waits for every answer (or the
+    deadline): a candidate that fails to answer does not cut the round short for the others.
+    """
+    pool = _status_requests()
+    futures = [pool.submit(ha.fetch_node_status, member) for member in ha.get_failover_candidates(False)]
     try:
         for future in concurrent.futures.as_completed(futures, timeout=max(deadline - time.monotonic(), 0)):
-            status = future.result()
+            try:
+                status = future.result()
+            except Exception as exc:  # one candidate's failure; the others may still answer
+                logger.debug("Fast switchover: asking a candidate for its WAL position failed: %r", exc)
+                continue
             if not status.failover_limitation() and status.wal_position >= lsn:
                 return True
     except concurrent.futures.TimeoutError:
@@ -193,6 +206,8 @@ def start_fork_server() -> None:
     """
     global _fork_server  # noqa: PLW0603 - one per process
     if _fork_server is None:
+        import multiprocessing.forkserver  # only the fast mode starts one
+
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([_POSTMASTER])
         multiprocessing.forkserver.ensure_running()
