@@ -169,6 +169,15 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", str(ROOT))
 
 
+@nox.session(python=PYTHON, requires=["wheels"], default=False)
+def docs(session: nox.Session) -> None:
+    """Rewrite docs/hookspecs.md from the hook docstrings (core's tests fail when it is stale)."""
+    _install_packages(session, [], "")
+    page = ROOT / "docs" / "hookspecs.md"
+    session.run("python", "-m", "patroni_mpp._hookspec_docs", str(page))
+    session.log("wrote %s", page.relative_to(ROOT))
+
+
 @nox.session(python=PYTHON, requires=["wheels"], allow_parallel=True)
 def types(session: nox.Session) -> None:
     """mypy --strict over every package's sources and tests."""

@@ -10,25 +10,14 @@ from typing import Any
 
 import pluggy
 import pytest
+from patroni_mpp import _hookspec_docs as hookspec_docs
 from patroni_mpp import hookimpl, hookspecs
 
 DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "hookspecs.md"
 
 
 def _hooks() -> list[tuple[str, Callable[..., Any]]]:
-    return [
-        (name, obj)
-        for name, obj in vars(hookspecs).items()
-        if callable(obj) and hasattr(obj, f"{hookspecs.PROJECT_NAME}_spec")
-    ]
-
-
-def signature(function: Callable[..., Any]) -> str:
-    """The hook's signature as the docs page writes it: ``name(arg: type, ...) -> type``."""
-    annotations = dict(function.__annotations__)
-    returns = annotations.pop("return")
-    args = ", ".join(f"{name}: {annotation}" for name, annotation in annotations.items())
-    return f"def {function.__name__}({args}) -> {returns}"
+    return hookspec_docs.hooks()
 
 
 def _normalise(text: str) -> str:
@@ -58,12 +47,14 @@ def test_hook_is_firstresult(name: str, function: Callable[..., Any]) -> None:
 @pytest.mark.parametrize(("name", "function"), _hooks(), ids=[name for name, _ in _hooks()])
 def test_hook_is_documented(page: str, name: str, function: Callable[..., Any]) -> None:
     assert f"\n## `{name}`\n" in page, f"docs/hookspecs.md has no '## `{name}`' heading"
-    assert signature(function) in page, (
-        f"docs/hookspecs.md lacks the signature of {name}: {signature(function)}"
+    assert hookspec_docs.signature(function) in page, (
+        f"docs/hookspecs.md lacks the signature of {name}: {hookspec_docs.signature(function)}"
     )
     doc = inspect.getdoc(function)
     assert doc, f"hook {name} has no docstring"
-    assert _normalise(doc) in _normalise(page), f"docs/hookspecs.md does not mirror the docstring of {name}"
+    assert _normalise(hookspec_docs.to_markdown(doc)) in _normalise(page), (
+        f"docs/hookspecs.md does not mirror the docstring of {name}"
+    )
 
 
 def test_page_documents_no_other_hook(page: str) -> None:
@@ -73,7 +64,7 @@ def test_page_documents_no_other_hook(page: str) -> None:
 
 def test_page_mirrors_module_docstring(page: str) -> None:
     assert hookspecs.__doc__
-    assert _normalise(inspect.cleandoc(hookspecs.__doc__)) in _normalise(page)
+    assert _normalise(hookspec_docs.to_markdown(hookspecs.__doc__)) in _normalise(page)
 
 
 def test_markers_belong_to_the_project() -> None:
@@ -103,32 +94,29 @@ def test_first_non_none_answer_wins() -> None:
     assert manager.hook.mpp_engine_class(name="x") == "answer for x"
 
 
-def render_page() -> str:
-    """The docs page as generated from the docstrings (``python core/tests/test_hookspecs.py``)."""
-    lines = [
-        "# Hook reference: what an engine plugin implements\n",
-        "This page mirrors the docstrings of `patroni_mpp.hookspecs`",
-        "(core/src/patroni_mpp/hookspecs.py), the engine author's reference.",
-        "`core/tests/test_hookspecs.py` fails when a hook, its signature or its docstring is",
-        "missing here; `python core/tests/test_hookspecs.py` rewrites this page from them.\n",
-        "## Overview\n",
-        inspect.cleandoc(hookspecs.__doc__ or "") + "\n",
-        "Markers: `from patroni_mpp import hookimpl` (also `patroni_mpp.hookspecs.hookimpl`); the",
-        "specifications use `patroni_mpp.hookspecs.hookspec`. Both belong to the pluggy project",
-        "name `patroni_mpp`.\n",
-    ]
-    for name, function in _hooks():
-        spec = getattr(function, f"{hookspecs.PROJECT_NAME}_spec")
-        lines += [
-            f"## `{name}`\n",
-            "```python",
-            f"@hookspec(firstresult={spec['firstresult']})",
-            signature(function),
-            "```\n",
-            (inspect.getdoc(function) or "") + "\n",
-        ]
-    return "\n".join(lines).rstrip() + "\n"
+def test_page_is_current(page: str) -> None:
+    assert page == hookspec_docs.render_page(), "docs/hookspecs.md is stale: run 'nox -s docs'"
 
 
-if __name__ == "__main__":
-    DOCS_PAGE.write_text(render_page(), encoding="utf-8")
+def test_page_is_plain_markdown(page: str) -> None:
+    """No reST survives on the page: roles, double backquotes and ``::`` render literally in Markdown."""
+    assert not re.search(r":(data|class|func|meth|attr|mod|exc):`", page)
+    assert "``" not in page.replace("```", "")
+    assert not re.search(r"::\s*$", page, flags=re.MULTILINE)
+    assert not re.search(r"^:(param|returns|raises)", page, flags=re.MULTILINE)
+
+
+def test_markdown_of_the_rest_constructs_used() -> None:
+    text = """Use :func:`mpp_status` and ``x``::
+
+        code()
+
+    :param name: the section
+        name.
+    :returns: the model.
+    :raises ValueError: on bad input.
+    """
+    assert hookspec_docs.to_markdown(text) == (
+        "Use `mpp_status` and `x`:\n\n```python\ncode()\n```\n\n"
+        "- `name`: the section\n  name.\n- Returns: the model.\n- Raises `ValueError`: on bad input.\n"
+    )
