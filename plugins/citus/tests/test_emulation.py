@@ -1,5 +1,7 @@
-"""The Citus metadata API facts the engine relies on (citus-engine.md §14), checked on the session's
-Citus test server: the SQL emulation, or real Citus when ``PATRONI_MPP_TEST_CITUS`` selects it.
+"""The Citus metadata API facts the engine relies on, checked on the session's Citus test server.
+
+The server runs the SQL emulation, or real Citus when ``PATRONI_MPP_TEST_CITUS`` selects it; the facts, as
+measured on Citus 13.2.2, are listed in ``patroni_mpp_citus/testing/README.md``.
 
 Real Citus is the reference: every test without the ``emulated_only`` fixture runs the same
 assertions on both, so the emulation must behave like Citus 13.2 there. Tests that need the

@@ -1,10 +1,9 @@
 """The coordinator's handler on a real PostgreSQL server, through its real worker thread.
 
-Scenarios of citus-engine.md 17.1 and 17.4, checked against ``pg_dist_node`` and against the
-statements the
-server logged for the handler's ``citus`` connection. Worker nodes are addresses of the test
-server's
-``node_address()`` (never contacted by the emulation).
+The behaviours of Patroni's own Citus handler tests, and those of the deliberate differences the package
+README lists, checked against ``pg_dist_node`` and against the statements the server logged for the handler's
+``citus`` connection. Worker nodes are addresses of the test server's ``node_address()`` (never contacted by
+the emulation).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import psycopg
 import pytest
 from patroni_mpp.testing.host import member
 from patroni_mpp.testing.polling import wait_for
-from patroni_mpp_citus import AFTER_PROMOTE, BEFORE_DEMOTE, BEFORE_PROMOTE, Outcome
+from patroni_mpp_citus._model import AFTER_PROMOTE, BEFORE_DEMOTE, BEFORE_PROMOTE, Outcome
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 from tests._helpers import (
@@ -64,8 +63,7 @@ def nodeid(conn: Connection, host: str, port: int) -> int:
     return int(row[0])
 
 
-# -- reconciliation
-# ----------------------------------------------------------------------------------
+# -- reconciliation --------------------------------------------------------------------------------
 
 
 def test_reconciliation_registers_every_group(formation: Formation, statement_log: StatementLogView) -> None:
@@ -172,8 +170,7 @@ def test_coordinator_group_goes_first(
     ]
 
 
-# -- events: the switchover life cycle
-# ------------------------------------------------------------------
+# -- events: the switchover life cycle -------------------------------------------------------------
 
 
 def test_planned_switchover(
@@ -354,8 +351,7 @@ def test_other_groups_wait_for_the_open_transaction(
     assert statements.index(("COMMIT",)) < statements.index(("add", *citus.node_address(3), 2, "primary"))
 
 
-# -- deadlines
-# -----------------------------------------------------------------------------------------
+# -- deadlines -------------------------------------------------------------------------------------
 
 
 def test_deadline_rollback_lets_other_groups_go_on(
@@ -469,8 +465,7 @@ def test_statement_blocked_past_the_deadline_is_cancelled(
     assert formation.group_rows(1) == {(ha, pa, "primary"), (*formation.citus.node_address(2), "secondary")}
 
 
-# -- before_demote callers are always released
-# -----------------------------------------------------------
+# -- before_demote callers are always released -----------------------------------------------------
 
 
 def test_replaced_before_demote_caller_is_woken(formation: Formation) -> None:
@@ -535,8 +530,7 @@ def test_on_demote_of_a_fresh_handler(formation: Formation) -> None:
     assert not formation.handler.worker.alive
 
 
-# -- pausing an unregistered group, roles, hostnames
-# ---------------------------------------------------
+# -- pausing an unregistered group, roles, hostnames -----------------------------------------------
 
 
 def test_no_transaction_for_a_group_that_is_not_registered(
@@ -612,8 +606,7 @@ def formation_member(name: str, host: str, **kwargs: Any) -> Any:
     return member(name, host, 5432, **kwargs)
 
 
-# -- failures
-# ------------------------------------------------------------------------------------------
+# -- failures --------------------------------------------------------------------------------------
 
 
 def test_processing_error_is_logged_and_recovered(

@@ -1,4 +1,4 @@
-"""bootstrap (citus-engine.md 9), adjust_postgres_gucs (10) and ignore_replication_slot (11)."""
+"""The handler's node preparation: bootstrap, adjust_postgres_gucs and ignore_replication_slot."""
 
 from __future__ import annotations
 

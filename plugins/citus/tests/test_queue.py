@@ -1,5 +1,4 @@
-"""Admission rules (citus-engine.md 4.3), picking (3.5), task building (4) and waiting — no thread,
-no DB.
+"""Admission rules, picking, task building and waiting of the task queue — no thread, no DB.
 
 The queue takes the current time as an argument, so these tests drive it with explicit times.
 """
@@ -13,7 +12,8 @@ from typing import Any
 
 import pytest
 from patroni_mpp.testing.host import Cluster, cluster, member
-from patroni_mpp_citus import (
+from patroni_mpp_citus._cache_reload import RELOAD_BACKOFF_MAX, reload_backoff
+from patroni_mpp_citus._model import (
     AFTER_PROMOTE,
     BEFORE_DEMOTE,
     BEFORE_PROMOTE,
@@ -25,7 +25,6 @@ from patroni_mpp_citus import (
     Row,
     Task,
 )
-from patroni_mpp_citus._cache_reload import RELOAD_BACKOFF_MAX, reload_backoff
 from patroni_mpp_citus._queue import TaskQueue
 from patroni_mpp_citus._topology import address_of, build_task, redact_url
 
