@@ -47,7 +47,7 @@ def task(event: str, timeout: float | None = None, view: Cluster | None = None, 
 
 
 def test_admission_sequence(caplog: pytest.LogCaptureFixture) -> None:
-    """17.1.4, step by step."""
+    """The admission rules, one task after the other (which is queued, replaced or refused)."""
     caplog.set_level(logging.DEBUG, logger="patroni_mpp_citus")
     queue = TaskQueue()
     assert queue.reload
@@ -153,7 +153,7 @@ def test_discard_all_wakes_nothing_itself_but_returns_the_dropped() -> None:
 
 
 def test_task_from_the_dcs_view() -> None:
-    """4.2: leader -> primary (demoted for before_demote); running, balanceable members ->
+    """Leader -> primary (demoted for before_demote); running, balanceable members ->
     secondaries."""
     view = cluster(
         member("leader", "10.0.0.5", 5433, role="primary"),
@@ -211,7 +211,7 @@ def test_group_and_task_equality() -> None:
 
 
 def test_wait_is_released_by_wakeup() -> None:
-    """17.1.10: ``wait`` returns when the worker wakes the task, and says so."""
+    """``wait`` returns when the worker wakes the task, and says so."""
     made = task(BEFORE_DEMOTE, 30)
     assert not made.wait(0)
     result: list[Any] = []
