@@ -12,7 +12,8 @@ from typing import Any
 
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp.testing.polling import DEADLINE, wait_for
-from patroni_mpp_citus import ENGINE_THREAD_PREFIXES, CitusHandler
+from patroni_mpp_citus import CitusHandler
+from patroni_mpp_citus._handler import ENGINE_THREAD_PREFIXES
 from patroni_mpp_citus.testing.emulation import wait_metadata_synced
 from patroni_mpp_citus.testing.server import CitusTestServer
 

@@ -121,8 +121,7 @@ class AbstractMPP(abc.ABC):
         subclass of the descriptor class whose name starts with the descriptor's name and that is an
         :class:`AbstractMPPHandler` is instantiated with ``(postgresql, config)``.
 
-        :param postgresql: the host's PostgreSQL object (its ``config`` attribute does not exist
-            yet).
+        :param postgresql: the host's PostgreSQL object (its ``config`` attribute does not exist yet).
         :returns: the handler.
         :raises HandlerNotFoundError: when neither way yields a handler.
         """

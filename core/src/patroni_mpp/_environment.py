@@ -80,9 +80,8 @@ def apply_environment(
     :param section: the section name.
     :param keys: the keys the section accepts (see :func:`environment_overrides`).
     :param environ: the environment (``os.environ`` by default).
-    :returns: the merged value (``value`` unchanged when nothing applies or when it is not a
-        mapping, so that validation reports it) and the overrides that were applied (key -> variable
-        name).
+    :returns: the merged value (``value`` unchanged when nothing applies or when it is not a mapping, so that
+        validation reports it) and the overrides that were applied (key -> variable name).
     """
     overrides = environment_overrides(section, keys, environ)
     if not overrides or not (value is None or isinstance(value, Mapping)):

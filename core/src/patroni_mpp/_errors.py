@@ -80,8 +80,7 @@ class MultipleEnginesError(MPPError):
 class FieldProblem:
     """One problem found in an engine's configuration section.
 
-    :ivar location: dotted path of the offending key inside the section (``""`` for the whole
-        section).
+    :ivar location: dotted path of the offending key inside the section (``""`` for the whole section).
     :ivar message: what is wrong, in words meant for an operator.
     """
 

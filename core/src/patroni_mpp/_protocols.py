@@ -74,8 +74,7 @@ class LeaderLike(Protocol):
 class ClusterLike(Protocol):
     """One Patroni cluster (one MPP group) as read from the DCS.
 
-    On an MPP coordinator the cluster also carries :attr:`workers`, the clusters of every worker
-    group.
+    On an MPP coordinator the cluster also carries :attr:`workers`, the clusters of every worker group.
     """
 
     @property

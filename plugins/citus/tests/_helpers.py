@@ -1,7 +1,6 @@
 """Helpers of the engine's tests (no fixtures of conftest.py are redefined here).
 
-* :class:`Formation`: a coordinator handler on the session's Citus test server plus DCS views of
-  worker
+* :class:`Formation`: a coordinator handler on the session's Citus test server plus DCS views of worker
   groups, with ways to read ``pg_dist_node`` and the handler's statements back;
 * :func:`simulate`: a pure-Python model of ``pg_dist_node`` that applies a transition's changes and
   checks Citus's constraints after every statement;
@@ -20,16 +19,9 @@ from typing import Any
 import psycopg
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp.testing.polling import DEADLINE, wait_for
-from patroni_mpp_citus import (
-    DEMOTED,
-    ENGINE_THREAD_PREFIXES,
-    PRIMARY,
-    REMOVE,
-    CitusHandler,
-    Group,
-    Row,
-    Task,
-)
+from patroni_mpp_citus import CitusHandler
+from patroni_mpp_citus._handler import ENGINE_THREAD_PREFIXES
+from patroni_mpp_citus._model import DEMOTED, PRIMARY, REMOVE, Group, Row, Task
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 
@@ -42,12 +34,14 @@ def citus_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(ENGINE_THREAD_PREFIXES) and t.is_alive()]
 
 
-# -- pg_dist_node model
-# -------------------------------------------------------------------------------
+# -- pg_dist_node model ----------------------------------------------------------------------------
 
 
 class CitusConstraintError(AssertionError):
-    """A statement would fail on Citus (or break the invariant of citus-engine.md 7.2)."""
+    """A statement would fail on Citus, or leave two rows with one ``(nodename, nodeport)``.
+
+    A ``demoted`` row counts with its ``<host>-demoted`` name.
+    """
 
 
 @dataclass
@@ -65,8 +59,7 @@ class TableRow:
 class Table:
     """A simulated ``pg_dist_node``: applies engine changes with Citus's checks.
 
-    :ivar unsynced: an update ran in the current transaction (Citus refuses add/remove until
-        commit).
+    :ivar unsynced: an update ran in the current transaction (Citus refuses add/remove until commit).
     """
 
     rows: dict[int, TableRow] = field(default_factory=dict)
@@ -316,8 +309,7 @@ def register(conn: psycopg.Connection[Any], host: str, port: int, groupid: int, 
     return int(row[0])
 
 
-# -- the handler's statements
-# ---------------------------------------------------------------------------
+# -- the handler's statements ----------------------------------------------------------------------
 
 _CALL = re.compile(r"pg_catalog\.(citus_\w+)\((.*)\)")
 _ARG = re.compile(r"'((?:[^']|'')*)'(?:::[\w.]+)?|(true|false)|(-?\d+)(?:::[\w.]+)?")

@@ -32,6 +32,7 @@ from patroni_mpp_citus.testing.server import (
 )
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 from tests._helpers import Formation, citus_threads, make_formation
+from tests._metadata_api import Address, add_node
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +108,28 @@ def formation(citus: CitusTestServer) -> Iterator[Formation]:
     finally:
         made.close()
         assert not citus_threads(), "a thread of the engine is still running"
+
+
+# -- groups registered with the node-metadata API (the tests of its facts) ------------------------
+
+
+@pytest.fixture
+def coordinator(citus: CitusTestServer, citus_conn: Connection) -> Address:
+    """The coordinator registered as group 0 (real Citus wants it before workers)."""
+    host, port = citus.coordinator_address()
+    citus_conn.execute("SELECT pg_catalog.citus_set_coordinator_host(%s, %s)", (host, port))
+    return (host, port)
+
+
+@pytest.fixture
+def group1(citus: CitusTestServer, citus_conn: Connection, coordinator: Address) -> Iterator[int]:
+    """Group 1: primary at node address 1, secondary at node address 2; yields the primary's id."""
+    primary = add_node(citus_conn, citus.node_address(1), 1)
+    add_node(citus_conn, citus.node_address(2), 1, "secondary")
+    yield primary
+
+
+@pytest.fixture
+def group2(citus: CitusTestServer, citus_conn: Connection, group1: int) -> int:
+    """Group 2 besides group 1: its primary at node address 3 (a second metadata worker); its id."""
+    return add_node(citus_conn, citus.node_address(3), 2)

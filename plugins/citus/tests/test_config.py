@@ -9,14 +9,9 @@ import patroni_mpp
 import pytest
 from patroni_mpp import EngineConfigError, apply_environment, get_mpp, load_engine
 from patroni_mpp.testing.host import LocalPostgresql
-from patroni_mpp_citus import (
-    GROUP_RE,
-    Citus,
-    CitusConfig,
-    CitusHandler,
-    config_problems,
-    parse_group,
-)
+from patroni_mpp_citus import Citus, CitusConfig, CitusHandler
+from patroni_mpp_citus._config import config_problems, parse_group
+from patroni_mpp_citus._identity import GROUP_RE
 
 
 def test_entry_point_is_installed() -> None:
@@ -188,8 +183,7 @@ def test_listed_as_ok_with_a_schema() -> None:
     assert schema["properties"]["databases"]["anyOf"][0]["uniqueItems"] is True
 
 
-# -- several Citus databases
-# ---------------------------------------------------------------------------
+# -- several Citus databases -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 import pytest
-from patroni_mpp_citus import CitusEvent, CitusEventError, parse_event
+from patroni_mpp_citus import CitusEventError
+from patroni_mpp_citus._events import CitusEvent, parse_event
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 from tests._helpers import (
     Formation,
@@ -127,7 +128,7 @@ def test_malformed_event_queues_nothing_and_runs_no_sql(
 
 
 def test_malformed_event_is_an_error_even_before_the_first_sync(formation: Formation) -> None:
-    """Deliberate difference: the reference ignored anything, even ``{}``, before the first sync."""
+    """Deliberate difference: Patroni ignored anything, even ``{}``, before the first sync."""
     with pytest.raises(CitusEventError):
         formation.handler.handle_event(formation.view(), {})
     formation.handler.handle_event(formation.view(), GOOD)  # well-formed: ignored, no error

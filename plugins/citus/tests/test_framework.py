@@ -1,4 +1,4 @@
-"""Framework behaviours around the engine (citus-engine.md 17.3), seen from the Citus plugin."""
+"""Framework behaviours around the engine seen from the Citus plugin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""bootstrap (citus-engine.md 9), adjust_postgres_gucs (10) and ignore_replication_slot (11)."""
+"""The handler's node preparation: bootstrap, adjust_postgres_gucs and ignore_replication_slot."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_bootstrap_twice_ignores_the_existing_database(
     postgresql: LocalPostgresql,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """17.1.13: SQLSTATE 42P04 is logged at debug level and ignored; a worker registers no host."""
+    """SQLSTATE 42P04 is logged at debug level and ignored; a worker registers no host."""
     handler = handler_for(postgresql, 2, database)
     handler.bootstrap()
     caplog.set_level(logging.DEBUG, logger="patroni_mpp_citus")
@@ -121,7 +121,7 @@ def test_credential_errors_never_show_the_password(
 
 
 def test_adjust_postgres_gucs() -> None:
-    """17.1.11."""
+    """The server parameters Citus needs are set (the table of the README, "What the engine does")."""
     postgresql = LocalPostgresql("n", "/tmp", 5432)
     handler = handler_for(postgresql, 1, "citus")
     parameters: dict[str, Any] = {
@@ -174,7 +174,7 @@ def test_local_hostname_defaults_to_localhost() -> None:
     ],
 )
 def test_ignore_replication_slot(name: str, kind: str, database: str, plugin: str, kept: bool) -> None:
-    """17.1.12 (Postgres being primary)."""
+    """Only the shard move and split slots of the Citus database are kept, Postgres being a primary."""
     handler = handler_for(LocalPostgresql("n", "127.0.0.1", 5432, primary=True), 1, "citus")
     slot = {"name": name, "type": kind, "database": database, "plugin": plugin}
     assert handler.ignore_replication_slot(slot) is kept

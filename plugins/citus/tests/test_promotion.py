@@ -1,8 +1,7 @@
 """The promotion watch (issue 3, item 10): the pause ends when the promoted node leaves recovery.
 
-Real servers: a worker primary and its streaming replica (``PostgresServer.create_replica``); the
-replica
-is promoted by the test. The coordinator is the session's Citus test server.
+Real servers: a worker primary and its streaming replica (``PostgresServer.create_replica``); the replica is
+promoted by the test. The coordinator is the session's Citus test server.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import pytest
 from patroni_mpp.testing.host import member
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.postgres import PostgresServer
-from patroni_mpp_citus import BEFORE_PROMOTE, Outcome
+from patroni_mpp_citus._model import BEFORE_PROMOTE, Outcome
 from patroni_mpp_citus._promotion import REQUIRE_AUTH, watch_params
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from tests._helpers import Formation, citus_threads, make_formation, records

@@ -1,5 +1,4 @@
-"""Admission rules (citus-engine.md 4.3), picking (3.5), task building (4) and waiting — no thread,
-no DB.
+"""Admission rules, picking, task building and waiting of the task queue — no thread, no DB.
 
 The queue takes the current time as an argument, so these tests drive it with explicit times.
 """
@@ -13,7 +12,8 @@ from typing import Any
 
 import pytest
 from patroni_mpp.testing.host import Cluster, cluster, member
-from patroni_mpp_citus import (
+from patroni_mpp_citus._cache_reload import RELOAD_BACKOFF_MAX, reload_backoff
+from patroni_mpp_citus._model import (
     AFTER_PROMOTE,
     BEFORE_DEMOTE,
     BEFORE_PROMOTE,
@@ -25,7 +25,6 @@ from patroni_mpp_citus import (
     Row,
     Task,
 )
-from patroni_mpp_citus._cache_reload import RELOAD_BACKOFF_MAX, reload_backoff
 from patroni_mpp_citus._queue import TaskQueue
 from patroni_mpp_citus._topology import address_of, build_task, redact_url
 
@@ -48,7 +47,7 @@ def task(event: str, timeout: float | None = None, view: Cluster | None = None, 
 
 
 def test_admission_sequence(caplog: pytest.LogCaptureFixture) -> None:
-    """17.1.4, step by step."""
+    """The admission rules, one task after the other (which is queued, replaced or refused)."""
     caplog.set_level(logging.DEBUG, logger="patroni_mpp_citus")
     queue = TaskQueue()
     assert queue.reload
@@ -154,7 +153,7 @@ def test_discard_all_wakes_nothing_itself_but_returns_the_dropped() -> None:
 
 
 def test_task_from_the_dcs_view() -> None:
-    """4.2: leader -> primary (demoted for before_demote); running, balanceable members ->
+    """Leader -> primary (demoted for before_demote); running, balanceable members ->
     secondaries."""
     view = cluster(
         member("leader", "10.0.0.5", 5433, role="primary"),
@@ -212,7 +211,7 @@ def test_group_and_task_equality() -> None:
 
 
 def test_wait_is_released_by_wakeup() -> None:
-    """17.1.10: ``wait`` returns when the worker wakes the task, and says so."""
+    """``wait`` returns when the worker wakes the task, and says so."""
     made = task(BEFORE_DEMOTE, 30)
     assert not made.wait(0)
     result: list[Any] = []

@@ -13,9 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from patroni_mpp_citus import MetadataDeadlineError, MetadataQueryError, MetadataStore
+from patroni_mpp_citus import MetadataDeadlineError, MetadataQueryError
 from patroni_mpp_citus import _store as store_module
-from patroni_mpp_citus._store import BOUND_STATEMENT, CONNECTION_OPTIONS, LOCK_TIMEOUT_MS, UPDATE_NODE
+from patroni_mpp_citus._store import (
+    BOUND_STATEMENT,
+    CONNECTION_OPTIONS,
+    LOCK_TIMEOUT_MS,
+    UPDATE_NODE,
+    MetadataStore,
+)
 
 
 class Clock:

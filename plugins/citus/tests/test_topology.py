@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from patroni_mpp.testing.host import Member, cluster, member
-from patroni_mpp_citus import AFTER_PROMOTE, PRIMARY, SECONDARY
+from patroni_mpp_citus._model import AFTER_PROMOTE, PRIMARY, SECONDARY
 from patroni_mpp_citus._topology import UrlProblems, address_of, build_task, parse_address
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView

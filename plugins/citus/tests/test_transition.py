@@ -1,11 +1,8 @@
-"""The topology transition (citus-engine.md 7), checked by simulating ``pg_dist_node``.
+"""The topology transition, checked by simulating ``pg_dist_node``.
 
-Every case applies the emitted statements, in order, to a model of the table that starts as ``old``
-and
-fails on whatever Citus would refuse: a duplicate ``(nodename, nodeport)``, a second primary, an add
-or
-remove after an update in the same transaction. The resulting table must equal ``new``, nodeids
-included.
+Every case applies the emitted statements, in order, to a model of the table that starts as ``old`` and
+fails on whatever Citus would refuse: a duplicate ``(nodename, nodeport)``, a second primary, an add or
+remove after an update in the same transaction. The resulting table must equal ``new``, nodeids included.
 """
 
 from __future__ import annotations
@@ -15,7 +12,8 @@ import re
 from typing import Any
 
 import pytest
-from patroni_mpp_citus import DEMOTED, PRIMARY, SECONDARY, Group, Row, transition
+from patroni_mpp_citus._model import DEMOTED, PRIMARY, SECONDARY, Group, Row
+from patroni_mpp_citus._transition import transition
 from tests._helpers import CitusConstraintError, Table, group_content, simulate
 
 ROLES = {"P": PRIMARY, "S": SECONDARY, "D": DEMOTED, "U": "unavailable"}

@@ -1,4 +1,4 @@
-"""The Null engine, found through its real ``null`` entry point (citus-engine.md 17.3)."""
+"""The Null engine, found through its real ``null`` entry point."""
 
 from __future__ import annotations
 

@@ -64,15 +64,13 @@ __all__ = ["EngineConformance", "Invalid"]
 class EngineConformance:
     """Base class of an engine's conformance tests; subclass it as ``Test...`` in a test module.
 
-    Configure it with class attributes; override the methods and fixtures below as the engine
-    needs.
+    Configure it with class attributes; override the methods and fixtures below as the engine needs.
 
     :cvar engine_name: the engine's entry point (= configuration section) name. Required.
     :cvar valid_configs: raw section values the engine must accept; include a coordinator and a
         worker section when the engine has groups. At least one is required.
-    :cvar invalid_configs: raw section values it must reject, each with at least one error naming a
-        key; wrap one in :class:`Invalid` to require a particular location. At least one is
-        required.
+    :cvar invalid_configs: raw section values it must reject, each with at least one error naming a key; wrap
+        one in :class:`Invalid` to require a particular location. At least one is required.
     :cvar distribution: the distribution expected to declare the entry point (None: not checked).
     :cvar group_strings: the strings ``group_re`` is tried against (see
         :data:`~patroni_mpp.testing.conformance_checks.GROUP_STRINGS`).

@@ -7,10 +7,9 @@ needs only when a test asks for it.
 
 Fixtures:
 
-* ``postgres_server`` (session): a real temporary PostgreSQL server (:class:`PostgresServer`)
-  shared by the session, stopped at its end. Tests that use it are skipped, with the reason, when no
-  PostgreSQL installation is found; set ``PATRONI_MPP_REQUIRE_POSTGRES=1`` to make that an error
-  instead (CI).
+* ``postgres_server`` (session): a real temporary PostgreSQL server (:class:`PostgresServer`) shared by the
+  session, stopped at its end. Tests that use it are skipped, with the reason, when no PostgreSQL installation
+  is found; set ``PATRONI_MPP_REQUIRE_POSTGRES=1`` to make that an error instead (CI).
 * ``fresh_postgres_server`` (function): a server of the test's own, stopped when the test ends (for
   work that can run once per server, such as an engine's ``bootstrap()``).
 * ``mpp_postgresql`` (function): the host PostgreSQL object handlers are built with: a

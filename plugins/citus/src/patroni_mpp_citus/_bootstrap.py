@@ -1,4 +1,4 @@
-"""Preparing a cluster freshly created by initdb (citus-engine.md 9), in every Citus database."""
+"""Preparing a cluster freshly created by initdb (not by a custom bootstrap), in every Citus database."""
 
 from __future__ import annotations
 
@@ -50,9 +50,8 @@ def bootstrap(postgresql: PostgresqlLike, databases: str | Sequence[str], coordi
     """Prepare the Citus databases of a cluster freshly created by initdb.
 
     In each database, in order: create it and the extension, store the superuser's credentials for
-    node-to-node connections and, on the coordinator, register its own address. A failure in one
-    database does not keep the others from being prepared; the failures are raised together
-    afterwards.
+    node-to-node connections and, on the coordinator, register its own address. A failure in one database does
+    not keep the others from being prepared; the failures are raised together afterwards.
 
     :param postgresql: the host's PostgreSQL object (its ``config`` exists at this point).
     :param databases: the Citus database, or several.

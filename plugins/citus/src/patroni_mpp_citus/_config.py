@@ -1,10 +1,9 @@
 """The ``citus`` configuration section: its pydantic model and the group parser.
 
-Stricter than Patroni's checks (citus-engine.md 1.2): ``group`` must be a non-negative integer,
-given as an ``int`` or a string of decimal digits (environment variables are strings), and every
-Citus database a non-empty name PostgreSQL will not truncate. Booleans, floats, ``'1.5'``,
-``'0x10'`` and negative numbers are rejected when the section is validated, not later when the
-group is used.
+Stricter than Patroni's checks (see the package README, "Deliberate differences"): ``group`` must be a
+non-negative integer, given as an ``int`` or a string of decimal digits (environment variables are strings),
+and every Citus database a non-empty name PostgreSQL will not truncate. Booleans, floats, ``'1.5'``,
+``'0x10'`` and negative numbers are rejected when the section is validated, not later when the group is used.
 
 The Citus databases are named by exactly one of two keys: ``database`` (one name, as Patroni has
 it) or ``databases`` (a list of unique names; from the environment, ``PATRONI_CITUS_DATABASES``, a
@@ -53,11 +52,9 @@ _DIGITS = re.compile(r"\s*[0-9]+\s*")
 def parse_group(value: Any) -> int:
     """Convert a configured group id to an ``int``.
 
-    :param value: an ``int`` (not a ``bool``) or a string of decimal digits, surrounding blanks
-        allowed.
+    :param value: an ``int`` (not a ``bool``) or a string of decimal digits, surrounding blanks allowed.
     :returns: the group id.
-    :raises ValueError: for anything else, or a value outside ``0 .. 2**31-1``; the message names
-        the key.
+    :raises ValueError: for anything else, or a value outside ``0 .. 2**31-1``; the message names the key.
     """
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(

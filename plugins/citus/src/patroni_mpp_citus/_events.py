@@ -1,8 +1,7 @@
 """Validation of the events workers POST to the coordinator (``/citus``, ``/mpp``).
 
 Everything is checked before the engine looks at the event: a malformed event raises
-:class:`~patroni_mpp_citus.CitusEventError` (a ``ValueError``) naming every offending field, and
-nothing is
+:class:`~patroni_mpp_citus.CitusEventError` (a ``ValueError``) naming every offending field, and nothing is
 queued and no SQL is run. Values are never echoed in the messages.
 """
 

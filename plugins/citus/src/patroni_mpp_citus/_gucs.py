@@ -1,4 +1,4 @@
-"""Server parameters Citus needs (citus-engine.md 10)."""
+"""Server parameters Citus needs, set in every ``postgresql.conf`` the host writes."""
 
 from __future__ import annotations
 
@@ -19,11 +19,9 @@ def adjust_gucs(parameters: MutableMapping[str, Any], local_host: str | None) ->
     """Change the parameters the host is about to write, in place; idempotent.
 
     * ``shared_preload_libraries``: ``citus`` first (once), then the others, no blanks;
-    * ``max_prepared_transactions``: twice ``max_connections`` when it is 0 (Citus uses two-phase
-      commit);
+    * ``max_prepared_transactions``: twice ``max_connections`` when it is 0 (Citus uses two-phase commit);
     * ``wal_level``: ``logical`` (shard moves and splits use logical replication);
-    * ``citus.local_hostname``: the host of the local superuser connection (``localhost`` when
-      unknown).
+    * ``citus.local_hostname``: the host of the local superuser connection (``localhost`` when unknown).
 
     :param parameters: the (case-insensitive) GUC dict.
     :param local_host: the ``host`` of the local superuser connection parameters, if known.

@@ -15,14 +15,14 @@ from ._databases import DatabaseWorkers
 from ._events import parse_event
 from ._gucs import adjust_gucs
 from ._identity import Citus
-from ._model import AFTER_PROMOTE, BEFORE_DEMOTE, COORDINATOR_GROUP, Row, Task
-from ._promotion import libpq_version, watch_params
+from ._model import AFTER_PROMOTE, BEFORE_DEMOTE, COORDINATOR_GROUP_ID, Row, Task
+from ._promotion import PROMOTION_THREAD_PREFIX, libpq_version, watch_params
 from ._slots import is_citus_slot
 from ._store import CONNECTION_NAME, CONNECTION_OPTIONS, MetadataStore
 from ._topology import UrlProblems, build_task
-from ._worker import MetadataWorker
+from ._worker import METADATA_THREAD_NAME, MetadataWorker
 
-__all__ = ["PRIMARY_ROLES", "CitusHandler"]
+__all__ = ["ENGINE_THREAD_PREFIXES", "PRIMARY_MEMBER_ROLES", "CitusHandler"]
 
 
 def _clone(task: Task) -> Task:
@@ -35,32 +35,32 @@ logger = logging.getLogger(__name__)
 SECTION = "citus"
 """The configuration section, as the host keeps a copy of it in its ``postgresql`` section."""
 
-PRIMARY_ROLES = frozenset({"primary", "master"})
-"""Member roles of a running primary (``master`` is what Patroni before 4.0 writes)."""
+PRIMARY_MEMBER_ROLES = frozenset({"primary", "master"})
+"""Member roles (in the DCS) of a running primary (``master`` is what Patroni before 4.0 writes)."""
+
+ENGINE_THREAD_PREFIXES = (METADATA_THREAD_NAME, PROMOTION_THREAD_PREFIX)
+"""Name prefixes of every thread the engine starts (tests check that none is left running)."""
 
 
 class CitusHandler(Citus, AbstractMPPHandler):
     """Keeps ``pg_dist_node`` in line with the DCS view of every group (on the coordinator's leader).
 
-    Built once per Patroni process, before ``postgresql.config`` exists: the constructor only
-    registers
-    the ``citus`` connection (opened lazily by the worker thread). The worker thread starts with the
-    first
-    :meth:`sync_meta_data` on a coordinator; events that arrive earlier are ignored. Call
-    :meth:`close`
-    to stop it (tests; Patroni lets the daemon thread end with the process).
-
-    :param postgresql: the host's PostgreSQL object.
-    :param config: the validated ``citus`` section; its ``watch_promotions`` (default true) switches
-        the promotion watch.
-    :param watch_promotions: False switches the promotion watch off whatever the section says (tests
-        whose nodes are fake addresses).
+    Built once per Patroni process, before ``postgresql.config`` exists: the constructor only registers the
+    ``citus`` connection (opened lazily by the worker thread). The worker thread starts with the first
+    :meth:`sync_meta_data` on a coordinator; events that arrive earlier are ignored. Call :meth:`close` to
+    stop it (tests; Patroni lets the daemon thread end with the process).
 
     Every Citus database of the section (``database``, or each of ``databases``) gets a metadata
     worker of its own (see :mod:`patroni_mpp_citus._databases`): events and reconciliations are
     queued to all of them, and they run in parallel. The set of databases follows the section as
     the host holds it after a reload (``postgresql.config.get("citus")``), read at each
     :meth:`sync_meta_data`.
+
+    :param postgresql: the host's PostgreSQL object.
+    :param config: the validated ``citus`` section; its ``watch_promotions`` (default true) switches
+        the promotion watch.
+    :param watch_promotions: False switches the promotion watch off whatever the section says (tests
+        whose nodes are fake addresses).
     """
 
     def __init__(
@@ -91,8 +91,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
 
         return MetadataWorker(MetadataStore(connection, label), watch)
 
-    # -- for tests and tools
-    # ---------------------------------------------------------------------------
+    # -- for tests and tools -----------------------------------------------------------------------
 
     @property
     def worker(self) -> MetadataWorker:
@@ -125,8 +124,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- events
-    # ----------------------------------------------------------------------------------------------
+    # -- events ------------------------------------------------------------------------------------
 
     def submit_event(self, cluster: ClusterLike, event: Any) -> Task | None:
         """Validate an event and queue the task it asks for, without waiting.
@@ -182,8 +180,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
     def handle_event(self, cluster: ClusterLike, event: dict[str, Any]) -> None:
         """React to a worker's event; a ``before_demote`` returns once its pause is applied.
 
-        The caller of a ``before_demote`` waits until the worker thread processed the task (or a
-        task that
+        The caller of a ``before_demote`` waits until the worker thread processed the task (or a task that
         replaced it), at most the event's ``timeout``.
 
         :param cluster: a fresh DCS view with ``workers``.
@@ -208,8 +205,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
                 len(pauses),
             )
 
-    # -- reconciliation
-    # --------------------------------------------------------------------------------------
+    # -- reconciliation ----------------------------------------------------------------------------
 
     def sync_meta_data(self, cluster: ClusterLike) -> None:
         """Queue the desired state of every group that has a running primary.
@@ -228,7 +224,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
         tasks: list[Task] = []
         own = build_task(
             AFTER_PROMOTE,
-            COORDINATOR_GROUP,
+            COORDINATOR_GROUP_ID,
             cluster,
             postgresql.name,
             postgresql.connection_string,
@@ -242,7 +238,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
                 continue
             url = leader.conn_url
             data = leader.data
-            if not url or data.get("role") not in PRIMARY_ROLES or data.get("state") != "running":
+            if not url or data.get("role") not in PRIMARY_MEMBER_ROLES or data.get("state") != "running":
                 continue
             task = build_task(
                 AFTER_PROMOTE, groupid, worker_cluster, leader.name, url, problems=self._url_problems
@@ -308,8 +304,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
                 why,
             )
 
-    # -- node preparation
-    # ----------------------------------------------------------------------------------
+    # -- node preparation --------------------------------------------------------------------------
 
     def bootstrap(self) -> None:
         """Create the Citus database and extension, store credentials, register the coordinator.
@@ -335,8 +330,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
             return False
         return is_citus_slot(slot, database, self.postgresql.is_primary)
 
-    # -- helpers
-    # ---------------------------------------------------------------------------------------------
+    # -- helpers -----------------------------------------------------------------------------------
 
     def _watch_params(self, row: Row, database: str) -> dict[str, Any]:
         local = self.postgresql.connection_pool.conn_kwargs

@@ -9,11 +9,9 @@ from typing import Any, ClassVar
 from patroni_mpp import AbstractMPP
 
 from ._config import config_problems, parse_group, section_databases
+from ._model import COORDINATOR_GROUP_ID
 
-__all__ = ["COORDINATOR_GROUP_ID", "GROUP_RE", "Citus"]
-
-COORDINATOR_GROUP_ID = 0
-"""Citus group of the coordinator."""
+__all__ = ["GROUP_RE", "Citus"]
 
 GROUP_RE = re.compile(r"^(0|[1-9][0-9]*)$")
 """Group ids in DCS key paths and Kubernetes labels: decimal without leading zeros."""

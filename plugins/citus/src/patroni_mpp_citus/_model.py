@@ -1,11 +1,8 @@
 """The data model: rows of ``pg_dist_node``, groups of rows, and tasks (desired states of one group).
 
-A :class:`Row` is identified by its address alone (``host``, case-insensitive, and ``port``),
-mirroring the
-``UNIQUE (nodename, nodeport)`` constraint; its role and ``nodeid`` are attributes. The role
-``demoted`` is
-engine-internal: in the table such a row is a ``primary`` whose ``nodename`` carries
-:data:`DEMOTED_SUFFIX`.
+A :class:`Row` is identified by its address alone (``host``, case-insensitive, and ``port``), mirroring the
+``UNIQUE (nodename, nodeport)`` constraint; its role and ``nodeid`` are attributes. The role ``demoted`` is
+engine-internal: in the table such a row is a ``primary`` whose ``nodename`` carries :data:`DEMOTED_SUFFIX`.
 """
 
 from __future__ import annotations
@@ -18,13 +15,14 @@ __all__ = [
     "AFTER_PROMOTE",
     "BEFORE_DEMOTE",
     "BEFORE_PROMOTE",
-    "COORDINATOR_GROUP",
+    "COORDINATOR_GROUP_ID",
     "DEFAULT_COOLDOWN_MS",
     "DEMOTED",
     "DEMOTED_SUFFIX",
     "EVENTS",
     "KNOWN_ROLES",
     "PRIMARY",
+    "PRIMARY_ROW_ROLES",
     "REMOVE",
     "SECONDARY",
     "Group",
@@ -36,7 +34,9 @@ __all__ = [
 PRIMARY = "primary"
 SECONDARY = "secondary"
 DEMOTED = "demoted"
-_PRIMARY_ROLES = frozenset({PRIMARY, DEMOTED})
+PRIMARY_ROW_ROLES = frozenset({PRIMARY, DEMOTED})
+"""Roles of a group's primary row: ``primary``, or ``demoted`` while the group is paused."""
+
 KNOWN_ROLES = frozenset({PRIMARY, SECONDARY, DEMOTED})
 """Roles the engine writes (the table may also hold ``unavailable`` rows)."""
 
@@ -52,7 +52,7 @@ AFTER_PROMOTE = "after_promote"
 EVENTS = (BEFORE_DEMOTE, BEFORE_PROMOTE, AFTER_PROMOTE)
 """The event types a worker sends, in the order of a switchover."""
 
-COORDINATOR_GROUP = 0
+COORDINATOR_GROUP_ID = 0
 """Citus group id of the coordinator."""
 
 DEFAULT_COOLDOWN_MS = 10000
@@ -87,7 +87,7 @@ class Row:
     @property
     def is_primary(self) -> bool:
         """True for the roles ``primary`` and ``demoted``."""
-        return self.role in _PRIMARY_ROLES
+        return self.role in PRIMARY_ROW_ROLES
 
     @property
     def nodename(self) -> str:
@@ -211,15 +211,12 @@ _event_lock = threading.Lock()
 class Task:
     """The desired state of one group, produced by an event or by the periodic reconciliation.
 
-    :ivar group: the desired rows; the transition fills in nodeids and turns it into the resulting
-        state.
-    :ivar event: ``before_demote``, ``before_promote`` or ``after_promote`` (reconciliation tasks
-        are
+    :ivar group: the desired rows; the transition fills in nodeids and turns it into the resulting state.
+    :ivar event: ``before_demote``, ``before_promote`` or ``after_promote`` (reconciliation tasks are
         ``after_promote``).
     :ivar timeout: seconds the transaction of an event may stay open; None for reconciliation tasks.
     :ivar cooldown: ``lock_cooldown`` in milliseconds.
-    :ivar deadline: ``time.monotonic()`` after which an open transaction of this task is rolled
-        back.
+    :ivar deadline: ``time.monotonic()`` after which an open transaction of this task is rolled back.
     :ivar outcome: set when the task was processed or dropped.
     """
 
@@ -261,12 +258,11 @@ class Task:
         return self.timeout is not None
 
     def same_state(self, other: Task) -> bool:
-        """Same event and the same rows (nodeids ignored): the reference's task equality."""
+        """Same event and the same rows (nodeids ignored): as Patroni compares tasks."""
         return self.event == other.event and self.group.equals(other.group)
 
     def _event(self) -> threading.Event:
-        # Created on demand: reconciliation makes a task per group every HA cycle, nobody waits on
-        # them.
+        # Created on demand: reconciliation makes a task per group every HA cycle, nobody waits on them.
         with _event_lock:
             if self._done is None:
                 self._done = threading.Event()

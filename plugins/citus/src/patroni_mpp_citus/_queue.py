@@ -1,10 +1,9 @@
 """The worker's shared state: cached table content, the task queue, the in-flight transaction.
 
-All of it is guarded by one condition variable; REST threads (events), the HA loop (reconciliation)
-and the
-worker thread meet here. Admission (citus-engine.md 4.3) and picking (3.5) are plain methods that
-take the
-current time as an argument, so that they can be tested without a thread.
+All of it is guarded by one condition variable; REST threads (events), the HA loop (reconciliation) and the
+worker thread meet here. Admission (:meth:`TaskQueue.submit`: which desired state of a group is queued) and
+picking (:meth:`TaskQueue.pick`: which queued task runs next) are plain methods that take the current time as
+an argument, so that they can be tested without a thread.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterable
 
-from ._model import AFTER_PROMOTE, COORDINATOR_GROUP, Group, Outcome, Task
+from ._model import AFTER_PROMOTE, COORDINATOR_GROUP_ID, Group, Outcome, Task
 
 __all__ = ["TaskQueue"]
 
@@ -28,8 +27,7 @@ class TaskQueue:
     :ivar queue: group id -> the pending task of that group (at most one), oldest first.
     :ivar in_flight: the task whose transaction is open on the metadata connection, or None.
     :ivar reload: re-read ``pg_dist_node`` before the cache is used again.
-    :ivar epoch: bumped by :meth:`discard_all`; a task processed across a bump must not touch the
-        state.
+    :ivar epoch: bumped by :meth:`discard_all`; a task processed across a bump must not touch the state.
     :ivar reset_connection: the metadata connection must be closed before it is used again.
     :ivar not_before: group id -> ``time.monotonic()`` before which its queued task is not picked (a
         retry waiting for Citus to sync its metadata).
@@ -49,8 +47,7 @@ class TaskQueue:
         self.not_before: dict[int, float] = {}
         self.promoted: dict[int, tuple[tuple[str, int], float]] = {}
 
-    # -- admission
-    # -----------------------------------------------------------------------------------
+    # -- admission ---------------------------------------------------------------------------------
 
     def submit(self, task: Task, now: float) -> bool:
         """Queue ``task`` if the admission rules let it in; notifies the worker when it does.
@@ -145,8 +142,7 @@ class TaskQueue:
         )
         return True
 
-    # -- the worker's side
-    # -------------------------------------------------------------------------------
+    # -- the worker's side -------------------------------------------------------------------------
 
     def runnable(self, now: float = float("inf")) -> bool:
         """True when :meth:`pick` at ``now`` may return a task (call with the lock held)."""
@@ -190,7 +186,7 @@ class TaskQueue:
                 if self.in_flight is not None:
                     return self.queue.get(self.in_flight.group.groupid)
                 ready = [t for g, t in self.queue.items() if self.not_before.get(g, 0.0) <= now]
-                ready.sort(key=lambda t: t.group.groupid != COORDINATOR_GROUP)  # stable: oldest first
+                ready.sort(key=lambda t: t.group.groupid != COORDINATOR_GROUP_ID)  # stable: oldest first
                 for task in ready:
                     cached = self.cache.get(task.group.groupid)
                     if cached is not None and task.same_state(cached):
@@ -242,8 +238,7 @@ class TaskQueue:
     def discard_all(self) -> list[Task]:
         """Forget cache, queue and in-flight task (coordinator demotion); returns the dropped tasks.
 
-        A reload is scheduled and the metadata connection is reset, so that a coordinator promoted
-        again
+        A reload is scheduled and the metadata connection is reset, so that a coordinator promoted again
         starts from the table, never from an empty cache or a stale transaction.
         """
         with self.cond:

@@ -1,4 +1,4 @@
-"""Replication slots Citus creates itself and the host must not drop (citus-engine.md 11)."""
+"""Replication slots Citus creates itself and the host must not drop."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ _PLUGIN = {"move": "pgoutput", "split": "citus"}
 def is_citus_slot(slot: Mapping[str, Any], database: str, is_primary: Callable[[], bool]) -> bool:
     """True when ``slot`` is a shard move/split slot of the Citus database on a primary.
 
-    Never raises for an incomplete dict: a slot without a name (Patroni 4.1.5 does not pass it) is
-    simply
-    not kept. The primary check runs last, since it may query the server.
+    Never raises for an incomplete dict: a slot without a name (Patroni 4.1.5 does not pass it) is simply not
+    kept. The primary check runs last, since it may query the server.
 
     :param slot: the slot's attributes (``name``, ``type``, ``database``, ``plugin``).
     :param database: the Citus database.

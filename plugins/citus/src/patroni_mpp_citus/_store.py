@@ -5,12 +5,12 @@ placeholders, never formatted into the SQL), the statement is debug-logged (para
 and ids, never credentials), and a failure of any kind closes the connection (which rolls back an open
 transaction on the server) and raises :class:`~patroni_mpp_citus.MetadataQueryError`.
 
-Time bounds: inside an event transaction (:meth:`MetadataStore.until`) each statement is bounded by
-the time left before the transaction's deadline (``statement_timeout``, set with ``set_config(...,
-true)`` just before it), and a statement due after the deadline is not run: the transaction is rolled
-back instead (:class:`~patroni_mpp_citus.MetadataDeadlineError`). Outside event transactions a
-statement waits at most :data:`LOCK_TIMEOUT_MS` for each lock (``lock_timeout`` of the connection),
-so that a lock held elsewhere cannot block the worker forever.
+Time bounds: inside an event transaction (:meth:`MetadataStore.until`) each statement is bounded by the time
+left before the transaction's deadline (``statement_timeout``, set with ``set_config(..., true)`` just before
+it), and a statement due after the deadline is not run: the transaction is rolled back instead
+(:class:`~patroni_mpp_citus.MetadataDeadlineError`). Outside event transactions a statement waits at most
+:data:`LOCK_TIMEOUT_MS` for each lock (``lock_timeout`` of the connection), so that a lock held elsewhere
+cannot block the worker forever.
 
 Metadata sync: after an effective ``citus_update_node`` commits, Citus refuses ``citus_add_node`` and
 ``citus_remove_node`` until its maintenance daemon has synced every metadata node. Before a change
@@ -65,9 +65,8 @@ LOCK_TIMEOUT_MS = 30000
 """``lock_timeout`` of the metadata connection outside event transactions (milliseconds).
 
 It bounds how long a reconciliation statement waits for a lock held elsewhere. It exceeds the default
-``lock_cooldown`` (10 s) after which ``citus_update_node`` cancels the backends that block it. It is
-not a ``statement_timeout``: ``citus_add_node`` may legitimately run long (metadata sync to a new
-node).
+``lock_cooldown`` (10 s) after which ``citus_update_node`` cancels the backends that block it. It is not a
+``statement_timeout``: ``citus_add_node`` may legitimately run long (metadata sync to a new node).
 """
 
 CONNECTION_OPTIONS = (
@@ -294,9 +293,8 @@ class MetadataStore:
     def load(self, *, log_errors: bool = True) -> dict[int, Group]:
         """Read every row of the ``default`` node cluster, grouped by ``groupid``.
 
-        Rows of other node clusters (secondaries configured for ``citus.cluster_name``) are not ours
-        and
-        are left alone.
+        Rows of other node clusters (secondaries configured for ``citus.cluster_name``) are not ours and are
+        left alone.
         """
         groups: dict[int, Group] = {}
         for groupid, nodename, nodeport, noderole, nodeid in self.query(LOAD_NODES, log_errors=log_errors):
@@ -320,7 +318,7 @@ class MetadataStore:
         are written (as if ``old`` were in failover: additions and removals wait), and the node is
         returned so that the caller retries later.
 
-        :param new: the desired state (changed in place, see :func:`~patroni_mpp_citus.transition`).
+        :param new: the desired state (changed in place, see :func:`~._transition.transition`).
         :param old: the current state.
         :param cooldown: ``lock_cooldown`` in milliseconds.
         :param in_transaction: a transaction is open; otherwise several changes are wrapped in one.
@@ -358,12 +356,11 @@ class MetadataStore:
     def write(self, row: Row, groupid: int, cooldown: int) -> bool:
         """Write one change: remove, update (by nodeid) or add the row.
 
-        :param row: the change (see :func:`~patroni_mpp_citus.transition` for its meaning).
+        :param row: the change (see :func:`~._transition.transition` for its meaning).
         :param groupid: its group.
         :param cooldown: ``lock_cooldown`` in milliseconds.
-        :returns: False when an added address turned out to be registered for another group, role
-            or node cluster: that row is not ours and is left out of the state (see
-            :class:`NodeConflicts`).
+        :returns: False when an added address turned out to be registered for another group, role or node
+            cluster: that row is not ours and is left out of the state (see :class:`NodeConflicts`).
         """
         if row.role == REMOVE:
             self.query(REMOVE_NODE, row.host, row.port)

@@ -1,4 +1,4 @@
-"""Waiting for Citus to sync its metadata before nodes are added or removed (citus-engine.md 3.5).
+"""Waiting for Citus to sync its metadata before nodes are added or removed.
 
 Real Citus refuses ``citus_add_node`` and ``citus_remove_node`` while a metadata node is out of sync
 (after an effective ``citus_update_node`` commits, until its maintenance daemon has synced). A task

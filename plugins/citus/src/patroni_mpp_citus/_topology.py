@@ -179,10 +179,8 @@ def build_task(
 ) -> Task | None:
     """The desired state of a group as a task.
 
-    The primary row comes from ``leader_url`` (role ``demoted`` for ``before_demote``). Every other
-    member
-    of ``cluster`` that is running, not tagged ``noloadbalance`` and has a usable ``conn_url``
-    becomes a
+    The primary row comes from ``leader_url`` (role ``demoted`` for ``before_demote``). Every other member of
+    ``cluster`` that is running, not tagged ``noloadbalance`` and has a usable ``conn_url`` becomes a
     secondary row.
 
     :param event: the event the task stands for.

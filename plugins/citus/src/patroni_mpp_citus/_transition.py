@@ -1,25 +1,22 @@
 """The topology transition: ordered ``pg_dist_node`` changes from one group state to another.
 
-:func:`transition` follows citus-engine.md section 7 with these deliberate differences:
+:func:`transition` orders the changes so that Citus accepts every statement: an address is written into a row
+only once no other row holds it (renaming a primary row to ``<host>-demoted`` frees its address), the primary
+row of a group keeps its ``nodeid``, and rows are added or removed only before the first ``citus_update_node``
+of a transaction. It deliberately differs from Patroni's algorithm in these ways:
 
-* statements that add or remove rows come before every ``citus_update_node`` of the same transition,
-  and none is emitted after an update earlier in the same transaction (``Group.failover``): Citus
-  marks
-  the metadata of every node unsynced after *any* ``citus_update_node`` and then refuses additions
-  and
-  removals until the transaction is committed and synced;
+* statements that add or remove rows come before every ``citus_update_node`` of the same transition, and none
+  is emitted after an update earlier in the same transaction (``Group.failover``): Citus marks the metadata of
+  every node unsynced after *any* ``citus_update_node`` and then refuses additions and removals until the
+  transaction is committed and synced;
 * a paused (``demoted``) primary of a group that has no primary row yet produces no statement at all
-  (the reference would register the group's secondaries without a primary);
-* a secondary row whose table role differs (``unavailable``) is removed and added again as
-  ``secondary``;
-* an old primary that stays in the group as a secondary but gets no row is left out of the result,
-  so
-  that the next reconciliation registers it (the reference kept it in the cached state, without a
-  row);
+  (Patroni would register the group's secondaries without a primary);
+* a secondary row whose table role differs (``unavailable``) is removed and added again as ``secondary``;
+* an old primary that stays in the group as a secondary but gets no row is left out of the result, so that the
+  next reconciliation registers it (Patroni kept it in the cached state, without a row);
 * pairing of vanished and new secondaries follows insertion order, not set order (deterministic);
-* when the new primary's address is held by a non-primary row of a group without primary, that row
-  is
-  removed before the primary is added (``citus_add_node`` would return the existing row unchanged).
+* when the new primary's address is held by a non-primary row of a group without primary, that row is removed
+  before the primary is added (``citus_add_node`` would return the existing row unchanged).
 """
 
 from __future__ import annotations
@@ -44,15 +41,12 @@ def is_update(row: Row) -> bool:
 def transition(new: Group, old: Group) -> list[Row]:
     """Compute the changes from ``old`` (the table's state) to ``new`` (the desired state).
 
-    ``new`` is changed in place into what the table holds once the returned rows are written in
-    order
-    (nodeids filled, deferred rows added or dropped, ``failover`` set); the nodeids of rows to be
-    added
-    are filled in as they are written. ``old`` is not changed.
+    ``new`` is changed in place into what the table holds once the returned rows are written in order (nodeids
+    filled, deferred rows added or dropped, ``failover`` set); the nodeids of rows to be added are filled in
+    as they are written. ``old`` is not changed.
 
     :param new: the desired group; it must have a primary (or demoted) row.
-    :param old: the current group (the open transaction's state, the cached table content, or
-        empty).
+    :param old: the current group (the open transaction's state, the cached table content, or empty).
     :returns: the rows to write, in order: a row whose role is :data:`REMOVE` is removed, a
         row with a nodeid is updated, any other row is added.
     :raises ValueError: when ``new`` has no primary row.
@@ -152,9 +146,8 @@ def _switch_primary(
         return
     parked = new.rows.get(old_primary.key)
     if parked is not None:
-        # No free row to park the old primary in, and none may be added in this transaction: leave
-        # it
-        # out, so that the next reconciliation (a new transaction) adds it as a secondary.
+        # No free row to park the old primary in, and none may be added in this transaction: leave it out, so
+        # that the next reconciliation (a new transaction) adds it as a secondary.
         new.discard(parked)
 
 

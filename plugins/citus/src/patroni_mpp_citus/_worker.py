@@ -1,6 +1,7 @@
 """The metadata worker: one daemon thread that applies queued tasks to ``pg_dist_node``.
 
-It differs from the reference worker (citus-engine.md 3.3, 16) in these ways:
+It differs from the worker of Patroni's built-in Citus support in these ways (the package README lists every
+deliberate difference of the engine):
 
 * an open event transaction is rolled back at its deadline whether or not other tasks wait, and no
   statement of it runs past the deadline (each is bounded by the time left, see
@@ -61,8 +62,7 @@ class MetadataWorker:
 
     :param store: the statements on the metadata connection (used by the worker thread only); its
         ``database``, when set, is named in the log lines and the thread's name.
-    :param watch_params: connection parameters for watching a promoted node; None disables the
-        watch.
+    :param watch_params: connection parameters for watching a promoted node; None disables the watch.
     """
 
     def __init__(self, store: MetadataStore, watch_params: WatchParams | None = None) -> None:
@@ -79,8 +79,7 @@ class MetadataWorker:
         self._sync = SyncWait(self._log)
         self._promotions = PromotionWatches(self.state, watch_params, self._log)
 
-    # -- control, from any thread
-    # --------------------------------------------------------------------
+    # -- control, from any thread ------------------------------------------------------------------
 
     @property
     def started(self) -> bool:
@@ -171,8 +170,7 @@ class MetadataWorker:
         for watch in watches:
             watch.stop(0)
 
-    # -- the thread
-    # ------------------------------------------------------------------------------------
+    # -- the thread --------------------------------------------------------------------------------
 
     def _run(self) -> None:
         if not self._predecessor_ended():

@@ -1,11 +1,10 @@
 """Test-only SQL emulation of the Citus node-metadata API, and helpers that also work on real Citus.
 
 The citus extension is not installable everywhere the tests run. This subpackage ships
-``citus_emulation.sql``: ``pg_catalog.pg_dist_node``, ``pg_catalog.pg_dist_authinfo``, the
-``noderole`` enum and the functions ``citus_add_node``, ``citus_update_node``,
-``citus_remove_node`` and ``citus_set_coordinator_host``, written from Citus 13.2's documented
-behaviour (see README.md here).
-It is installed into a real (test) PostgreSQL server with :func:`install_emulation`.
+``citus_emulation.sql``: ``pg_catalog.pg_dist_node``, ``pg_catalog.pg_dist_authinfo``, the ``noderole`` enum
+and the functions ``citus_add_node``, ``citus_update_node``, ``citus_remove_node`` and
+``citus_set_coordinator_host``, written from Citus 13.2's documented behaviour (see README.md here). It is
+installed into a real (test) PostgreSQL server with :func:`install_emulation`.
 
 The helpers take a psycopg connection to the Citus database and work on both an emulated and a
 real Citus server where that makes sense (:func:`reset_metadata`, :func:`metadata_unsynced`,
@@ -314,12 +313,11 @@ def metadata_unsynced(conn: Connection) -> str | None:
 def wait_metadata_synced(conn: Connection, timeout: float = 30.0, interval: float = 0.01) -> bool:
     """Wait until no metadata node is out of sync; True when synced, False after ``timeout`` s.
 
-    Polls ``pg_dist_node`` (:func:`unsynced_nodes`) every ``interval`` s. Real Citus's maintenance
-    daemon syncs within tens of ms (sometimes about 2 s) when every node is reachable, and retries
-    about every 5 s after a failure; the emulated daemon syncs within ~20 ms. A node that is down, or
-    a primary renamed to an address nothing listens on, never syncs. Call it outside a transaction:
-    the daemon cannot sync while an uncommitted ``citus_update_node`` holds its lock on
-    ``pg_dist_node``.
+    Polls ``pg_dist_node`` (:func:`unsynced_nodes`) every ``interval`` s. Real Citus's maintenance daemon
+    syncs within tens of ms (sometimes about 2 s) when every node is reachable, and retries about every 5 s
+    after a failure; the emulated daemon syncs within ~20 ms. A node that is down, or a primary renamed to an
+    address nothing listens on, never syncs. Call it outside a transaction: the daemon cannot sync while an
+    uncommitted ``citus_update_node`` holds its lock on ``pg_dist_node``.
 
     :param conn: a connection to the Citus database (auto-commit).
     """

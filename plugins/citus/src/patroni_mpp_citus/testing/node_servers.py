@@ -1,9 +1,8 @@
 """The PostgreSQL servers of a test formation besides the coordinator (real Citus only).
 
-Real Citus connects to a primary it adds, so every node a test registers is a server of its own: one
-per node index (:meth:`NodeServers.worker`), plus stand-ins that :meth:`~.server.CitusTestServer.reset`
-points unreachable metadata rows at. Each holds the citus extension in every Citus database of the
-formation.
+Real Citus connects to a primary it adds, so every node a test registers is a server of its own: one per node
+index (:meth:`NodeServers.worker`), plus stand-ins that :meth:`~.server.CitusTestServer.reset` points
+unreachable metadata rows at. Each holds the citus extension in every Citus database of the formation.
 """
 
 from __future__ import annotations

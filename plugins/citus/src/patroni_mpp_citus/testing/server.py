@@ -14,10 +14,10 @@ back, and metadata goes out of sync after a ``citus_update_node`` until a mainte
 (Citus's own, or on the emulation a thread of :class:`CitusTestServer`, see
 :class:`~.maintenance.MaintenanceDaemon`).
 
-The parts live in modules of their own and are importable from here as well: :mod:`.modes`
-(real or emulated), :mod:`.node_servers` (the worker servers of real Citus), :mod:`.emulated_nodes` (the node
-addresses of the emulation), :mod:`.maintenance` (the emulated maintenance daemon), :mod:`.reset`
-(emptying the metadata between tests) and :mod:`.clients` (client statements in background threads).
+The parts live in modules of their own and are importable from here as well: :mod:`.modes` (real or
+emulated), :mod:`.node_servers` (the worker servers of real Citus), :mod:`.emulated_nodes` (the node addresses
+of the emulation), :mod:`.maintenance` (the emulated maintenance daemon), :mod:`.reset` (emptying the metadata
+between tests) and :mod:`.clients` (client statements in background threads).
 """
 
 from __future__ import annotations
