@@ -215,7 +215,6 @@ def test_reading_runs_no_sql(formation: Formation, statement_log: StatementLogVi
         status(formation)
         metrics(formation)
     assert formation.handler.worker.store.statements == statements
-    assert statement_log.statements(mark) == []
     assert handler_statements(statement_log, mark, loads=True, bounds=True) == []
 
 
