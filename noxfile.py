@@ -243,10 +243,7 @@ def reliability(session: nox.Session) -> None:
 LOWEST_CONSTRAINTS = ROOT / "constraints-lowest.txt"
 """Every third-party dependency pinned to the lowest version a pyproject allows."""
 
-LOWEST_SKIPPED = {
-    "plugins/citus": "its psycopg[binary]>=3.1 admits psycopg-binary 3.1.4, whose libpq 15 lacks "
-    "require_auth (libpq 16), used by the promotion watch (3 tests fail): raise that bound, then drop this",
-}
+LOWEST_SKIPPED: dict[str, str] = {}
 """Packages whose tests tests-lowest does not run yet, and why."""
 
 

@@ -3,7 +3,8 @@
 The probes are the secret suite's (:mod:`test_secrets`): passwords in the DCS URL, the REST API
 authentication, the superuser settings and a password-named key. The node runs the real Citus handler of
 a formation whose superuser has a password. Two engines are observed on it: the Citus engine as
-installed (identity only), and a hostile plugin whose status, metrics and errors repeat every secret it
+installed (its identity, and its status and metrics after a reconciliation and with an event's
+transaction open), and a hostile plugin whose status, metrics and errors repeat every secret it
 can reach. Neither the documents, the exposition text nor any log record may hold one.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from _support import Formation, LogRecorder, formation_of
+from _support import Formation, LogRecorder, formation_of, one_group
 from patroni_mpp import EngineSource, hookimpl, hookspecs
 from patroni_mpp._discovery import LoadedEngine
 from patroni_mpp.bridge._metrics import render_metrics
@@ -107,6 +108,21 @@ def test_citus_engine_status_and_metrics_hold_no_secret(node: Observed, record_l
     status, metrics = _texts(node)
     assert json.loads(status)["distribution"] == "patroni-mpp-citus"
     assert "patroni_mpp_engine_info" in metrics
+    assert_no_secret([status, metrics, record_logs.all_text()])
+
+
+def test_citus_engine_status_after_events_holds_no_secret(
+    formation: Formation, node: Observed, record_logs: LogRecorder
+) -> None:
+    one_group(formation)
+    formation.event("before_demote", 1, "n1")  # the transaction stays open while the documents are read
+    status, metrics = _texts(node)
+    part = json.loads(status)["status"]["databases"][formation.handler.config["database"]]
+    assert part["transaction"]["group"] == 1
+    assert part["last_reconciliation"]["outcome"] == "applied"
+    assert part["differences"] is not None
+    assert "patroni_mpp_citus_events_total" in metrics
+    assert "patroni_mpp_citus_client_pause_seconds_bucket" in metrics
     assert_no_secret([status, metrics, record_logs.all_text()])
 
 

@@ -20,10 +20,6 @@ PUBLISHED = ["core", "plugins/null", "plugins/citus", "plugins/timescaledb-stub"
 """Packages published from this repository, each with its changelog."""
 
 
-LOWEST_EXCEPTIONS = {"psycopg": "3.1.4"}
-"""Lower bounds that do not install on CPython 3.11 and the lowest that does (see constraints-lowest.txt)."""
-
-
 def _pyproject(package: str) -> dict[str, object]:
     with (ROOT / package / "pyproject.toml").open("rb") as handle:
         return tomllib.load(handle)
@@ -101,7 +97,7 @@ def _lower_bounds() -> dict[str, set[str]]:
 def test_constraints_pin_every_lower_bound() -> None:
     constraints = _constraints()
     for name, versions in _lower_bounds().items():
-        expected = LOWEST_EXCEPTIONS.get(name, min(versions, key=Version))
+        expected = min(versions, key=Version)
         pinned = constraints.get(name)
         assert pinned is not None, f"constraints-lowest.txt does not pin {name}"
         assert Version(pinned) == Version(expected), name

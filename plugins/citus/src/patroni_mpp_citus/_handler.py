@@ -15,9 +15,11 @@ from ._databases import DatabaseWorkers
 from ._events import parse_event
 from ._gucs import adjust_gucs
 from ._identity import Citus
-from ._model import AFTER_PROMOTE, BEFORE_DEMOTE, COORDINATOR_GROUP_ID, Row, Task
+from ._metrics import CitusMetrics
+from ._model import AFTER_PROMOTE, BEFORE_DEMOTE, COORDINATOR_GROUP_ID, Group, Row, Task
 from ._promotion import PROMOTION_THREAD_PREFIX, libpq_version, watch_params
 from ._slots import is_citus_slot
+from ._status import differing_row_counts, handler_status
 from ._store import CONNECTION_NAME, CONNECTION_OPTIONS, MetadataStore
 from ._topology import UrlProblems, build_task
 from ._worker import METADATA_THREAD_NAME, MetadataWorker
@@ -74,6 +76,10 @@ class CitusHandler(Citus, AbstractMPPHandler):
         self._url_problems = UrlProblems()
         self._libpq = libpq_version() if self._watch else 0
         self._warned_libpq = False
+        self.dcs_view: dict[int, Group] = {}
+        """Group id -> its desired state in the last reconciliation's DCS view (groups whose primary ran)."""
+        self.metrics = CitusMetrics(lambda: differing_row_counts(self.workers, self.dcs_view))
+        """The engine's metric families (the ``mpp_metrics`` hook collects them)."""
         self._databases = DatabaseWorkers(self._new_worker, self.databases)
 
     def _new_worker(self, database: str) -> MetadataWorker:
@@ -89,7 +95,10 @@ class CitusHandler(Citus, AbstractMPPHandler):
             def watch(row: Row) -> dict[str, Any]:
                 return self._watch_params(row, database)
 
-        return MetadataWorker(MetadataStore(connection, label), watch)
+        store = MetadataStore(connection, label)
+        worker = MetadataWorker(store, watch)
+        worker.state.record.bind(self.metrics, database, lambda: store.statements)
+        return worker
 
     # -- for tests and tools -----------------------------------------------------------------------
 
@@ -107,6 +116,13 @@ class CitusHandler(Citus, AbstractMPPHandler):
     def managed_databases(self) -> tuple[str, ...]:
         """The Citus databases managed now (the section's, as last reloaded)."""
         return self._databases.names
+
+    def status(self) -> dict[str, Any]:
+        """What the engine does on this node, from memory (no SQL): the ``mpp_status`` answer.
+
+        See :func:`patroni_mpp_citus._status.handler_status` for its keys.
+        """
+        return handler_status(self.group, self.is_coordinator(), self.workers, self.dcs_view)
 
     def close(self, timeout: float = 10.0) -> bool:
         """Stop every worker thread and close the ``citus`` connections.
@@ -151,12 +167,14 @@ class CitusHandler(Citus, AbstractMPPHandler):
         parsed = parse_event(event)
         if not self._databases.started:
             logger.debug("Ignoring %s: no reconciliation ran yet", parsed.describe())
+            self._count_event(parsed.type, "ignored")
             return {}
         workers: Mapping[int, Any] = cluster.workers
         worker_cluster = workers.get(parsed.group)
         leader = getattr(worker_cluster, "leader", None)
         if leader is None or leader.name != parsed.leader or not leader.conn_url:
             logger.info("Discarding event %s: it does not match the DCS view", parsed.describe())
+            self._count_event(parsed.type, "discarded")
             return {}
         task = build_task(
             parsed.type,
@@ -169,6 +187,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
             problems=self._url_problems,
         )
         if task is None:
+            self._count_event(parsed.type, "discarded")
             return {}
         queued: dict[str, Task] = {}
         for index, (database, worker) in enumerate(self._databases.items()):
@@ -246,6 +265,7 @@ class CitusHandler(Citus, AbstractMPPHandler):
             if task is not None:
                 tasks.append(task)
         self._url_problems.end_cycle()
+        self.dcs_view = {task.groupid: task.group.copy() for task in tasks}
         for index, worker in enumerate(self._databases.workers()):
             worker.submit_many(tasks if index == 0 else [_clone(task) for task in tasks])
 
@@ -331,6 +351,11 @@ class CitusHandler(Citus, AbstractMPPHandler):
         return is_citus_slot(slot, database, self.postgresql.is_primary)
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _count_event(self, event: str, outcome: str) -> None:
+        """Count an event that reached no worker (in every database: none of them got it)."""
+        for database in self._databases.names:
+            self.metrics.events.labels(database, event, outcome).inc()
 
     def _watch_params(self, row: Row, database: str) -> dict[str, Any]:
         local = self.postgresql.connection_pool.conn_kwargs

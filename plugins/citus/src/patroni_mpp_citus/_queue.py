@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable
 
 from ._model import AFTER_PROMOTE, COORDINATOR_GROUP_ID, Group, Outcome, Task
+from ._record import ROLLED_BACK, ROLLED_BACK_AT_DEADLINE, WorkerRecord
 
 __all__ = ["TaskQueue"]
 
@@ -46,6 +47,8 @@ class TaskQueue:
         self.reset_connection = False
         self.not_before: dict[int, float] = {}
         self.promoted: dict[int, tuple[tuple[str, int], float]] = {}
+        self.record = WorkerRecord()
+        """What the worker did, for the status and the metrics (guarded by :attr:`cond` too)."""
 
     # -- admission ---------------------------------------------------------------------------------
 
@@ -60,6 +63,8 @@ class TaskQueue:
             admitted = self._admit(task, now)
             if admitted:
                 self.cond.notify_all()
+            else:
+                self.record.event(task, "unchanged")
             return admitted
 
     def submit_many(self, tasks: Iterable[Task], now: float) -> int:
@@ -98,6 +103,7 @@ class TaskQueue:
                 return False
             self.queue[groupid] = task  # replaced in place: the queue position is kept
             self.not_before.pop(groupid, None)
+            self.record.event(queued, Outcome.SUPERSEDED.value)
             task.supersede(queued)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("Overriding existing task: %r != %r", queued, task)
@@ -193,7 +199,9 @@ class TaskQueue:
                         del self.queue[task.group.groupid]
                         self.not_before.pop(task.group.groupid, None)
                         dropped.append(task)
+                        self.record.event(task, Outcome.SKIPPED.value)
                         continue
+                    self.record.picked()
                     return task
                 return None
         finally:
@@ -214,6 +222,7 @@ class TaskQueue:
             if result is not None and outcome in (Outcome.APPLIED, Outcome.OPENED):
                 task.group = result
             if epoch == self.epoch:
+                self.record.finished(task, outcome, self.in_flight)
                 if outcome is Outcome.APPLIED:
                     self.cache[groupid] = task
                     self.in_flight = None
@@ -229,6 +238,13 @@ class TaskQueue:
                 self.not_before.pop(groupid, None)
         task.wakeup(outcome)
 
+    def end_transaction(self, task: Task) -> None:
+        """The worker rolled back ``task``'s transaction at its deadline: nothing is in flight now."""
+        with self.cond:
+            if self.in_flight is task:
+                self.in_flight = None
+                self.record.transaction_ended(ROLLED_BACK_AT_DEADLINE)
+
     def install_cache(self, groups: dict[int, Group], epoch: int) -> None:
         """Replace the cache by freshly read groups (unless :meth:`discard_all` ran meanwhile)."""
         with self.cond:
@@ -243,12 +259,15 @@ class TaskQueue:
         """
         with self.cond:
             dropped = list(self.queue.values())
+            for task in dropped:
+                self.record.event(task, Outcome.DISCARDED.value)
             self.cache.clear()
             self.queue.clear()
             self.not_before.clear()
             self.promoted.clear()
             if self.in_flight is not None:
                 self.reset_connection = True
+                self.record.transaction_ended(ROLLED_BACK)
             self.in_flight = None
             self.reload = True
             self.epoch += 1

@@ -378,9 +378,7 @@ class MetadataWorker:
         except Exception:
             with self.state.cond:
                 self.state.reload = True  # the connection was closed, which rolled back too
-        with self.state.cond:
-            if self.state.in_flight is task:
-                self.state.in_flight = None
+        self.state.end_transaction(task)
 
     def _shutdown(self) -> None:
         with self.state.cond:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from patroni_mpp import hookimpl
 
@@ -10,10 +10,13 @@ from ._config import CitusConfig
 from ._identity import Citus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from patroni_mpp import AbstractMPP, AbstractMPPHandler, PostgresqlLike
+    from prometheus_client import Metric
     from pydantic import BaseModel
 
-__all__ = ["SECTION", "mpp_config_model", "mpp_engine_class", "mpp_handler"]
+__all__ = ["SECTION", "mpp_config_model", "mpp_engine_class", "mpp_handler", "mpp_metrics", "mpp_status"]
 
 SECTION = "citus"
 """The configuration section (entry point name) this plugin serves."""
@@ -39,3 +42,19 @@ def mpp_handler(engine: AbstractMPP, postgresql: PostgresqlLike) -> AbstractMPPH
     from ._handler import CitusHandler
 
     return CitusHandler(postgresql, engine.config)
+
+
+@hookimpl
+def mpp_status(handler: AbstractMPPHandler) -> Mapping[str, Any] | None:
+    """A Citus handler's :meth:`~patroni_mpp_citus.CitusHandler.status` (from memory, no SQL)."""
+    from ._handler import CitusHandler
+
+    return handler.status() if isinstance(handler, CitusHandler) else None
+
+
+@hookimpl
+def mpp_metrics(handler: AbstractMPPHandler) -> list[Metric] | None:
+    """A Citus handler's metric families (``patroni_mpp_citus_*``, from memory, no SQL)."""
+    from ._handler import CitusHandler
+
+    return handler.metrics.collect() if isinstance(handler, CitusHandler) else None
