@@ -24,8 +24,8 @@ from patroni_mpp import (
     iter_mpp_classes,
     load_engine,
 )
-from patroni_mpp._discovery import DEFAULT_HOOK_TIMEOUT, HOOK_TIMEOUT_ENV, plugin_call_timeout
 from patroni_mpp._errors import redact, secrets_in
+from patroni_mpp._plugin_calls import DEFAULT_HOOK_TIMEOUT, HOOK_TIMEOUT_ENV, plugin_call_timeout
 from patroni_mpp.testing.host import LocalPostgresql
 
 VALID = {"group": 1, "database": "db"}

@@ -10,8 +10,7 @@ from typing import Any
 
 import patroni_mpp
 import pytest
-from patroni_mpp import bridge
-from patroni_mpp._discovery import installed_engines
+from patroni_mpp import bridge, installed_engines
 from patroni_mpp.bridge._lookup import routed_get_mpp
 
 
