@@ -27,9 +27,7 @@ from .distribution import (
     core_requirement,
     installed_entry_point,
 )
-from .failure import (
-    fail,
-)
+from .failure import fail
 from .handler_calls import (
     GUC_VALUE_TYPES,
     ExpectedError,

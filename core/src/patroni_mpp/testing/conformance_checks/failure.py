@@ -8,7 +8,6 @@ def fail(message: str) -> AssertionError:
 
     Checks write ``raise fail(...)``, which keeps mypy's flow analysis.
 
-
     :param message: what is wrong.
     """
     return AssertionError(message)
