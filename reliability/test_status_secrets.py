@@ -19,8 +19,7 @@ from typing import Any
 import pluggy
 import pytest
 from _support import Formation, LogRecorder, formation_of, one_group
-from patroni_mpp import EngineSource, hookimpl, hookspecs
-from patroni_mpp._discovery import LoadedEngine
+from patroni_mpp import EngineSource, LoadedEngine, hookimpl, hookspecs
 from patroni_mpp.bridge._metrics import render_metrics
 from patroni_mpp.bridge._observe import Observed, observe
 from patroni_mpp.bridge._status import build_status

@@ -10,16 +10,18 @@ from typing import Any
 
 import patroni_mpp
 import pytest
-from patroni_mpp import bridge
-from patroni_mpp._discovery import installed_engines
+from patroni_mpp import bridge, installed_engines
+from patroni_mpp.bridge._install import installed_version, uninstall
 from patroni_mpp.bridge._lookup import routed_get_mpp
+from patroni_mpp.bridge._patching import is_patched, original_of
+from patroni_mpp.bridge._version import check_patroni_version
 
 
 @pytest.fixture
 def installed() -> Iterator[str]:
     version = bridge.install()
     yield version
-    bridge.uninstall()
+    uninstall()
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def test_install_is_idempotent_and_routes_every_lookup(installed: str) -> None:
     import patroni.postgresql.slots
     import patroni.validator
 
-    assert bridge.install() == installed == bridge.installed_version()
+    assert bridge.install() == installed == installed_version()
     assert patroni.postgresql.mpp.get_mpp.__module__ == "patroni_mpp.bridge._lookup"
     assert patroni.postgresql.mpp.iter_mpp_classes.__module__ == "patroni_mpp.bridge._lookup"
     assert patroni.ctl.get_mpp.__module__ == "patroni_mpp.bridge._ctl"
@@ -60,51 +62,51 @@ def test_install_is_idempotent_and_routes_every_lookup(installed: str) -> None:
         patroni.postgresql.slots.SlotsHandler.ignore_replication_slot,
         patroni.validator.schema,
     ):
-        assert bridge.is_patched(patched), patched
+        assert is_patched(patched), patched
     # A second install changed nothing: no wrapper of a wrapper.
-    assert not bridge.is_patched(bridge.original_of(patroni.ctl.get_dcs))
+    assert not is_patched(original_of(patroni.ctl.get_dcs))
     group_defaults = [
         p.default for c in patroni.ctl.ctl.commands.values() for p in c.params
         if p.name == "group" and callable(p.default)
     ]  # fmt: skip
     assert len(group_defaults) >= 5
-    assert all(bridge.is_patched(d) for d in group_defaults)
+    assert all(is_patched(d) for d in group_defaults)
 
 
 def test_uninstall_restores_patroni(installed: str) -> None:
     import patroni.ctl
     import patroni.postgresql.mpp
 
-    bridge.uninstall()
-    assert not bridge.is_patched(patroni.postgresql.mpp.get_mpp)
-    assert not bridge.is_patched(patroni.ctl.get_mpp)
+    uninstall()
+    assert not is_patched(patroni.postgresql.mpp.get_mpp)
+    assert not is_patched(patroni.ctl.get_mpp)
     assert patroni.postgresql.mpp.get_mpp.__module__ == "patroni.postgresql.mpp"
-    assert bridge.installed_version() is None
+    assert installed_version() is None
     bridge.install()
 
 
 @pytest.mark.parametrize("version", ["3.3.1", "4.2.0", "4.2.0rc1", "5.0", "not-a-version"])
 def test_unsupported_versions_are_refused(version: str) -> None:
     with pytest.raises(bridge.UnsupportedPatroniError) as info:
-        bridge.check_patroni_version(version)
+        check_patroni_version(version)
     assert f"Patroni {version} is not supported" in str(info.value)
     assert bridge.SUPPORTED_PATRONI_RANGE in str(info.value)
 
 
 @pytest.mark.parametrize("version", ["4.0.0", "4.0.7", "4.1.0", "4.1.5"])
 def test_supported_versions(version: str) -> None:
-    assert bridge.check_patroni_version(version) == version
+    assert check_patroni_version(version) == version
 
 
 def test_refusal_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     import patroni.postgresql.mpp
 
-    bridge.uninstall()
+    uninstall()
     monkeypatch.setattr("patroni_mpp.bridge._version.installed_patroni_version", lambda: "3.3.1")
     with pytest.raises(bridge.UnsupportedPatroniError):
         bridge.install()
-    assert not bridge.is_patched(patroni.postgresql.mpp.get_mpp)
-    assert bridge.installed_version() is None
+    assert not is_patched(patroni.postgresql.mpp.get_mpp)
+    assert installed_version() is None
 
 
 def test_get_mpp_without_section_is_null(installed: str) -> None:
@@ -304,13 +306,13 @@ def test_daemon_install_leaves_patronictl_for_later(installed: str) -> None:
     import patroni.ctl
     import patroni.postgresql.mpp
 
-    bridge.uninstall()
+    uninstall()
     assert bridge.install(ctl=False) == installed
-    assert bridge.is_patched(patroni.postgresql.mpp.get_mpp)
-    assert not bridge.is_patched(patroni.ctl.get_dcs)
+    assert is_patched(patroni.postgresql.mpp.get_mpp)
+    assert not is_patched(patroni.ctl.get_dcs)
     bridge.install()
-    assert bridge.is_patched(patroni.ctl.get_dcs)
-    assert bridge.is_patched(patroni.ctl.get_mpp)
+    assert is_patched(patroni.ctl.get_dcs)
+    assert is_patched(patroni.ctl.get_mpp)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,9 @@ from patroni_mpp.bridge._call_sites import (
     RoutedPollingLoop,
     locate,
 )
+from patroni_mpp.bridge._fast_switchover import PATCHES as FAST_SWITCHOVER_PATCHES
+from patroni_mpp.bridge._install import installed_version, uninstall
+from patroni_mpp.bridge._patching import is_patched, original_of
 from patroni_mpp.cli._run import FAST_SWITCHOVER_ENV, fast_switchover_requested
 
 
@@ -34,7 +37,7 @@ from patroni_mpp.cli._run import FAST_SWITCHOVER_ENV, fast_switchover_requested
 def installed() -> Iterator[tuple[str, ...]]:
     version = bridge.install(ctl=False)
     yield bridge.install_fast_switchover(version)
-    bridge.uninstall()
+    uninstall()
 
 
 def test_every_patch_is_installed_and_undone(installed: tuple[str, ...]) -> None:
@@ -43,16 +46,16 @@ def test_every_patch_is_installed_and_undone(installed: tuple[str, ...]) -> None
     import patroni.postgresql.postmaster
     from patroni.postgresql.postmaster import PostmasterProcess
 
-    assert installed == tuple(patch.name for patch in bridge.FAST_SWITCHOVER_PATCHES)
+    assert installed == tuple(patch.name for patch in FAST_SWITCHOVER_PATCHES)
     assert isinstance(patroni.ha.time, RoutedModule)
     assert isinstance(patroni.postgresql.time, RoutedModule)
     assert isinstance(patroni.postgresql.postmaster.multiprocessing, RoutedModule)
     assert isinstance(patroni.postgresql.polling_loop, RoutedPollingLoop)
     for patched in (patroni.ha.Ha.demote, patroni.ha.Ha.process_unhealthy_cluster):
-        assert bridge.is_patched(patched)
-    assert bridge.is_patched(patroni.postgresql.Postgresql.promote)
+        assert is_patched(patched)
+    assert is_patched(patroni.postgresql.Postgresql.promote)
     # the routed calls are the ones the patches name, one key per call site
-    sites = [site for patch in bridge.FAST_SWITCHOVER_PATCHES for site in patch.sites]
+    sites = [site for patch in FAST_SWITCHOVER_PATCHES for site in patch.sites]
     routed = {
         **patroni.ha.time._routes,
         **patroni.postgresql.time._routes,
@@ -67,11 +70,11 @@ def test_every_patch_is_installed_and_undone(installed: tuple[str, ...]) -> None
     # outside a window nothing of the window is set
     assert patroni.postgresql.STOP_POLLING_INTERVAL == 1
     assert "wait" not in PostmasterProcess.__dict__
-    assert bridge.install_fast_switchover(bridge.installed_version() or "") == installed  # idempotent
-    bridge.uninstall()
+    assert bridge.install_fast_switchover(installed_version() or "") == installed  # idempotent
+    uninstall()
     assert vars(patroni.ha)["time"] is time and vars(patroni.postgresql)["time"] is time
     assert vars(patroni.postgresql.postmaster)["multiprocessing"] is multiprocessing
-    assert not bridge.is_patched(patroni.ha.Ha.demote)
+    assert not is_patched(patroni.ha.Ha.demote)
 
 
 def test_window_sets_and_restores_its_values(installed: tuple[str, ...]) -> None:
@@ -98,7 +101,7 @@ def test_graceful_demote_opens_a_window_and_other_modes_do_not(installed: tuple[
     for mode in ("graceful", "immediate", "immediate-nolock", "offline"):
         wrapped(object(), mode)
     assert seen == [("graceful", True), ("immediate", False), ("immediate-nolock", False), ("offline", False)]
-    assert bridge.original_of(patroni.ha.Ha.demote) is not patroni.ha.Ha.demote
+    assert original_of(patroni.ha.Ha.demote) is not patroni.ha.Ha.demote
 
 
 def test_promotion_window_only_after_a_switchover_request(installed: tuple[str, ...]) -> None:
@@ -239,9 +242,9 @@ def test_a_patch_that_does_not_apply_is_refused_and_nothing_is_patched(
         assert "Ha.demote calls time.sleep(7) 0 times" in text
         assert "run without it" in text
         assert patroni.ha.time is time
-        assert not bridge.is_patched(patroni.ha.Ha.demote)
+        assert not is_patched(patroni.ha.Ha.demote)
     finally:
-        bridge.uninstall()
+        uninstall()
 
 
 def test_an_exited_postmaster_counts_as_stopped_in_a_window() -> None:
@@ -309,7 +312,7 @@ def test_docs_list_every_patch() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "bridge.md").read_text()
     section = text.split("## Fast planned switchover", 1)[1].split("\n## ", 1)[0]
     listed = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
-    assert listed == [patch.name for patch in bridge.FAST_SWITCHOVER_PATCHES]
+    assert listed == [patch.name for patch in FAST_SWITCHOVER_PATCHES]
 
 
 def test_postmaster_start_forks_from_the_fork_server_only_in_a_window(installed: tuple[str, ...]) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import localcluster as lc
 import pytest
-from patroni_mpp import KNOWN_ENGINE_WHEELS, NULL_ENGINE
-from patroni_mpp._discovery import installed_engines
+from patroni_mpp import KNOWN_ENGINE_WHEELS, NULL_ENGINE, installed_engines
 
 
 def _assert_nothing_started(node: lc.PatroniNode) -> None:

@@ -1,16 +1,15 @@
 """patroni-mpp: pluggable MPP (sharded PostgreSQL) engines for Patroni.
 
-The public API: the engine base classes, discovery (:func:`get_mpp`, :func:`iter_mpp_classes`), the
+The public API: the engine base classes, discovery (:func:`get_mpp`, :func:`iter_mpp_classes`,
+:func:`installed_engines`, :func:`load_engine`), the
 structural types of the host objects engines receive, and the errors. Hook markers and
 specifications live in :mod:`patroni_mpp.hookspecs`.
 """
 
-from importlib import metadata as _metadata
-
 from ._abstract import AbstractMPP, AbstractMPPHandler
+from ._core_version import core_version
 from ._discovery import (
     EngineReport,
-    LoadedEngine,
     clear_caches,
     configured_section,
     get_mpp,
@@ -18,6 +17,7 @@ from ._discovery import (
     iter_mpp_classes,
     load_engine,
 )
+from ._entry_points import EngineCandidate, installed_engines
 from ._environment import apply_environment, env_var_name, environment_overrides
 from ._errors import (
     EngineConfigError,
@@ -30,6 +30,7 @@ from ._errors import (
     MPPError,
     MultipleEnginesError,
 )
+from ._loaded_engine import LoadedEngine
 from ._protocols import (
     ClusterLike,
     ConnectionPoolLike,
@@ -42,10 +43,8 @@ from ._protocols import (
 from ._sections import ENTRY_POINT_GROUP, KNOWN_ENGINE_WHEELS, NULL_ENGINE
 from .hookspecs import hookimpl
 
-try:
-    __version__ = _metadata.version("patroni-mpp")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
+__version__ = core_version()
+"""The installed core's version (``0+unknown`` when run from a source tree)."""
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -55,6 +54,7 @@ __all__ = [
     "AbstractMPPHandler",
     "ClusterLike",
     "ConnectionPoolLike",
+    "EngineCandidate",
     "EngineConfigError",
     "EngineConflictError",
     "EngineLoadError",
@@ -75,10 +75,12 @@ __all__ = [
     "apply_environment",
     "clear_caches",
     "configured_section",
+    "core_version",
     "env_var_name",
     "environment_overrides",
     "get_mpp",
     "hookimpl",
+    "installed_engines",
     "iter_engine_reports",
     "iter_mpp_classes",
     "load_engine",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from patroni_mpp._discovery import core_version
+from patroni_mpp import core_version
 from patroni_mpp._scaffold import FILES, core_range, engine_names, render
 from patroni_mpp.cli import main
 from patroni_mpp.testing.postgres import PostgresUnavailable, find_bindir

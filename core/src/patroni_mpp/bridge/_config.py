@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from copy import deepcopy
 from typing import Any
 
-from .._discovery import configured_section, installed_engines, load_engine
+from .._discovery import configured_section, load_engine
+from .._entry_points import installed_engines
 from .._environment import env_var_name, section_env_prefix
 from .._errors import EngineConfigError, MPPError
 from .._sections import NULL_ENGINE

@@ -12,8 +12,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._abstract import AbstractMPP
-from .._discovery import config_keys, configured_section, get_mpp, iter_mpp_classes
+from .._discovery import configured_section, get_mpp, iter_mpp_classes
 from .._errors import MPPError
+from .._section_scan import config_keys
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,11 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._discovery import LoadedEngine, PluginCallTimeout, call_plugin, core_version, load_engine
+from .._core_version import core_version
+from .._discovery import load_engine
 from .._errors import redact, secrets_in
+from .._loaded_engine import LoadedEngine
+from .._plugin_calls import PluginCallTimeout, call_plugin
 from .._sections import NULL_ENGINE
 from ._lookup import engine_section
 

@@ -7,7 +7,7 @@ from importlib import metadata
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from .._discovery import core_version
+from .._core_version import core_version
 from ._errors import PatroniNotInstalledError, UnsupportedPatroniError
 
 SUPPORTED_PATRONI_RANGE = ">=4.0,<4.2"

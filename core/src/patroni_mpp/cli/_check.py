@@ -20,15 +20,12 @@ from typing import Any
 
 import yaml
 
-from .._discovery import (
-    LoadedEngine,
-    group_entry_points,
-    installed_engines,
-    load_engine,
-    scan_sections,
-)
+from .._discovery import load_engine
+from .._entry_points import installed_engines
 from .._environment import apply_environment, environment_overrides, sections_in_environment
 from .._errors import EngineConfigError, MPPError, MultipleEnginesError
+from .._loaded_engine import LoadedEngine
+from .._section_scan import scan_sections
 from .._sections import KNOWN_ENGINE_WHEELS, NULL_ENGINE
 
 EXIT_VALID = 0
@@ -145,7 +142,7 @@ def check_config(
     """
     env = os.environ if environ is None else environ
     eps = None if entry_points is None else list(entry_points)
-    engines = installed_engines() if eps is None else group_entry_points(eps)
+    engines = installed_engines(eps)
     report = CheckReport()
     scan = scan_sections(config, engines)
     report.warnings = [

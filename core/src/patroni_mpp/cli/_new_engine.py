@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._discovery import core_version
+from .._core_version import core_version
 from .._scaffold import ScaffoldError, engine_names, render_package
 
 EXIT_OK = 0

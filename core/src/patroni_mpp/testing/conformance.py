@@ -30,7 +30,8 @@ from typing import Any, ClassVar
 import pytest
 
 from .._abstract import AbstractMPP, AbstractMPPHandler
-from .._discovery import LoadedEngine, load_engine
+from .._discovery import load_engine
+from .._loaded_engine import LoadedEngine
 from .._protocols import ClusterLike, PostgresqlLike
 from .conformance_checks import (
     GROUP_STRINGS,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._abstract import AbstractMPPHandler
-    from .._discovery import LoadedEngine
+    from .._loaded_engine import LoadedEngine
 
 logger = logging.getLogger(__name__)
 

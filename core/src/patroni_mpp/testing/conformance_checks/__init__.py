@@ -1,0 +1,109 @@
+"""The checks of the engine conformance suite, as plain functions, by topic.
+
+:class:`patroni_mpp.testing.conformance.EngineConformance` runs them; an engine's own tests may call
+them directly too. Each check raises :class:`AssertionError` with a message that names what is
+wrong and, where it helps, why the host needs it. Exceptions raised by the engine itself propagate
+unchanged unless the contract says the call must not raise (then the check turns them into a
+failure naming the input).
+
+The topics: :mod:`.distribution` (entry point, core requirement, loading alone), :mod:`.hooks`
+(the hook module and the factory hooks, through :mod:`patroni_mpp._contract`, as discovery checks
+them), :mod:`.configuration`, :mod:`.identity`, :mod:`.handler_calls` and :mod:`.threads`; the
+sample data they use is in :mod:`.samples`. Every check is also importable from this package.
+"""
+
+from __future__ import annotations
+
+from .configuration import (
+    Invalid,
+    check_invalid_config,
+    check_json_schema,
+    check_valid_config,
+    check_validate_config_total,
+)
+from .distribution import (
+    check_core_requirement,
+    check_loads_in_fresh_interpreter,
+    core_requirement,
+    installed_entry_point,
+)
+from .failure import fail
+from .handler_calls import (
+    GUC_VALUE_TYPES,
+    ExpectedError,
+    check_adjust_postgres_gucs,
+    check_bootstrap,
+    check_handler_calls,
+    check_ignore_replication_slot,
+    preload_entries,
+)
+from .hooks import (
+    FOREIGN_NAME,
+    check_factories,
+    check_hook_module,
+    declared_hooks,
+    plugin_manager,
+)
+from .identity import (
+    K8S_LABEL_RE,
+    check_group_re,
+    check_handler_identity,
+    check_identity,
+)
+from .samples import (
+    BASE_PARAMETERS,
+    EVENT_TYPES,
+    GROUP_STRINGS,
+    JUNK_SECTIONS,
+    PRELOAD_SAMPLES,
+    CaseInsensitiveParameters,
+    parameter_samples,
+    sample_events,
+    sample_slots,
+)
+from .threads import (
+    check_no_thread_left,
+    check_threads_are_daemons,
+    new_threads,
+)
+
+__all__ = [
+    "BASE_PARAMETERS",
+    "EVENT_TYPES",
+    "FOREIGN_NAME",
+    "GROUP_STRINGS",
+    "GUC_VALUE_TYPES",
+    "JUNK_SECTIONS",
+    "K8S_LABEL_RE",
+    "PRELOAD_SAMPLES",
+    "CaseInsensitiveParameters",
+    "ExpectedError",
+    "Invalid",
+    "check_adjust_postgres_gucs",
+    "check_bootstrap",
+    "check_core_requirement",
+    "check_factories",
+    "check_group_re",
+    "check_handler_calls",
+    "check_handler_identity",
+    "check_hook_module",
+    "check_identity",
+    "check_ignore_replication_slot",
+    "check_invalid_config",
+    "check_json_schema",
+    "check_loads_in_fresh_interpreter",
+    "check_no_thread_left",
+    "check_threads_are_daemons",
+    "check_valid_config",
+    "check_validate_config_total",
+    "core_requirement",
+    "declared_hooks",
+    "fail",
+    "installed_entry_point",
+    "new_threads",
+    "parameter_samples",
+    "plugin_manager",
+    "preload_entries",
+    "sample_events",
+    "sample_slots",
+]
