@@ -59,24 +59,12 @@ COMPATIBLE: str = PK.COMPATIBLE
 VALID = {"group": 1, "database": "db"}
 
 DESCRIPTOR = """
-import re
-from patroni_mpp import AbstractMPP, AbstractMPPHandler, hookimpl
+from patroni_mpp import hookimpl
+from patroni_mpp.testing.engines import AbstractMinimalEngine
 
 
-class Engine(AbstractMPP):
-    group_re = re.compile(r"^[0-9]+$")
-
-    @staticmethod
-    def validate_config(config):
-        return True
-
-    @property
-    def group(self):
-        return self.config.get("group", 1)
-
-    @property
-    def coordinator_group_id(self):
-        return 0
+class Engine(AbstractMinimalEngine):
+    validate_config = staticmethod(lambda config: True)
 """
 
 SOURCES: dict[str, str] = {

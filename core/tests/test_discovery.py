@@ -11,7 +11,6 @@ from typing import Any
 
 import patroni_mpp
 import pytest
-from conftest import FakeDists, engine_source
 from patroni_mpp import (
     EngineConfigError,
     EngineConflictError,
@@ -26,6 +25,8 @@ from patroni_mpp import (
 )
 from patroni_mpp._discovery import DEFAULT_HOOK_TIMEOUT, HOOK_TIMEOUT_ENV, plugin_call_timeout
 from patroni_mpp._errors import redact, secrets_in
+from patroni_mpp.testing.distributions import FakeDists
+from patroni_mpp.testing.engines import engine_source
 from patroni_mpp.testing.host import LocalPostgresql
 
 VALID = {"group": 1, "database": "db"}
@@ -175,7 +176,8 @@ def test_config_model_must_be_pydantic(fake_dists: FakeDists) -> None:
 
 
 def test_engine_refusing_its_validated_section(fake_dists: FakeDists) -> None:
-    source = engine_source("acme").replace('isinstance(config.get("group"), int)', 'config.get("group") == 0')
+    refusing = "\nAcme.validate_config = staticmethod(lambda config: config.get('group') == 0)\n"
+    source = engine_source("acme") + refusing
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
     with pytest.raises(EngineLoadError, match=r"validate_config\(\) rejects"):
         get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())
@@ -551,7 +553,7 @@ def mpp_handler(engine, postgresql):
 """
 
 RAISING_CONVENTION_HANDLER = (
-    "class {cls}Handler({cls}, AbstractMPPHandler):\n"
+    "class {cls}Handler({cls}, AbstractMinimalHandler):\n"
     "    def __init__(self, postgresql, config):\n"
     "        raise OSError('no socket for the handler')\n"
 )
@@ -571,7 +573,7 @@ def test_handler_construction_failure_names_the_plugin(
     source = engine_source("acme")
     if convention:
         source = source.replace(
-            "class AcmeHandler(Acme, AbstractMPPHandler):\n",
+            "class AcmeHandler(Acme, AbstractMinimalHandler):\n",
             RAISING_CONVENTION_HANDLER.format(cls="Acme"),
         )
     else:
@@ -586,17 +588,14 @@ def test_handler_construction_failure_names_the_plugin(
 
 
 def test_engine_class_with_bad_group_re(fake_dists: FakeDists) -> None:
-    source = engine_source("acme").replace(
-        'group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")',
-        'group_re: ClassVar[str] = "^[0-9]+$"',
-    )
+    source = engine_source("acme") + "\nAcme.group_re = '^[0-9]+$'\n"
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
     with pytest.raises(EngineLoadError, match="group_re as a compiled regular expression"):
         get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())
 
 
 def test_engine_whose_group_raises(fake_dists: FakeDists) -> None:
-    source = engine_source("acme").replace('return self.config["group"]', 'raise KeyError("grp")')
+    source = engine_source("acme") + "\nAcme.group = property(lambda self: {}['grp'])\n"
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source}, version="1.1")
     with pytest.raises(EngineLoadError, match=r"acme-engine 1\.1.*Acme raised KeyError"):
         get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())
@@ -604,8 +603,8 @@ def test_engine_whose_group_raises(fake_dists: FakeDists) -> None:
 
 def test_config_model_whose_validator_crashes(fake_dists: FakeDists) -> None:
     source = engine_source("acme").replace(
-        "class EngineConfig(BaseModel):",
-        "from pydantic import field_validator\n\nclass EngineConfig(BaseModel):\n"
+        "class EngineConfig(MinimalConfig):",
+        "from pydantic import field_validator\n\nclass EngineConfig(MinimalConfig):\n"
         "    @field_validator('database')\n"
         "    @classmethod\n"
         "    def _boom(cls, value):\n"
@@ -661,28 +660,16 @@ def test_plugin_claiming_a_taken_name_is_an_error_when_configured(fake_dists: Fa
 # -- secrets never reach error texts ------------------------------------------------------------
 
 LEAKY_ENGINE = """
-from patroni_mpp import AbstractMPP, hookimpl
-import re
+from patroni_mpp import hookimpl
+from patroni_mpp.testing.engines import AbstractMinimalEngine
 
 
-class Leaky(AbstractMPP):
-    group_re = re.compile(r"^[0-9]+$")
+class Leaky(AbstractMinimalEngine):
+    validate_config = staticmethod(lambda config: True)
 
     def __init__(self, config):
         super().__init__(config)
         raise ValueError(f"cannot use {config!r}")
-
-    @staticmethod
-    def validate_config(config):
-        return True
-
-    @property
-    def group(self):
-        return 1
-
-    @property
-    def coordinator_group_id(self):
-        return 0
 
 
 @hookimpl

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import engine_source
+from patroni_mpp.testing.engines import engine_source
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_PREFIX = "tp_"

@@ -7,7 +7,7 @@ specifications live in :mod:`patroni_mpp.hookspecs`.
 
 from importlib import metadata as _metadata
 
-from ._abstract import AbstractMPP, AbstractMPPHandler
+from ._abstract import GROUP_RE, AbstractMPP, AbstractMPPHandler
 from ._discovery import (
     EngineReport,
     LoadedEngine,
@@ -49,6 +49,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "GROUP_RE",
     "KNOWN_ENGINE_WHEELS",
     "NULL_ENGINE",
     "AbstractMPP",

@@ -14,9 +14,7 @@ from patroni_mpp import AbstractMPPHandler, LoadedEngine
 from patroni_mpp.testing import conformance_checks as checks
 from patroni_mpp.testing.host import LocalPostgresql, cluster, member
 
-from .kit_engines import GOOD_ENGINE, INVALID, VALID, EngineInstaller, broken, engines
-
-__all__ = ["engines"]  # the fixture, imported for pytest
+from .kit_engines import GOOD_ENGINE, INVALID, VALID, EngineInstaller, broken
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ import logging
 from typing import Any
 
 import pytest
+from patroni_mpp.testing.logs import records
 from patroni_mpp_citus import CitusEvent, CitusEventError, parse_event
+from patroni_mpp_citus.testing.formation import Formation, node
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._helpers import (
-    Formation,
-    handler_statements,
-    node,
-    records,
-)
 
 GOOD: dict[str, Any] = {
     "type": "before_demote",
