@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 from patroni_mpp_citus.testing.emulation import Connection
-from patroni_mpp_citus.testing.fixture_support import start_citus_server
+from patroni_mpp_citus.testing.fixture_support import start_test_server
 from patroni_mpp_citus.testing.formation import Formation, engine_threads, make_formation
 from patroni_mpp_citus.testing.reporting import record_citus_mode
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps, Mode
@@ -33,7 +33,7 @@ from patroni_mpp_citus.testing.statement_log import StatementLogView
 @pytest.fixture(scope="session")
 def citus_server() -> Iterator[CitusTestServer]:
     """The session's Citus test server; stopped (by pid) at the end of the session."""
-    server = start_citus_server()
+    server = start_test_server()
     try:
         yield server
     finally:

@@ -1,6 +1,6 @@
 """The Citus test server as pytest fixtures use it: started, emptied between tests, checked after.
 
-:func:`start_citus_server` skips without PostgreSQL and fails when real Citus is required but
+:func:`start_test_server` skips without PostgreSQL and fails when real Citus is required but
 missing; :func:`reset_citus` empties the node metadata for the next test, and
 :func:`assert_metadata_settles` fails a test that left metadata Citus cannot sync.
 """
@@ -19,7 +19,7 @@ from .server import CitusTestServer, CitusUnavailableError
 logger = logging.getLogger(__name__)
 
 
-def start_citus_server() -> CitusTestServer:
+def start_test_server() -> CitusTestServer:
     """Start a Citus test server, skipping without PostgreSQL, failing when real Citus is missing."""
     try:
         return CitusTestServer.start()
