@@ -65,11 +65,6 @@ class FakeDists:
     prefix: str = ""
     modules: list[str] = field(default_factory=list)
 
-    @property
-    def installed(self) -> bool:
-        """True when the distributions are installed (their metadata is on ``sys.path``)."""
-        return self.dist_dir == self.module_dir
-
     def module(self, name: str) -> str:
         """The module name for the module key ``name``."""
         return f"{self.prefix}{name}"
