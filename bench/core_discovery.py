@@ -2,7 +2,8 @@
 installed engine distributions change that.
 
 Two venvs under ``.bench/core_discovery``: ``base`` holds core, null and one small engine
-(``bench``, with a pydantic config model, like a real engine); ``plus50`` holds the same plus 50
+(``bench``, the minimal engine of ``patroni_mpp.testing.engines``: a pydantic config model and a
+handler, like a real engine); ``plus50`` holds the same plus 50
 more engine distributions (``extra00`` .. ``extra49``, each a real plugin). Measured in each:
 
 - cold: a new interpreter runs ``import patroni_mpp; get_mpp(config)`` for a configuration with a
@@ -32,6 +33,7 @@ import zipfile
 from pathlib import Path
 
 from _common import machine, median, p90, publish
+from patroni_mpp.testing.engines import engine_source
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".bench" / "core_discovery"
@@ -39,61 +41,11 @@ NAME = Path(__file__).stem
 EXTRA_ENGINES = 50
 TARGET_WARM_MS = 5.0
 TARGET_ADDED_COLD_MS = 50.0
-CONFIG = {"scope": "bench", "postgresql": {"listen": "127.0.0.1:5432"}, "bench": {"group": 1}}
-
-ENGINE_SOURCE = '''\
-"""A small engine for benchmarks: a descriptor, a handler found by convention, a config model."""
-
-import re
-from typing import Any, ClassVar
-
-from pydantic import BaseModel, Field
-
-from patroni_mpp import AbstractMPP, AbstractMPPHandler, hookimpl
-
-SECTION = {section!r}
-
-
-class Config(BaseModel):
-    group: int = Field(ge=0)
-    database: str = "postgres"
-
-
-class Engine(AbstractMPP):
-    group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")
-
-    @staticmethod
-    def validate_config(config: Any) -> bool:
-        return isinstance(config, dict) and isinstance(config.get("group"), int)
-
-    @property
-    def group(self) -> int:
-        return int(self.config["group"])
-
-    @property
-    def coordinator_group_id(self) -> int:
-        return 0
-
-
-class EngineHandler(Engine, AbstractMPPHandler):
-    def handle_event(self, cluster, event): pass
-    def sync_meta_data(self, cluster): pass
-    def on_demote(self): pass
-    def schedule_cache_rebuild(self): pass
-    def bootstrap(self): pass
-    def adjust_postgres_gucs(self, parameters): pass
-    def ignore_replication_slot(self, slot): return False
-
-
-@hookimpl
-def mpp_config_model(name):
-    return Config if name == SECTION else None
-
-
-@hookimpl
-def mpp_engine_class(name):
-    return Engine if name == SECTION else None
-'''
+CONFIG = {
+    "scope": "bench",
+    "postgresql": {"listen": "127.0.0.1:5432"},
+    "bench": {"group": 1, "database": "postgres"},
+}
 
 COLD = """\
 import json, sys, time
@@ -132,7 +84,7 @@ def write_wheel(out: Path, dist: str, section: str, module: str) -> Path:
     norm = dist.replace("-", "_")
     info = f"{norm}-1.0.dist-info"
     files = {
-        f"{module}/__init__.py": ENGINE_SOURCE.format(section=section),
+        f"{module}/__init__.py": engine_source(section, "Engine"),
         f"{info}/METADATA": (
             f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n"
             "Requires-Dist: patroni-mpp<0.2,>=0.1\nRequires-Dist: pydantic>=2\n"

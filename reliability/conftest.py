@@ -7,8 +7,9 @@ Fixtures:
 
 * ``citus_server`` (session): the started server, stopped (by pid) at the end of the session.
 * ``citus`` (function): the server with empty node metadata (on real Citus: once its metadata is
-  synced, see :func:`_support.reset_citus`); at its teardown, real Citus must be able to sync what
-  the test left (:func:`_support.assert_metadata_settles`).
+  synced, see :func:`~patroni_mpp_citus.testing.fixture_support.reset_citus`); at its teardown,
+  real Citus must be able to sync what the test left
+  (:func:`~patroni_mpp_citus.testing.fixture_support.assert_metadata_settles`).
 * ``statement_log`` (function): the statements logged from now on.
 * ``record_logs`` (function): every log record (all loggers, DEBUG and up) of the test.
 * ``soak_seconds``: duration of the soak (``--soak-seconds`` or ``$PATRONI_MPP_SOAK_SECONDS``, 120).
@@ -21,11 +22,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from _support import LogRecorder, assert_metadata_settles, no_engine_threads, reset_citus
 from hypothesis import settings
-from patroni_mpp.testing.postgres import PostgresUnavailable
+from patroni_mpp.testing.logs import LogRecorder
+from patroni_mpp_citus.testing.fixture_support import assert_metadata_settles, reset_citus, start_test_server
+from patroni_mpp_citus.testing.formation import no_engine_threads
 from patroni_mpp_citus.testing.reporting import record_citus_mode
-from patroni_mpp_citus.testing.server import CitusTestServer, CitusUnavailableError
+from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 
 # CI runs the property tests with a fixed seed, so that a submission's result does not depend on
@@ -57,16 +59,6 @@ def soak_seconds(request: pytest.FixtureRequest) -> float:
     return float(os.environ.get(SOAK_ENV, DEFAULT_SOAK_SECONDS))
 
 
-def start_citus_server() -> CitusTestServer:
-    """Start a Citus test server, skipping without PostgreSQL, failing when real Citus is missing."""
-    try:
-        return CitusTestServer.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    except CitusUnavailableError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
 @pytest.fixture(autouse=True)
 def _citus_mode_property(request: pytest.FixtureRequest) -> None:
     """Tests on the Citus server say in the JUnit report whether it was real Citus."""
@@ -76,7 +68,7 @@ def _citus_mode_property(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def citus_server() -> Iterator[CitusTestServer]:
     """The session's Citus test server."""
-    server = start_citus_server()
+    server = start_test_server()
     try:
         yield server
     finally:

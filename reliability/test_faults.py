@@ -20,24 +20,18 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from _support import (
-    Formation,
-    LogRecorder,
-    assert_metadata_settles,
-    broken_function,
-    formation_of,
-    one_group,
-    reset_citus,
-)
-from conftest import start_citus_server
+from patroni_mpp.testing.logs import LogRecorder
 from patroni_mpp.testing.polling import DEADLINE, wait_for
+from patroni_mpp_citus.testing.faults import broken_function
+from patroni_mpp_citus.testing.fixture_support import assert_metadata_settles, reset_citus, start_test_server
+from patroni_mpp_citus.testing.formation import Formation, formation_of, one_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 
 
 @pytest.fixture(scope="module")
 def fault_server() -> Iterator[CitusTestServer]:
     """A server of this module's own: these tests restart it and break its functions."""
-    server = start_citus_server()
+    server = start_test_server()
     try:
         yield server
     finally:

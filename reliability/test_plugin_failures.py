@@ -2,9 +2,9 @@
 
 Every faulty engine is a real distribution: written as a project, built into a wheel by hatchling
 and installed by pip into one venv beside core, null, citus and a good third-party engine. The
-machinery is core's own packaging test (``core/tests/test_packaging.py``: its ``Wheelhouse``,
-``Venv``, plugin template and build helpers are loaded from there, not rewritten). Each scenario runs
-``get_mpp`` (and the handler) in a new interpreter, which shows what discovery imported.
+machinery is the toolkit's (:mod:`patroni_mpp.testing.wheelhouse`, which core's packaging test uses
+too). Each scenario runs ``get_mpp`` (and the handler) in a new interpreter, which shows what
+discovery imported.
 
 For every fault: configured -> a clear error naming the section, the distribution and its version;
 not configured -> no effect (the Null engine, or the configured good engine, nothing of the faulty
@@ -13,70 +13,37 @@ plugin imported).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from patroni_mpp.testing.engines import engine_source
+from patroni_mpp.testing.wheelhouse import (
+    COMPATIBLE,
+    PROBE,
+    Wheelhouse,
+    build_wheels,
+    checked,
+    copy_our_wheels,
+    pip,
+    write_plugin,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE_TESTS = ROOT / "core" / "tests"
 HOOK_TIMEOUT = "2"
 """``$PATRONI_MPP_HOOK_TIMEOUT`` of the probes: how long discovery waits for a hanging plugin."""
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def core_packaging() -> ModuleType:
-    """``core/tests/test_packaging.py`` as a module (its ``conftest`` import resolved to core's)."""
-    if "core_tests_packaging" in sys.modules:
-        return sys.modules["core_tests_packaging"]
-    core_conftest = _load("core_tests_conftest", CORE_TESTS / "conftest.py")
-    saved = sys.modules.get("conftest")
-    sys.modules["conftest"] = core_conftest
-    try:
-        return _load("core_tests_packaging", CORE_TESTS / "test_packaging.py")
-    finally:
-        if saved is not None:
-            sys.modules["conftest"] = saved
-        else:
-            sys.modules.pop("conftest", None)
-
-
-PK = core_packaging()
-COMPATIBLE: str = PK.COMPATIBLE
 VALID = {"group": 1, "database": "db"}
 
 DESCRIPTOR = """
-import re
-from patroni_mpp import AbstractMPP, AbstractMPPHandler, hookimpl
+from patroni_mpp import hookimpl
+from patroni_mpp.testing.engines import AbstractMinimalEngine
 
 
-class Engine(AbstractMPP):
-    group_re = re.compile(r"^[0-9]+$")
-
-    @staticmethod
-    def validate_config(config):
-        return True
-
-    @property
-    def group(self):
-        return self.config.get("group", 1)
-
-    @property
-    def coordinator_group_id(self):
-        return 0
+class Engine(AbstractMinimalEngine):
+    validate_config = staticmethod(lambda config: True)
 """
 
 SOURCES: dict[str, str] = {
@@ -169,7 +136,7 @@ def _plugin(
         "version": version,
         "entry_point": entry_point or f"rl_{fault.replace('-', '_')}",
         "module": module,
-        "source": SOURCES.get(fault, PK.engine_source(entry_point or fault)),
+        "source": SOURCES.get(fault, engine_source(entry_point or fault)),
         "dependencies": deps,
     }
 
@@ -197,7 +164,7 @@ GOOD = {
     "version": "2.0",
     "entry_point": "acme",
     "module": "tp_rl_good",
-    "source": PK.engine_source("acme"),
+    "source": engine_source("acme"),
     "dependencies": COMPATIBLE,
 }
 
@@ -212,7 +179,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Any:
     base = tmp_path_factory.mktemp("plugin-failures")
     house = base / "wheelhouse"
     house.mkdir()
-    PK._our_wheels(house, base)
+    copy_our_wheels(house, base, ROOT)
     prebuilt = os.environ.get("PATRONI_MPP_WHEELS")
     if prebuilt:
         citus = sorted(Path(prebuilt).glob("patroni_mpp_citus-*.whl"))
@@ -223,12 +190,12 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Any:
         shutil.copytree(
             ROOT / "plugins" / "citus", copy, ignore=shutil.ignore_patterns("tests", "__pycache__")
         )
-        PK._build([copy], house)
+        build_wheels([copy], house)
     projects = base / "projects"
-    PK._build([PK._write_plugin(projects, p) for p in [*FAULTY, GOOD]], house)
+    build_wheels([write_plugin(projects, p) for p in [*FAULTY, GOOD]], house)
     ours = [str(p) for p in sorted(house.glob("patroni_mpp*.whl"))]
-    PK._checked(PK._pip("download", "--dest", house, "--find-links", house, *ours))
-    wheelhouse = PK.Wheelhouse(house)
+    checked(pip("download", "--dest", house, "--find-links", house, *ours))
+    wheelhouse = Wheelhouse(house)
     no_deps = [p["dist"] for p in FAULTY if p["dist"] == "rl-old-core"]
     regular = [p["dist"] for p in FAULTY if p["dist"] not in no_deps]
     return wheelhouse.venv(
@@ -241,7 +208,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def probe(venv: Any, config: dict[str, Any]) -> dict[str, Any]:
     """``get_mpp(config)`` and its handler in a new interpreter of the venv."""
     result = venv.run(
-        "python", "-I", "-c", PK.PROBE, json.dumps(config), env={"PATRONI_MPP_HOOK_TIMEOUT": HOOK_TIMEOUT}
+        "python", "-I", "-c", PROBE, json.dumps(config), env={"PATRONI_MPP_HOOK_TIMEOUT": HOOK_TIMEOUT}
     )
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])

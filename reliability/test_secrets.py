@@ -13,41 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import Formation, LogRecorder, broken_function, exception_text, formation_of, one_group
 from patroni_mpp import MPPError, get_mpp, iter_engine_reports
 from patroni_mpp.testing.host import LocalPostgresql, Member, cluster
+from patroni_mpp.testing.logs import LogRecorder, exception_text
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.postgres import PostgresServer
+from patroni_mpp.testing.secret_probes import (
+    EXTRA_PASSWORD,
+    SUPERUSER_PASSWORD,
+    URL_PASSWORD,
+    assert_no_secret,
+    patroni_config,
+)
 from patroni_mpp_citus import CitusHandler
+from patroni_mpp_citus.testing.faults import broken_function
+from patroni_mpp_citus.testing.formation import Formation, formation_of, one_group
 from patroni_mpp_citus.testing.server import CitusTestServer
-
-SUPERUSER_PASSWORD = "Super-Secret-Pw-1"
-URL_PASSWORD = "Url-Secret-Pw-2"
-REST_PASSWORD = "Rest-Secret-Pw-3"
-EXTRA_PASSWORD = "Extra-Secret-Pw-4"
-SECRETS = (SUPERUSER_PASSWORD, URL_PASSWORD, REST_PASSWORD, EXTRA_PASSWORD)
-
-
-def patroni_config(section: Any) -> dict[str, Any]:
-    """A Patroni configuration with passwords in the usual places and ``section`` as ``citus``."""
-    return {
-        "scope": "demo",
-        "etcd3": {"url": f"http://root:{URL_PASSWORD}@127.0.0.1:2379"},
-        "restapi": {"authentication": {"username": "api", "password": REST_PASSWORD}},
-        "postgresql": {
-            "connect_address": "127.0.0.1:5432",
-            "authentication": {"superuser": {"username": "postgres", "password": SUPERUSER_PASSWORD}},
-        },
-        "citus": section,
-    }
-
-
-def assert_no_secret(texts: list[str]) -> None:
-    for text in texts:
-        for secret in SECRETS:
-            if secret in text:
-                at = text.index(secret)
-                raise AssertionError(f"{secret!r} leaked in: ...{text[max(0, at - 400) : at + 200]}")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Secrets never leave through the engine status (``GET /mpp``) or the engine metrics (``GET /metrics``).
 
-The probes are the secret suite's (:mod:`test_secrets`): passwords in the DCS URL, the REST API
+The probes are the secret suite's (:mod:`patroni_mpp.testing.secret_probes`): passwords in the DCS URL, the REST API
 authentication, the superuser settings and a password-named key. The node runs the real Citus handler of
 a formation whose superuser has a password. Two engines are observed on it: the Citus engine as
 installed (its identity, and its status and metrics after a reconciliation and with an event's
@@ -18,17 +18,24 @@ from typing import Any
 
 import pluggy
 import pytest
-from _support import Formation, LogRecorder, formation_of, one_group
 from patroni_mpp import EngineSource, LoadedEngine, hookimpl, hookspecs
 from patroni_mpp.bridge._metrics import render_metrics
 from patroni_mpp.bridge._observe import Observed, observe
 from patroni_mpp.bridge._status import build_status
+from patroni_mpp.testing.logs import LogRecorder
+from patroni_mpp.testing.secret_probes import (
+    EXTRA_PASSWORD,
+    REST_PASSWORD,
+    SUPERUSER_PASSWORD,
+    URL_PASSWORD,
+    assert_no_secret,
+)
+from patroni_mpp.testing.secret_probes import patroni_config as secret_patroni_config
 from patroni_mpp_citus import Citus
+from patroni_mpp_citus.testing.formation import Formation, formation_of, one_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 from prometheus_client.metrics_core import CounterMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
-from test_secrets import EXTRA_PASSWORD, REST_PASSWORD, SUPERUSER_PASSWORD, URL_PASSWORD, assert_no_secret
-from test_secrets import patroni_config as secret_patroni_config
 
 
 class Hostile:

@@ -2,58 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from patroni_mpp import AbstractMPP, AbstractMPPHandler, HandlerNotFoundError, MPPError
+from patroni_mpp.testing.engines import AbstractMinimalEngine, AbstractMinimalHandler
 from patroni_mpp.testing.host import LocalPostgresql
 
 
-class Shard(AbstractMPP):
+class Shard(AbstractMinimalEngine):
     """A group-based descriptor: group from the config, coordinator group 0."""
 
-    group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")
 
-    @staticmethod
-    def validate_config(config: Any) -> bool:
-        return isinstance(config, dict) and isinstance(config.get("group"), int)
-
-    @property
-    def group(self) -> Any:
-        return self.config.get("group")
-
-    @property
-    def coordinator_group_id(self) -> int:
-        return 0
-
-
-class _NoOpHandler(AbstractMPPHandler):
-    """Every handler method implemented, doing nothing (a mixin for the test handlers)."""
-
-    def handle_event(self, cluster: Any, event: dict[str, Any]) -> None:
-        return None
-
-    def sync_meta_data(self, cluster: Any) -> None:
-        return None
-
-    def on_demote(self) -> None:
-        return None
-
-    def schedule_cache_rebuild(self) -> None:
-        return None
-
-    def bootstrap(self) -> None:
-        return None
-
-    def adjust_postgres_gucs(self, parameters: dict[str, Any]) -> None:
-        return None
-
-    def ignore_replication_slot(self, slot: dict[str, Any]) -> bool:
-        return False
-
-
-class ShardHandler(Shard, _NoOpHandler):
+class ShardHandler(Shard, AbstractMinimalHandler):
     """Found by convention: a direct subclass named after the descriptor."""
 
 
@@ -65,7 +26,7 @@ class Misnamed(Shard):
     """A descriptor whose handler does not follow the naming convention."""
 
 
-class WorkerForMisnamed(Misnamed, _NoOpHandler):
+class WorkerForMisnamed(Misnamed, AbstractMinimalHandler):
     """Not a candidate: its name does not start with ``Misnamed``."""
 
 
@@ -73,7 +34,7 @@ class Mixin:
     """A plain mixin."""
 
 
-class MixedHandler(Mixin, Shard, _NoOpHandler):
+class MixedHandler(Mixin, Shard, AbstractMinimalHandler):
     """The pitfall of 2.4: a mixin listed first becomes the type."""
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FakeDists
 from patroni_mpp.cli import main
+from patroni_mpp.testing.distributions import FakeDists
 
 BROKEN = "raise ImportError('missing dependency: nothing_here')\n"
 

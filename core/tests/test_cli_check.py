@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import FakeDists
 from patroni_mpp.cli import main
 from patroni_mpp.cli._check import check_config
+from patroni_mpp.testing.distributions import FakeDists
 
 BROKEN = "raise RuntimeError('broken at import')\n"
 

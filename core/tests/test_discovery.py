@@ -8,7 +8,6 @@ from typing import Any
 
 import patroni_mpp
 import pytest
-from conftest import FakeDists, engine_source
 from patroni_mpp import (
     EngineConfigError,
     EngineConflictError,
@@ -19,6 +18,8 @@ from patroni_mpp import (
     get_mpp,
     load_engine,
 )
+from patroni_mpp.testing.distributions import FakeDists
+from patroni_mpp.testing.engines import engine_source
 from patroni_mpp.testing.host import LocalPostgresql
 
 VALID = {"group": 1, "database": "db"}
@@ -168,7 +169,8 @@ def test_config_model_must_be_pydantic(fake_dists: FakeDists) -> None:
 
 
 def test_engine_refusing_its_validated_section(fake_dists: FakeDists) -> None:
-    source = engine_source("acme").replace('isinstance(config.get("group"), int)', 'config.get("group") == 0')
+    refusing = "\nAcme.validate_config = staticmethod(lambda config: config.get('group') == 0)\n"
+    source = engine_source("acme") + refusing
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
     with pytest.raises(EngineLoadError, match=r"validate_config\(\) rejects"):
         get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import FakeDists, engine_source
 from patroni_mpp import (
     EngineConflictError,
     EngineLoadError,
@@ -18,6 +17,8 @@ from patroni_mpp import (
     load_engine,
 )
 from patroni_mpp._plugin_calls import DEFAULT_HOOK_TIMEOUT, HOOK_TIMEOUT_ENV, plugin_call_timeout
+from patroni_mpp.testing.distributions import FakeDists
+from patroni_mpp.testing.engines import engine_source
 from patroni_mpp.testing.host import LocalPostgresql
 
 VALID = {"group": 1, "database": "db"}
@@ -150,7 +151,7 @@ def mpp_handler(engine, postgresql):
 """
 
 RAISING_CONVENTION_HANDLER = (
-    "class {cls}Handler({cls}, AbstractMPPHandler):\n"
+    "class {cls}Handler({cls}, AbstractMinimalHandler):\n"
     "    def __init__(self, postgresql, config):\n"
     "        raise OSError('no socket for the handler')\n"
 )
@@ -170,7 +171,7 @@ def test_handler_construction_failure_names_the_plugin(
     source = engine_source("acme")
     if convention:
         source = source.replace(
-            "class AcmeHandler(Acme, AbstractMPPHandler):\n",
+            "class AcmeHandler(Acme, AbstractMinimalHandler):\n",
             RAISING_CONVENTION_HANDLER.format(cls="Acme"),
         )
     else:
@@ -185,17 +186,14 @@ def test_handler_construction_failure_names_the_plugin(
 
 
 def test_engine_class_with_bad_group_re(fake_dists: FakeDists) -> None:
-    source = engine_source("acme").replace(
-        'group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")',
-        'group_re: ClassVar[str] = "^[0-9]+$"',
-    )
+    source = engine_source("acme") + "\nAcme.group_re = '^[0-9]+$'\n"
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
     with pytest.raises(EngineLoadError, match="group_re as a compiled regular expression"):
         get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())
 
 
 def test_engine_whose_group_raises(fake_dists: FakeDists) -> None:
-    source = engine_source("acme").replace('return self.config["group"]', 'raise KeyError("grp")')
+    source = engine_source("acme") + "\nAcme.group = property(lambda self: {}['grp'])\n"
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source}, version="1.1")
     with pytest.raises(EngineLoadError, match=r"acme-engine 1\.1.*Acme raised KeyError"):
         get_mpp({"acme": VALID}, entry_points=fake_dists.entry_points())
@@ -203,8 +201,8 @@ def test_engine_whose_group_raises(fake_dists: FakeDists) -> None:
 
 def test_config_model_whose_validator_crashes(fake_dists: FakeDists) -> None:
     source = engine_source("acme").replace(
-        "class EngineConfig(BaseModel):",
-        "from pydantic import field_validator\n\nclass EngineConfig(BaseModel):\n"
+        "class EngineConfig(MinimalConfig):",
+        "from pydantic import field_validator\n\nclass EngineConfig(MinimalConfig):\n"
         "    @field_validator('database')\n"
         "    @classmethod\n"
         "    def _boom(cls, value):\n"

@@ -9,7 +9,6 @@ from typing import Any
 
 import patroni_mpp
 import pytest
-from conftest import FakeDists
 from patroni_mpp import (
     EngineConfigError,
     EngineLoadError,
@@ -19,6 +18,7 @@ from patroni_mpp import (
     iter_mpp_classes,
     load_engine,
 )
+from patroni_mpp.testing.distributions import FakeDists
 
 VALID = {"group": 1, "database": "db"}
 

@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FakeDists
 from patroni_mpp import (
     EngineConfigError,
     EngineLoadError,
     get_mpp,
 )
 from patroni_mpp._errors import redact, secrets_in
+from patroni_mpp.testing.distributions import FakeDists
 
 VALID = {"group": 1, "database": "db"}
 
 
 LEAKY_ENGINE = """
-from patroni_mpp import AbstractMPP, hookimpl
-import re
+from patroni_mpp import hookimpl
+from patroni_mpp.testing.engines import AbstractMinimalEngine
 
 
-class Leaky(AbstractMPP):
-    group_re = re.compile(r"^[0-9]+$")
+class Leaky(AbstractMinimalEngine):
+    validate_config = staticmethod(lambda config: True)
 
     def __init__(self, config):
         super().__init__(config)
         raise ValueError(f"cannot use {config!r}")
-
-    @staticmethod
-    def validate_config(config):
-        return True
-
-    @property
-    def group(self):
-        return 1
-
-    @property
-    def coordinator_group_id(self):
-        return 0
 
 
 @hookimpl

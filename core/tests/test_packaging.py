@@ -12,42 +12,24 @@ runs in a new interpreter, which is what shows which modules discovery imported.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
-import subprocess
-import sys
-import textwrap
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import engine_source
+from patroni_mpp.testing.engines import engine_source
+from patroni_mpp.testing.wheelhouse import (
+    COMPATIBLE,
+    Venv,
+    Wheelhouse,
+    build_wheels,
+    checked,
+    copy_our_wheels,
+    pip,
+    write_plugin,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN_PREFIX = "tp_"
 VALID = {"group": 1, "database": "db"}
-
-PYPROJECT = """\
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[project]
-name = "{dist}"
-version = "{version}"
-requires-python = ">=3.11"
-dependencies = {dependencies}
-
-[project.entry-points."patroni.mpp"]
-{entry_point} = "{module}"
-
-[tool.hatch.build.targets.wheel]
-packages = ["src/{module}"]
-"""
 
 BROKEN_ON_IMPORT = "raise RuntimeError('tp_broken cannot start: missing licence file')\n"
 
@@ -69,8 +51,6 @@ def mpp_engine_class(section_name):
     return None
 """
 
-COMPATIBLE = '["patroni-mpp>=0.1,<0.2", "pydantic>=2"]'
-
 TEST_PLUGINS: list[dict[str, str]] = [
     {"dist": "acme-engine", "version": "1.4", "entry_point": "acme", "module": "tp_acme",
      "source": engine_source("acme"), "dependencies": COMPATIBLE},
@@ -89,156 +69,6 @@ TEST_PLUGINS: list[dict[str, str]] = [
 ]  # fmt: skip
 """Test plugins: one good third-party engine and the ways a plugin can be wrong."""
 
-PROBE = """\
-import json, logging, sys
-
-messages = []
-
-
-class Collect(logging.Handler):
-    def emit(self, record):
-        messages.append(record.getMessage())
-
-
-logging.getLogger("patroni_mpp").addHandler(Collect())
-import patroni_mpp
-
-
-class Postgresql:
-    name = "node1"
-    database = "postgres"
-    connection_string = "postgres://127.0.0.1:5432/postgres"
-
-
-result = {"core_file": patroni_mpp.__file__}
-try:
-    engine = patroni_mpp.get_mpp(json.loads(sys.argv[1]))
-    result.update(ok=True, cls=type(engine).__name__, module=type(engine).__module__,
-                  type=engine.type, group=engine.group, coordinator=engine.is_coordinator())
-    handler = engine.get_handler_impl(Postgresql())
-    result["handler"] = type(handler).__name__
-except Exception as exc:
-    result.update(ok=False, error_type=type(exc).__name__, error=str(exc))
-result["imported"] = sorted(m for m in sys.modules if m.startswith("tp_"))
-result["warnings"] = messages
-print(json.dumps(result))
-"""
-
-
-def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PATRONI_", "VIRTUAL_ENV"))}
-    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    env.update(extra or {})
-    return env
-
-
-def _run(args: Sequence[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, check=False, timeout=600, **kwargs
-    )
-    return result
-
-
-def _checked(args: Sequence[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = _run(args, env=_clean_env(), **kwargs)
-    if result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def _pip(*args: str | Path) -> list[str | Path]:
-    return [sys.executable, "-m", "pip", *args]
-
-
-def _build(projects: list[Path], out: Path) -> None:
-    """Build wheels with the hatchling backend (from this venv when it has it, else isolated)."""
-    isolation = [] if importlib.util.find_spec("hatchling") else ["--use-pep517"]
-    no_isolation = ["--no-build-isolation"] if not isolation else []
-    _checked(_pip("wheel", "--no-deps", *no_isolation, *isolation, "--wheel-dir", out, *projects))
-
-
-@dataclass
-class Venv:
-    """A venv made by :meth:`Wheelhouse.venv`."""
-
-    path: Path
-
-    @property
-    def python(self) -> Path:
-        return self.path / "bin" / "python"
-
-    def run(self, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """Run a program of the venv (``python``, ``patroni-mpp``, ...)."""
-        return _run([self.path / "bin" / str(args[0]), *args[1:]], env=_clean_env(env), cwd=self.path)
-
-    def probe(self, config: dict[str, Any]) -> dict[str, Any]:
-        """``get_mpp(config)`` and its handler in a new interpreter: the outcome and the imports."""
-        result = self.run("python", "-I", "-c", PROBE, json.dumps(config))
-        assert result.returncode == 0, result.stderr
-        data: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
-        assert data["core_file"].startswith(str(self.path)), "core must be installed, not editable"
-        return data
-
-    def distributions(self) -> dict[str, str]:
-        """Installed distribution name -> version."""
-        code = (
-            "import json, importlib.metadata as m; "
-            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
-        )
-        return dict(json.loads(self.run("python", "-I", "-c", code).stdout))
-
-
-@dataclass
-class Wheelhouse:
-    """Every wheel the venvs need: ours, the test plugins' and our dependencies."""
-
-    path: Path
-
-    def venv(self, path: Path, requirements: Sequence[str], no_deps: Sequence[str] = ()) -> Venv:
-        """Make a venv; install ``requirements``, then ``no_deps`` without their dependencies."""
-        _checked([sys.executable, "-m", "venv", "--without-pip", path])
-        venv = Venv(path)
-        base: list[str | Path] = [
-            "--python",
-            venv.python,
-            "install",
-            "--no-index",
-            "--find-links",
-            self.path,
-        ]
-        _checked(_pip(*base, *requirements))
-        if no_deps:
-            _checked(_pip(*base, "--no-deps", *no_deps))
-        return venv
-
-
-def _our_wheels(out: Path, scratch: Path) -> None:
-    prebuilt = os.environ.get("PATRONI_MPP_WHEELS")
-    if prebuilt:
-        for pattern in ("patroni_mpp-*.whl", "patroni_mpp_null-*.whl"):
-            found = sorted(Path(prebuilt).glob(pattern))
-            assert len(found) == 1, f"expected one {pattern} in {prebuilt}, found {found}"
-            shutil.copy(found[0], out)
-        return
-    # Build from a copy: building in place would leave build artefacts in the source tree.
-    projects = []
-    for package in ("core", "plugins/null"):
-        copy = scratch / package.replace("/", "-")
-        shutil.copytree(ROOT / package, copy, ignore=shutil.ignore_patterns("tests", "__pycache__"))
-        projects.append(copy)
-    _build(projects, out)
-
-
-def _write_plugin(root: Path, plugin: dict[str, str]) -> Path:
-    project = root / plugin["dist"]
-    package = project / "src" / plugin["module"]
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(textwrap.dedent(plugin["source"]))
-    (project / "pyproject.toml").write_text(PYPROJECT.format(**plugin))
-    return project
-
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
@@ -246,10 +76,10 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     base = tmp_path_factory.mktemp("packaging")
     house = base / "wheelhouse"
     house.mkdir()
-    _our_wheels(house, base)
-    _build([_write_plugin(base / "projects", plugin) for plugin in TEST_PLUGINS], house)
+    copy_our_wheels(house, base, ROOT)
+    build_wheels([write_plugin(base / "projects", plugin) for plugin in TEST_PLUGINS], house)
     ours = [str(p) for p in sorted(house.glob("patroni_mpp*.whl"))]
-    _checked(_pip("download", "--dest", house, "--find-links", house, *ours))
+    checked(pip("download", "--dest", house, "--find-links", house, *ours))
     return Wheelhouse(house)
 
 

@@ -9,10 +9,10 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
-from conftest import FakeDists
 from patroni_mpp import AbstractMPPHandler, get_mpp, load_engine
 from patroni_mpp.bridge._observe import Observed, observe
 from patroni_mpp.bridge._status import MAX_DEPTH, MAX_ITEMS, build_status, jsonable
+from patroni_mpp.testing.distributions import FakeDists
 from patroni_mpp.testing.host import LocalPostgresql
 
 SECTION = "watch"

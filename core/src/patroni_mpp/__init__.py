@@ -6,7 +6,7 @@ structural types of the host objects engines receive, and the errors. Hook marke
 specifications live in :mod:`patroni_mpp.hookspecs`.
 """
 
-from ._abstract import AbstractMPP, AbstractMPPHandler
+from ._abstract import GROUP_RE, AbstractMPP, AbstractMPPHandler
 from ._core_version import core_version
 from ._discovery import (
     EngineReport,
@@ -48,6 +48,7 @@ __version__ = core_version()
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "GROUP_RE",
     "KNOWN_ENGINE_WHEELS",
     "NULL_ENGINE",
     "AbstractMPP",

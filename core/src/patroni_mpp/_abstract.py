@@ -25,6 +25,13 @@ logger = logging.getLogger(__name__)
 HandlerFactory = Callable[["AbstractMPP", "PostgresqlLike"], "AbstractMPPHandler | None"]
 """Attached by discovery so that :meth:`AbstractMPP.get_handler_impl` asks the plugin first."""
 
+GROUP_RE = re.compile(r"^(0|[1-9][0-9]*)$")
+"""The usual :attr:`AbstractMPP.group_re`: a group id written in decimal without leading zeros.
+
+It matches only strings that ``int()`` accepts, and ends with ``$`` because the host calls
+``group_re.match()``, which anchors only the start.
+"""
+
 
 class AbstractMPP(abc.ABC):
     """Descriptor of an MPP engine, built by :func:`patroni_mpp.get_mpp` from its config section.

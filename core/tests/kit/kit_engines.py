@@ -1,7 +1,4 @@
-"""Small engine plugins for the kit's own tests, installed on the fly as real distributions.
-
-Not a conftest: ``core/tests/conftest.py`` is imported by name (``from conftest import ...``) and a
-second conftest module would shadow it.
+"""The engine source of the kit's own tests, and the installer that writes it as a fake distribution.
 
 :data:`GOOD_ENGINE` passes the whole conformance suite; tests break one thing in it (with
 :func:`broken`) and check that the suite notices.
@@ -10,16 +7,13 @@ second conftest module would shadow it.
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 import textwrap
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import patroni_mpp
-import pytest
 from patroni_mpp import LoadedEngine
-from patroni_mpp.testing._packaging import write_dist_info
+from patroni_mpp.testing.distributions import DEFAULT_REQUIRES, FakeDists
+from patroni_mpp.testing.host import LocalPostgresql
 
 _counter = itertools.count()
 
@@ -125,25 +119,25 @@ def broken(*replacements: tuple[str, str]) -> str:
 
 
 class EngineInstaller:
-    """Writes engine distributions into a directory on ``sys.path`` and ``PYTHONPATH``."""
+    """Installs engines named ``kit<n>`` (module ``kit<n>_engine``) as fake distributions."""
 
-    def __init__(self, site: Path) -> None:
-        self.site = site
-        self.modules: list[str] = []
+    def __init__(self, dists: FakeDists) -> None:
+        self.dists = dists
 
     def install(
         self,
         source: str = GOOD_ENGINE,
         *,
-        requires: tuple[str, ...] = ("patroni-mpp>=0.1,<1",),
+        requires: tuple[str, ...] = DEFAULT_REQUIRES,
         entry_point_value: str | None = None,
     ) -> str:
         """Install one engine distribution and return the engine name (unique per call)."""
         name = f"kit{next(_counter)}"
         module = f"{name}_engine"
-        (self.site / f"{module}.py").write_text(textwrap.dedent(source).replace("@NAME@", name))
-        self.modules.append(module)
-        write_dist_info(self.site, f"{name}-engine", "1.0", requires, {name: entry_point_value or module})
+        source = textwrap.dedent(source).replace("@NAME@", name)
+        self.dists.add(
+            f"{name}-engine", {name: entry_point_value or module}, {module: source}, requires=requires
+        )
         patroni_mpp.clear_caches()
         return name
 
@@ -152,16 +146,6 @@ class EngineInstaller:
         return patroni_mpp.load_engine(self.install(source))
 
 
-@pytest.fixture
-def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineInstaller]:
-    """Install engines for this test only (also visible to subprocesses through PYTHONPATH)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    paths = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
-    installer = EngineInstaller(site)
-    yield installer
-    for module in installer.modules:
-        sys.modules.pop(module, None)
-    patroni_mpp.clear_caches()
+def handler_of(loaded: LoadedEngine, config: Any, postgresql: LocalPostgresql) -> Any:
+    """The handler of ``loaded``'s descriptor built from ``config``, on ``postgresql``."""
+    return loaded.create(config).get_handler_impl(postgresql)

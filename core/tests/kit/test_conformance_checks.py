@@ -12,11 +12,7 @@ from patroni_mpp import LoadedEngine
 from patroni_mpp.testing import conformance_checks as checks
 from patroni_mpp.testing.host import LocalPostgresql, cluster, member
 
-from .check_fixtures import good, offline, worker_handler
-from .kit_engines import GOOD_ENGINE, INVALID, VALID, EngineInstaller, broken, engines
-
-__all__ = ["engines", "good", "offline", "worker_handler"]  # the fixtures, imported for pytest
-
+from .kit_engines import GOOD_ENGINE, INVALID, VALID, EngineInstaller, broken
 
 # -- the good engine passes everything -------------------------------------------------------
 

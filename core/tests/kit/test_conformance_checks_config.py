@@ -9,11 +9,7 @@ from patroni_mpp import LoadedEngine
 from patroni_mpp.testing import conformance_checks as checks
 from patroni_mpp.testing.host import LocalPostgresql
 
-from .check_fixtures import good, offline, worker_handler
-from .kit_engines import GOOD_ENGINE, EngineInstaller, broken, engines
-
-__all__ = ["engines", "good", "offline", "worker_handler"]  # the fixtures, imported for pytest
-
+from .kit_engines import GOOD_ENGINE, EngineInstaller, broken
 
 # -- configuration --------------------------------------------------------------------------
 

@@ -11,11 +11,7 @@ from patroni_mpp import AbstractMPPHandler, LoadedEngine
 from patroni_mpp.testing import conformance_checks as checks
 from patroni_mpp.testing.host import LocalPostgresql, cluster, member
 
-from .check_fixtures import good, handler_of, offline, worker_handler
-from .kit_engines import VALID, EngineInstaller, broken, engines
-
-__all__ = ["engines", "good", "offline", "worker_handler"]  # the fixtures, imported for pytest
-
+from .kit_engines import VALID, EngineInstaller, broken, handler_of
 
 # -- handler methods ------------------------------------------------------------------------
 

@@ -13,10 +13,9 @@ from patroni_mpp.testing import postgres
 from patroni_mpp.testing.host import Cluster, LocalPostgresql
 from patroni_mpp.testing.postgres import PostgresServer, PostgresUnavailable
 
-from .kit_engines import EngineInstaller, broken, engines
+from .kit_engines import EngineInstaller, broken
 
 pytest_plugins = ["pytester"]
-__all__ = ["engines"]  # the fixture, imported for pytest
 
 CONFORMANCE_MODULE = """
 import pytest

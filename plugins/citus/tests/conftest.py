@@ -13,7 +13,8 @@ Fixtures:
 * ``statement_log`` (function): a :class:`StatementLog` view that only shows this test's statements.
 * ``client_ops`` (function): start background client writes/reads; all are closed after the test.
 * ``emulated_only`` (function): skips the test on real Citus.
-* ``formation`` (function): a coordinator handler on the server (see ``tests/_helpers.py``), closed after.
+* ``formation`` (function): a coordinator handler on the server (a
+  :class:`~patroni_mpp_citus.testing.formation.Formation`), closed after.
 """
 
 from __future__ import annotations
@@ -21,29 +22,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from patroni_mpp.testing.postgres import PostgresUnavailable
 from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.fixture_support import start_test_server
+from patroni_mpp_citus.testing.formation import Formation, engine_threads, make_formation
 from patroni_mpp_citus.testing.reporting import record_citus_mode
-from patroni_mpp_citus.testing.server import (
-    CitusTestServer,
-    CitusUnavailableError,
-    ClientOps,
-    Mode,
-)
+from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps, Mode
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._helpers import Formation, citus_threads, make_formation
-from tests._metadata_api import Address, add_node
+from patroni_mpp_citus.testing.metadata_api import Address, add_node
 
 
 @pytest.fixture(scope="session")
 def citus_server() -> Iterator[CitusTestServer]:
     """The session's Citus test server; stopped (by pid) at the end of the session."""
-    try:
-        server = CitusTestServer.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    except CitusUnavailableError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    server = start_test_server()
     try:
         yield server
     finally:
@@ -107,7 +98,7 @@ def formation(citus: CitusTestServer) -> Iterator[Formation]:
         yield made
     finally:
         made.close()
-        assert not citus_threads(), "a thread of the engine is still running"
+        assert not engine_threads(), "a thread of the engine is still running"
 
 
 # -- groups registered with the node-metadata API (the tests of its facts) ------------------------

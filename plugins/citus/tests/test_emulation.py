@@ -34,7 +34,7 @@ from patroni_mpp_citus.testing.server import (
     resolve_mode,
 )
 from patroni_mpp_citus.testing.statement_log import StatementLog, StatementLogView
-from tests._metadata_api import Address, add_node, rows, scalar, secondary_of_group1, update_node
+from patroni_mpp_citus.testing.metadata_api import Address, add_node, rows, scalar, secondary_of_group1, update_node
 
 # -- emulation internals --------------------------------------------------------------------------
 

@@ -6,15 +6,12 @@ import logging
 from typing import Any
 
 import pytest
+from patroni_mpp.testing.logs import records
 from patroni_mpp_citus import CitusEventError
 from patroni_mpp_citus._events import CitusEvent, parse_event
+from patroni_mpp_citus.testing.formation import Formation, node
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._helpers import (
-    Formation,
-    handler_statements,
-    node,
-    records,
-)
 
 GOOD: dict[str, Any] = {
     "type": "before_demote",

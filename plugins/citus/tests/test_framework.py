@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
 
 import pytest
-from patroni_mpp import AbstractMPP, HandlerNotFoundError, get_mpp
+from patroni_mpp import HandlerNotFoundError, get_mpp
+from patroni_mpp.testing.engines import AbstractMinimalEngine
 from patroni_mpp.testing.host import LocalPostgresql
 from patroni_mpp_citus import Citus
 
 
-class Lonely(AbstractMPP):
+class Lonely(AbstractMinimalEngine):
     """A descriptor without any handler subclass."""
-
-    group_re = Citus.group_re
-
-    @staticmethod
-    def validate_config(config: Any) -> bool:
-        return True
-
-    @property
-    def group(self) -> int:
-        return 1
-
-    @property
-    def coordinator_group_id(self) -> int:
-        return 0
 
 
 def test_missing_handler_is_an_error() -> None:

@@ -15,8 +15,11 @@ from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus._model import BEFORE_DEMOTE, Outcome
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._handler_helpers import Connection, in_flight, nodeid, two_node_group
-from tests._helpers import APP, Formation, handler_statements, node, records
+from patroni_mpp_citus.testing.formation import in_flight, nodeid, two_node_group
+Connection = psycopg.Connection[Any]
+from patroni_mpp_citus.testing.formation import APP, Formation, node
+from patroni_mpp_citus.testing.handler_statements import handler_statements
+from patroni_mpp.testing.logs import records
 
 # -- deadlines -------------------------------------------------------------------------------------
 

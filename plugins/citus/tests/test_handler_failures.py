@@ -16,17 +16,11 @@ from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus._model import AFTER_PROMOTE
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._handler_helpers import Connection, two_node_group
-from tests._helpers import (
-    APP,
-    Formation,
-    citus_threads,
-    handler_statements,
-    make_formation,
-    node,
-    records,
-    register,
-)
+from patroni_mpp_citus.testing.formation import two_node_group
+Connection = psycopg.Connection[Any]
+from patroni_mpp_citus.testing.formation import APP, Formation, engine_threads, make_formation, node, register
+from patroni_mpp_citus.testing.handler_statements import handler_statements
+from patroni_mpp.testing.logs import records
 
 # -- failures --------------------------------------------------------------------------------------
 
@@ -104,7 +98,7 @@ def test_failed_reads_back_off_and_are_logged_once(
         formation.close()
         with citus.server.connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    assert not citus_threads()
+    assert not engine_threads()
 
 
 def test_close_rolls_back_and_stops(citus: CitusTestServer, client_ops: ClientOps) -> None:
@@ -117,7 +111,7 @@ def test_close_rolls_back_and_stops(citus: CitusTestServer, client_ops: ClientOp
         assert write.wait_until_waiting()
     finally:
         formation.close()
-    assert not citus_threads()
+    assert not engine_threads()
     assert write.join() and write.error is None
 
 

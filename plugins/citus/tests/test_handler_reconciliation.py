@@ -14,8 +14,10 @@ from patroni_mpp.testing.host import member
 from patroni_mpp_citus._model import Outcome
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._handler_helpers import Connection, in_flight, nodeid, two_node_group
-from tests._helpers import Formation, handler_statements, make_formation, node, register
+from patroni_mpp_citus.testing.formation import in_flight, nodeid, two_node_group
+Connection = psycopg.Connection[Any]
+from patroni_mpp_citus.testing.formation import Formation, make_formation, node, register
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 
 # -- reconciliation --------------------------------------------------------------------------------
 

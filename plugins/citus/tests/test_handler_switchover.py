@@ -12,8 +12,10 @@ from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus._model import BEFORE_DEMOTE, BEFORE_PROMOTE, Outcome
 from patroni_mpp_citus.testing.server import ClientOps
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._handler_helpers import Connection, in_flight, nodeid, two_node_group
-from tests._helpers import Formation, handler_statements, node
+from patroni_mpp_citus.testing.formation import in_flight, nodeid, two_node_group
+Connection = psycopg.Connection[Any]
+from patroni_mpp_citus.testing.formation import Formation, node
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 
 # -- events: the switchover life cycle -------------------------------------------------------------
 

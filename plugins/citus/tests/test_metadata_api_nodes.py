@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from patroni_mpp_citus.testing.emulation import Connection
 from patroni_mpp_citus.testing.server import CitusTestServer
-from tests._metadata_api import Address, add_node, rows, scalar, synced_flags, unreachable_address
+from patroni_mpp_citus.testing.metadata_api import Address, add_node, rows, scalar, synced_flags, unreachable_address
 
 # -- catalog shape --------------------------------------------------------------------------------
 

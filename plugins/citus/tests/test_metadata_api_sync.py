@@ -20,7 +20,7 @@ from patroni_mpp_citus.testing.emulation import (
     unsynced_nodes,
 )
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOperation, ClientOps
-from tests._metadata_api import (
+from patroni_mpp_citus.testing.metadata_api import (
     add_node,
     remove_node,
     rows,

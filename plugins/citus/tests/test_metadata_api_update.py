@@ -13,7 +13,7 @@ import pytest
 from patroni_mpp_citus.testing.emulation import Connection, metadata_unsynced, wait_metadata_synced
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.testing.traffic import client_write
-from tests._metadata_api import add_node, rows, secondary_of_group1, unreachable_address, update_node
+from patroni_mpp_citus.testing.metadata_api import add_node, rows, secondary_of_group1, unreachable_address, update_node
 
 # -- citus_update_node ----------------------------------------------------------------------------
 

@@ -16,9 +16,10 @@ import re
 from typing import Any
 
 import pytest
+from patroni_mpp.testing.logs import records
 from patroni_mpp.testing.polling import wait_for
+from patroni_mpp_citus.testing.formation import APP, Formation, addr, node, register
 from patroni_mpp_citus.testing.server import CitusTestServer
-from tests._helpers import APP, Formation, addr, node, records, register
 
 ERRORS = ("Exception when executing query", "Exception when working with pg_dist_node")
 

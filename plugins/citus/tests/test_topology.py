@@ -12,11 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 from patroni_mpp.testing.host import Member, cluster, member
+from patroni_mpp.testing.logs import records
 from patroni_mpp_citus._model import AFTER_PROMOTE, PRIMARY, SECONDARY
 from patroni_mpp_citus._topology import UrlProblems, address_of, build_task, parse_address
+from patroni_mpp_citus.testing.formation import Formation, make_formation, node
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._helpers import Formation, handler_statements, make_formation, node, records
 
 
 def failures(caplog: pytest.LogCaptureFixture) -> list[str]:

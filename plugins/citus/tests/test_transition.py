@@ -9,12 +9,119 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from patroni_mpp_citus._model import DEMOTED, PRIMARY, SECONDARY, Group, Row
+from patroni_mpp_citus._model import DEMOTED, PRIMARY, REMOVE, SECONDARY, Group, Row
 from patroni_mpp_citus._transition import transition
-from tests._helpers import CitusConstraintError, Table, group_content, simulate
+
+# -- a model of pg_dist_node
+
+
+class CitusConstraintError(AssertionError):
+    """A statement would fail on Citus (or break a rule the transition keeps, such as the primary row keeping its nodeid)."""
+
+
+@dataclass
+class TableRow:
+    """One simulated ``pg_dist_node`` row."""
+
+    nodeid: int
+    groupid: int
+    nodename: str
+    nodeport: int
+    noderole: str
+
+
+@dataclass
+class Table:
+    """A simulated ``pg_dist_node``: applies engine changes with Citus's checks.
+
+    :ivar unsynced: an update ran in the current transaction (Citus refuses add/remove until
+        commit).
+    """
+
+    rows: dict[int, TableRow] = field(default_factory=dict)
+    next_id: int = 100
+    unsynced: bool = False
+    statements: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, group: Group) -> Table:
+        """The table holding ``group`` (its rows must have nodeids)."""
+        table = cls()
+        for row in group:
+            assert row.nodeid is not None, row
+            role = PRIMARY if row.role == DEMOTED else row.role
+            table.rows[row.nodeid] = TableRow(row.nodeid, group.groupid, row.nodename, row.port, role)
+        table.unsynced = group.failover
+        return table
+
+    def _taken(self, name: str, port: int, except_id: int | None = None) -> bool:
+        return any(
+            r.nodename == name and r.nodeport == port and r.nodeid != except_id for r in self.rows.values()
+        )
+
+    def apply(self, change: Row, groupid: int) -> None:
+        """Apply one change as Citus would; raise :class:`CitusConstraintError` where it errs."""
+        if change.role == REMOVE:
+            self.statements.append(("remove", change.host, change.port))
+            if self.unsynced:
+                raise CitusConstraintError(f"remove {change} while metadata is unsynced")
+            found = [r for r in self.rows.values() if (r.nodename, r.nodeport) == (change.host, change.port)]
+            if len(found) != 1:
+                raise CitusConstraintError(f"remove of a missing node {change}")
+            del self.rows[found[0].nodeid]
+        elif change.nodeid is not None:
+            self.statements.append(("update", change.nodeid, change.nodename, change.port))
+            if change.nodeid not in self.rows:
+                raise CitusConstraintError(f"update of a missing node {change}")
+            if self._taken(change.nodename, change.port, change.nodeid):
+                raise CitusConstraintError(f"{change.nodename}:{change.port} is taken ({change})")
+            target = self.rows[change.nodeid]
+            if (target.nodename, target.nodeport) != (change.nodename, change.port):
+                target.nodename, target.nodeport = change.nodename, change.port
+                self.unsynced = True
+        elif change.role == DEMOTED:
+            raise CitusConstraintError(f"a demoted row without nodeid was emitted: {change}")
+        else:
+            self.statements.append(("add", change.host, change.port, change.role))
+            if self._taken(change.host, change.port):
+                raise CitusConstraintError(f"add of a registered address {change}")
+            if self.unsynced:
+                raise CitusConstraintError(f"add {change} while metadata is unsynced")
+            if change.role == PRIMARY and any(
+                r.groupid == groupid and r.noderole == PRIMARY for r in self.rows.values()
+            ):
+                raise CitusConstraintError(f"group {groupid} already has a primary")
+            change.nodeid = self.next_id
+            self.rows[self.next_id] = TableRow(self.next_id, groupid, change.host, change.port, change.role)
+            self.next_id += 1
+
+    def content(self) -> set[tuple[int, str, int, str]]:
+        """``(nodeid, nodename, nodeport, noderole)`` of every row."""
+        return {(r.nodeid, r.nodename, r.nodeport, r.noderole) for r in self.rows.values()}
+
+
+def group_content(group: Group) -> set[tuple[int | None, str, int, str]]:
+    """What ``group`` says the table holds, in :meth:`Table.content` form."""
+    return {
+        (row.nodeid, row.nodename, row.port, PRIMARY if row.role == DEMOTED else row.role) for row in group
+    }
+
+
+def simulate(old: Group, changes: Iterable[Row], groupid: int) -> Table:
+    """Apply ``changes`` to a table holding ``old``; raises on any Citus constraint violation."""
+    table = Table.of(old)
+    for change in changes:
+        table.apply(change, groupid)
+    return table
+
+
+# -- the cases
+
 
 ROLES = {"P": PRIMARY, "S": SECONDARY, "D": DEMOTED, "U": "unavailable"}
 _ITEM = re.compile(r"(?P<host>\d+)(?P<role>[PSDU])(?::(?P<port>\d+))?(?:\[(?P<id>\d+)\])?")

@@ -1,6 +1,14 @@
-"""Test support for engine authors: host objects, temporary servers and the conformance suite.
+"""Test support for engine authors: the test toolkit every suite of this project uses too.
 
-Small real host objects (:mod:`.host`), a temporary PostgreSQL server (:mod:`.postgres`), and the
-conformance suite (:mod:`.conformance`), whose pytest plugin is loaded automatically through the
-``pytest11`` entry point. Install with the ``testing`` extra: ``pip install patroni-mpp[testing]``.
+Install with the ``testing`` extra: ``pip install patroni-mpp[testing]``. Its modules:
+
+* :mod:`.host`: small real host objects (PostgreSQL, members, clusters) handlers are built with;
+* :mod:`.postgres`: a temporary PostgreSQL server; :mod:`.polling`: waiting for a condition;
+* :mod:`.conformance`: the conformance suite, whose pytest plugin (:mod:`.plugin`) is loaded
+  automatically through the ``pytest11`` entry point;
+* :mod:`.engines`: the minimal test engine (descriptor, handler, config model, plugin module);
+* :mod:`.distributions`: fake distributions, engine plugins written on the fly;
+* :mod:`.wheelhouse`: engine plugins through real packaging (wheels, pip, fresh venvs);
+* :mod:`.logs`: log records kept with their full text; :mod:`.secret_probes`: passwords in every
+  usual place of a Patroni configuration, and a check that none leaked.
 """

@@ -13,7 +13,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from patroni_mpp import AbstractMPP, AbstractMPPHandler, MPPError
+from patroni_mpp import GROUP_RE, AbstractMPP, AbstractMPPHandler, MPPError
 
 from ._config import COORDINATOR_GROUP_ID
 
@@ -52,7 +52,7 @@ def split_libraries(value: Any) -> list[str]:
 class TimescaleDB(AbstractMPP):
     """Descriptor of the TimescaleDB engine: a single group, the coordinator, unless configured."""
 
-    group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")
+    group_re: ClassVar[re.Pattern[str]] = GROUP_RE
 
     @staticmethod
     def validate_config(config: Any) -> bool:

@@ -1,7 +1,7 @@
 """Test support for the Citus engine: test servers, client traffic, statement log, emulation.
 
 A Citus test server (real Citus, or the SQL emulation of Citus's node-metadata API), client traffic,
-and the server's statement log.
+the server's statement log, and a formation (a coordinator handler on that server).
 
 Nothing in the engine imports this package: it is for tests, the reliability suite and the
 benchmarks, and for anyone testing a tool against the engine. Its modules:
@@ -16,5 +16,10 @@ benchmarks, and for anyone testing a tool against the engine. Its modules:
 * :mod:`.emulation`: installing the emulation, and helpers that work on both (client writes and
   reads, emptying the metadata, waiting for metadata sync);
 * :mod:`.statement_log`: every statement the server ran, read back from its log;
+  :mod:`.handler_statements`: the handler's statements among them, in a short form;
+* :mod:`.formation`: a coordinator handler on the test server and the DCS view it is shown;
+* :mod:`.fixture_support`: starting the server for a pytest session, emptying its metadata between
+  tests, and checking that a test left metadata Citus can sync; :mod:`.faults`: a ``pg_catalog``
+  function made to raise;
 * :mod:`.reporting`: the JUnit property that tells which tests ran on real Citus.
 """

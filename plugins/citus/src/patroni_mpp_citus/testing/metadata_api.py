@@ -1,12 +1,12 @@
 """Statements of the Citus node-metadata API for the tests of its facts (real Citus and the emulation alike).
 
-The fixtures that register groups with them (``coordinator``, ``group1``, ``group2``) are in conftest.py.
+The Citus tests' conftest.py has the fixtures that register groups with them (``coordinator``, ``group1``, ``group2``).
 """
 
 from __future__ import annotations
 
 from patroni_mpp.testing.postgres import free_port
-from patroni_mpp_citus.testing.emulation import Connection
+from .emulation import Connection
 
 Address = tuple[str, int]
 
