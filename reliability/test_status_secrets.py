@@ -1,9 +1,9 @@
 """Secrets never leave through the engine status (``GET /mpp``) or the engine metrics (``GET /metrics``).
 
-The probes are the secret suite's (:mod:`patroni_mpp.testing.secret_probes`): passwords in the DCS URL, the REST API
-authentication, the superuser settings and a password-named key. The node runs the real Citus handler of
-a formation whose superuser has a password. Two engines are observed on it: the Citus engine as
-installed (its identity, and its status and metrics after a reconciliation and with an event's
+The probes are the secret suite's (:mod:`patroni_mpp.testing.secret_probes`): passwords in the DCS URL,
+the REST API authentication, the superuser settings and a password-named key. The node runs the real
+Citus handler of a formation whose superuser has a password. Two engines are observed on it: the
+Citus engine as installed (its identity, and its status and metrics after a reconciliation and with an event's
 transaction open), and a hostile plugin whose status, metrics and errors repeat every secret it
 can reach. Neither the documents, the exposition text nor any log record may hold one.
 """

@@ -11,6 +11,7 @@ In that module, decorate functions with :data:`hookimpl`; a minimal engine needs
 
     from patroni_mpp import hookimpl
 
+
     @hookimpl
     def mpp_engine_class(name):
         return MyEngine if name == "myengine" else None

@@ -25,10 +25,10 @@ import pytest
 from patroni_mpp_citus.testing.emulation import Connection
 from patroni_mpp_citus.testing.fixture_support import start_test_server
 from patroni_mpp_citus.testing.formation import Formation, engine_threads, make_formation
+from patroni_mpp_citus.testing.metadata_api import Address, add_node
 from patroni_mpp_citus.testing.reporting import record_citus_mode
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps, Mode
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from patroni_mpp_citus.testing.metadata_api import Address, add_node
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,14 @@ from patroni_mpp_citus.testing.emulation import (
     sync_metadata,
     wait_metadata_synced,
 )
+from patroni_mpp_citus.testing.metadata_api import (
+    Address,
+    add_node,
+    rows,
+    scalar,
+    secondary_of_group1,
+    update_node,
+)
 from patroni_mpp_citus.testing.server import (
     MAINTENANCE_APPLICATION_NAME,
     CitusTestServer,
@@ -34,7 +42,6 @@ from patroni_mpp_citus.testing.server import (
     resolve_mode,
 )
 from patroni_mpp_citus.testing.statement_log import StatementLog, StatementLogView
-from patroni_mpp_citus.testing.metadata_api import Address, add_node, rows, scalar, secondary_of_group1, update_node
 
 # -- emulation internals --------------------------------------------------------------------------
 

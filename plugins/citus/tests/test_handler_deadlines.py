@@ -11,15 +11,14 @@ from __future__ import annotations
 from unittest.mock import ANY
 
 import pytest
+from patroni_mpp.testing.logs import records
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus._model import BEFORE_DEMOTE, Outcome
+from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.formation import APP, Formation, in_flight, node, nodeid, two_node_group
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from patroni_mpp_citus.testing.formation import in_flight, nodeid, two_node_group
-Connection = psycopg.Connection[Any]
-from patroni_mpp_citus.testing.formation import APP, Formation, node
-from patroni_mpp_citus.testing.handler_statements import handler_statements
-from patroni_mpp.testing.logs import records
 
 # -- deadlines -------------------------------------------------------------------------------------
 

@@ -12,15 +12,22 @@ import logging
 
 import psycopg
 import pytest
+from patroni_mpp.testing.logs import records
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus._model import AFTER_PROMOTE
+from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.formation import (
+    APP,
+    Formation,
+    engine_threads,
+    make_formation,
+    node,
+    register,
+    two_node_group,
+)
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from patroni_mpp_citus.testing.formation import two_node_group
-Connection = psycopg.Connection[Any]
-from patroni_mpp_citus.testing.formation import APP, Formation, engine_threads, make_formation, node, register
-from patroni_mpp_citus.testing.handler_statements import handler_statements
-from patroni_mpp.testing.logs import records
 
 # -- failures --------------------------------------------------------------------------------------
 

@@ -12,12 +12,19 @@ from typing import Any
 
 from patroni_mpp.testing.host import member
 from patroni_mpp_citus._model import Outcome
+from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.formation import (
+    Formation,
+    in_flight,
+    make_formation,
+    node,
+    nodeid,
+    register,
+    two_node_group,
+)
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from patroni_mpp_citus.testing.formation import in_flight, nodeid, two_node_group
-Connection = psycopg.Connection[Any]
-from patroni_mpp_citus.testing.formation import Formation, make_formation, node, register
-from patroni_mpp_citus.testing.handler_statements import handler_statements
 
 # -- reconciliation --------------------------------------------------------------------------------
 

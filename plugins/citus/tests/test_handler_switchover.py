@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus._model import BEFORE_DEMOTE, BEFORE_PROMOTE, Outcome
+from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.formation import Formation, in_flight, node, nodeid, two_node_group
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 from patroni_mpp_citus.testing.server import ClientOps
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from patroni_mpp_citus.testing.formation import in_flight, nodeid, two_node_group
-Connection = psycopg.Connection[Any]
-from patroni_mpp_citus.testing.formation import Formation, node
-from patroni_mpp_citus.testing.handler_statements import handler_statements
 
 # -- events: the switchover life cycle -------------------------------------------------------------
 

@@ -11,8 +11,15 @@ from __future__ import annotations
 import psycopg
 import pytest
 from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.metadata_api import (
+    Address,
+    add_node,
+    rows,
+    scalar,
+    synced_flags,
+    unreachable_address,
+)
 from patroni_mpp_citus.testing.server import CitusTestServer
-from patroni_mpp_citus.testing.metadata_api import Address, add_node, rows, scalar, synced_flags, unreachable_address
 
 # -- catalog shape --------------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from patroni_mpp_citus.testing.emulation import (
     reset_metadata,
     unsynced_nodes,
 )
-from patroni_mpp_citus.testing.server import CitusTestServer, ClientOperation, ClientOps
 from patroni_mpp_citus.testing.metadata_api import (
     add_node,
     remove_node,
@@ -29,6 +28,7 @@ from patroni_mpp_citus.testing.metadata_api import (
     unreachable_address,
     update_node,
 )
+from patroni_mpp_citus.testing.server import CitusTestServer, ClientOperation, ClientOps
 
 # -- metadata sync, the maintenance daemon, nodes that are down -------------------------------------
 

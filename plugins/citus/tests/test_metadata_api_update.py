@@ -11,9 +11,15 @@ from __future__ import annotations
 import psycopg
 import pytest
 from patroni_mpp_citus.testing.emulation import Connection, metadata_unsynced, wait_metadata_synced
+from patroni_mpp_citus.testing.metadata_api import (
+    add_node,
+    rows,
+    secondary_of_group1,
+    unreachable_address,
+    update_node,
+)
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.testing.traffic import client_write
-from patroni_mpp_citus.testing.metadata_api import add_node, rows, secondary_of_group1, unreachable_address, update_node
 
 # -- citus_update_node ----------------------------------------------------------------------------
 

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus import hooks
+from patroni_mpp_citus.testing.formation import Formation, make_formation, node, register
+from patroni_mpp_citus.testing.handler_statements import handler_statements
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
-from patroni_mpp_citus.testing.formation import Formation, make_formation, node, register
-from patroni_mpp_citus.testing.handler_statements import handler_statements
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

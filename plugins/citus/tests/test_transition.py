@@ -21,7 +21,7 @@ from patroni_mpp_citus._transition import transition
 
 
 class CitusConstraintError(AssertionError):
-    """A statement would fail on Citus (or break a rule the transition keeps, such as the primary row keeping its nodeid)."""
+    """A statement would fail on Citus, or break a rule the transition keeps (primary rows keep nodeids)."""
 
 
 @dataclass

@@ -18,8 +18,7 @@ import psycopg
 from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
 from patroni_mpp.testing.polling import DEADLINE, wait_for
 
-from .._handler import ENGINE_THREAD_PREFIXES
-from .._handler import CitusHandler
+from .._handler import ENGINE_THREAD_PREFIXES, CitusHandler
 from .._model import Task
 from .server import CitusTestServer
 

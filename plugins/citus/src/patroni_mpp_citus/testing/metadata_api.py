@@ -1,17 +1,20 @@
 """Statements of the Citus node-metadata API for the tests of its facts (real Citus and the emulation alike).
 
-The Citus tests' conftest.py has the fixtures that register groups with them (``coordinator``, ``group1``, ``group2``).
+The Citus tests' conftest.py has the fixtures that register groups with them (``coordinator``,
+``group1``, ``group2``).
 """
 
 from __future__ import annotations
 
 from patroni_mpp.testing.postgres import free_port
+
 from .emulation import Connection
 
 Address = tuple[str, int]
 
 
 def scalar(conn: Connection, query: str, *params: object) -> object:
+    """The first column of the first row of ``query``."""
     row = conn.execute(query, params or None).fetchone()
     assert row is not None
     return row[0]
@@ -24,6 +27,7 @@ def add_node(
     role: str = "primary",
     cluster: str = "default",
 ) -> int:
+    """``citus_add_node`` of ``address`` into group ``groupid``; the new node id."""
     value = scalar(
         conn,
         "SELECT pg_catalog.citus_add_node(%s, %s, %s, %s, %s)",
@@ -38,15 +42,17 @@ def add_node(
 
 
 def update_node(conn: Connection, nodeid: int, host: str, port: int) -> None:
+    """``citus_update_node`` of node ``nodeid`` to ``host:port`` (forced, with a 10 s lock timeout)."""
     conn.execute("SELECT pg_catalog.citus_update_node(%s, %s, %s, true, 10000)", (nodeid, host, port))
 
 
 def remove_node(conn: Connection, address: Address) -> None:
+    """``citus_remove_node`` of ``address``."""
     conn.execute("SELECT pg_catalog.citus_remove_node(%s, %s)", address)
 
 
 def synced_flags(conn: Connection) -> dict[int, bool]:
-    """nodeid -> metadatasynced of every metadata node (coordinator and primary workers)."""
+    """Nodeid -> metadatasynced of every metadata node (coordinator and primary workers)."""
     return {
         int(nodeid): bool(synced)
         for nodeid, synced in conn.execute(
@@ -61,6 +67,7 @@ def unreachable_address() -> Address:
 
 
 def rows(conn: Connection) -> list[tuple[int, int, str, int, str]]:
+    """Every ``pg_dist_node`` row as ``(nodeid, groupid, nodename, nodeport, noderole)``, by node id."""
     return [
         (int(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]))
         for r in conn.execute(
@@ -72,4 +79,5 @@ def rows(conn: Connection) -> list[tuple[int, int, str, int, str]]:
 
 
 def secondary_of_group1(conn: Connection) -> int:
+    """The node id of group 1's secondary row."""
     return next(r[0] for r in rows(conn) if r[1] == 1 and r[4] == "secondary")
