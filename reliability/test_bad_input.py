@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from _support import APP, Formation, assert_metadata_settles, make_formation, one_group, reset_citus
+from _support import assert_metadata_settles, reset_citus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from patroni_mpp import (
@@ -33,6 +33,7 @@ from patroni_mpp import (
     get_mpp,
 )
 from patroni_mpp_citus import Citus, CitusEventError
+from patroni_mpp_citus.testing.handler_formation import APP, Formation, make_formation, one_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 
 SCALARS = (

@@ -20,17 +20,10 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from _support import (
-    Formation,
-    LogRecorder,
-    assert_metadata_settles,
-    broken_function,
-    formation_of,
-    one_group,
-    reset_citus,
-)
+from _support import LogRecorder, assert_metadata_settles, broken_function, reset_citus
 from conftest import start_citus_server
 from patroni_mpp.testing.polling import DEADLINE, wait_for
+from patroni_mpp_citus.testing.handler_formation import Formation, formation_of, one_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 
 

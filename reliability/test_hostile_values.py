@@ -22,11 +22,12 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
-from _support import APP, Formation, LogRecorder, formation_of
+from _support import LogRecorder
 from patroni_mpp import EngineConfigError, get_mpp
 from patroni_mpp.testing.host import Member, cluster
 from patroni_mpp_citus._topology import MAX_HOST_BYTES
 from patroni_mpp_citus.testing.emulation import register_reachable_node
+from patroni_mpp_citus.testing.handler_formation import APP, Formation, formation_of
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import Formation, LogRecorder, broken_function, exception_text, formation_of, one_group
+from _support import LogRecorder, broken_function, exception_text
 from patroni_mpp import MPPError, get_mpp, iter_engine_reports
 from patroni_mpp.testing.host import LocalPostgresql, Member, cluster
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.postgres import PostgresServer
 from patroni_mpp_citus import CitusHandler
+from patroni_mpp_citus.testing.handler_formation import Formation, formation_of, one_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 
 SUPERUSER_PASSWORD = "Super-Secret-Pw-1"

@@ -22,8 +22,8 @@ import tracemalloc
 from collections.abc import Callable
 
 import pytest
-from _support import Formation, formation_of
 from patroni_mpp.testing.polling import DEADLINE
+from patroni_mpp_citus.testing.handler_formation import Formation, formation_of
 from patroni_mpp_citus.testing.server import CitusTestServer
 
 GROUPS = 4

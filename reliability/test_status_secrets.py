@@ -17,13 +17,14 @@ from typing import Any
 
 import pluggy
 import pytest
-from _support import Formation, LogRecorder, formation_of
+from _support import LogRecorder
 from patroni_mpp import EngineSource, hookimpl, hookspecs
 from patroni_mpp._discovery import LoadedEngine
 from patroni_mpp.bridge._metrics import render_metrics
 from patroni_mpp.bridge._observe import Observed, observe
 from patroni_mpp.bridge._status import build_status
 from patroni_mpp_citus import Citus
+from patroni_mpp_citus.testing.handler_formation import Formation, formation_of
 from patroni_mpp_citus.testing.server import CitusTestServer
 from prometheus_client.metrics_core import CounterMetricFamily
 from prometheus_client.parser import text_string_to_metric_families

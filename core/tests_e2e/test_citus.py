@@ -8,20 +8,21 @@ to name every worker group's DCS leader. The timings are measured by ``bench/e2e
 
 from __future__ import annotations
 
-import citusload
-import localcluster as lc
 import pytest
+from patroni_mpp.testing.formation import Formation
+from patroni_mpp.testing.patroni_node import NodeOptions
+from patroni_mpp_citus.testing.cluster_scenario import run_scenario
 
 
 @pytest.mark.scenario
 def test_worker_switchover_and_failover_under_load(
     citus_ready: None,
-    formation: lc.Formation,
+    formation: Formation,
     node_python: str,
     request: pytest.FixtureRequest,
 ) -> None:
     # counted by scripts/test (record_property would warn under junit_family=xunit2)
     request.node.user_properties.append(("citus", "real"))
-    figures = citusload.run_scenario(formation, lc.NodeOptions(python=node_python), node_python)
+    figures = run_scenario(formation, NodeOptions(python=node_python), node_python)
     assert figures["lost_acknowledged_writes"] == 0, figures
     assert figures["ok_ops"] > 0, figures

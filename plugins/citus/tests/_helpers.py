@@ -1,46 +1,31 @@
 """Helpers of the engine's tests (no fixtures of conftest.py are redefined here).
 
-* :class:`Formation`: a coordinator handler on the session's Citus test server plus DCS views of
-  worker
-  groups, with ways to read ``pg_dist_node`` and the handler's statements back;
+The formation (a coordinator handler on the session's Citus test server plus DCS views of worker
+groups) is :mod:`patroni_mpp_citus.testing.handler_formation`, shared with the reliability suite.
+
 * :func:`simulate`: a pure-Python model of ``pg_dist_node`` that applies a transition's changes and
   checks Citus's constraints after every statement;
-* :func:`wait_for`: polling with a generous deadline (tests never assert durations).
+* :func:`handler_statements`: the handler's statements read back from the server's log, compacted.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from patroni_mpp.testing.host import Cluster, LocalPostgresql, Member, cluster, member
-from patroni_mpp.testing.polling import DEADLINE, wait_for
 from patroni_mpp_citus import (
     DEMOTED,
-    ENGINE_THREAD_PREFIXES,
     PRIMARY,
     REMOVE,
-    CitusHandler,
     Group,
     Row,
-    Task,
 )
+from patroni_mpp_citus.testing.handler_formation import APP
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-
-APP = "Patroni citus"
-"""``application_name`` of the handler's metadata connection."""
-
-
-def citus_threads() -> list[threading.Thread]:
-    """Threads started by the engine that are still alive."""
-    return [t for t in threading.enumerate() if t.name.startswith(ENGINE_THREAD_PREFIXES) and t.is_alive()]
-
 
 # -- pg_dist_node model
 # -------------------------------------------------------------------------------
@@ -144,161 +129,6 @@ def simulate(old: Group, changes: Iterable[Row], groupid: int) -> Table:
     for change in changes:
         table.apply(change, groupid)
     return table
-
-
-# -- the formation: a coordinator handler on the test server, DCS views --------------------------
-
-
-def node(citus: CitusTestServer, index: int, name: str | None = None, **kwargs: Any) -> Member:
-    """A DCS member for node ``index`` of the test server (an address Citus accepts)."""
-    host, port = citus.node_address(index)
-    return member(name or f"node{index}", host, port, **kwargs)
-
-
-@dataclass
-class Formation:
-    """A coordinator handler on the Citus test server and the DCS view it is shown.
-
-    :ivar citus: the test server (the coordinator's PostgreSQL).
-    :ivar postgresql: the host PostgreSQL object handed to the handler.
-    :ivar handler: the coordinator's handler (closed by :meth:`close`).
-    :ivar workers: group id -> that group's DCS cluster.
-    :ivar coordinator_members: other members of the coordinator group.
-    """
-
-    citus: CitusTestServer
-    postgresql: LocalPostgresql
-    handler: CitusHandler
-    workers: dict[int, Cluster] = field(default_factory=dict)
-    coordinator_members: list[Member] = field(default_factory=list)
-
-    @property
-    def coordinator(self) -> Member:
-        """The coordinator leader's member."""
-        return member("coordinator", self.citus.host, self.citus.port, role="primary")
-
-    def view(self) -> Cluster:
-        """The coordinator's DCS view (with ``workers``)."""
-        return cluster(self.coordinator, *self.coordinator_members, workers=self.workers)
-
-    def set_group(self, groupid: int, leader: Member | None, *others: Member) -> None:
-        """Replace the DCS view of worker group ``groupid``."""
-        self.workers[groupid] = cluster(leader, *others)
-
-    def sync(self) -> None:
-        """One reconciliation (one HA cycle of the coordinator leader)."""
-        self.handler.sync_meta_data(self.view())
-
-    def event(self, kind: str, groupid: int, leader: str, timeout: float = 30, cooldown: float = 10) -> None:
-        """Deliver an event as the REST API would (blocks for ``before_demote``)."""
-        self.handler.handle_event(
-            self.view(),
-            {
-                "type": kind,
-                "group": groupid,
-                "leader": leader,
-                "timeout": timeout,
-                "cooldown": cooldown,
-            },
-        )
-
-    def submit(
-        self, kind: str, groupid: int, leader: str, timeout: float = 30, cooldown: float = 10
-    ) -> Task | None:
-        """Queue an event's task without waiting for it."""
-        return self.handler.submit_event(
-            self.view(),
-            {
-                "type": kind,
-                "group": groupid,
-                "leader": leader,
-                "timeout": timeout,
-                "cooldown": cooldown,
-            },
-        )
-
-    @contextmanager
-    def event_in_thread(
-        self, kind: str, groupid: int, leader: str, timeout: float = 30
-    ) -> Iterator[threading.Thread]:
-        """Deliver an event from a REST-like thread; the thread is joined when the block ends."""
-        thread = threading.Thread(target=self.event, args=(kind, groupid, leader, timeout), name="test-rest")
-        thread.start()
-        try:
-            yield thread
-        finally:
-            thread.join(DEADLINE)
-            assert not thread.is_alive(), "the REST thread did not return"
-
-    def rows(self, dbname: str = "citus") -> set[tuple[int, str, int, str]]:
-        """Committed ``(groupid, nodename, nodeport, noderole)`` of every row (of ``dbname``)."""
-        with self.citus.connect(dbname=dbname, application_name="citus-test-read") as conn:
-            return {
-                (g, n, p, r)
-                for g, n, p, r in conn.execute(
-                    "SELECT groupid, nodename, nodeport, noderole::text FROM pg_catalog.pg_dist_node"
-                ).fetchall()
-            }
-
-    def group_rows(self, groupid: int, dbname: str = "citus") -> set[tuple[str, int, str]]:
-        """Committed ``(nodename, nodeport, noderole)`` of one group (in ``dbname``)."""
-        return {(n, p, r) for g, n, p, r in self.rows(dbname) if g == groupid}
-
-    def wait_rows(self, groupid: int, expected: set[tuple[str, int, str]], dbname: str = "citus") -> bool:
-        """Wait until the committed rows of ``groupid`` (in ``dbname``) are ``expected``."""
-        return wait_for(lambda: self.group_rows(groupid, dbname) == expected)
-
-    def wait_idle(self) -> bool:
-        """Wait until every database's worker has nothing queued and nothing in flight."""
-        states = [worker.state for worker in self.handler.workers.values()]
-
-        def idle() -> bool:
-            for state in states:
-                with state.cond:
-                    if state.queue or state.in_flight is not None:
-                        return False
-            return True
-
-        return wait_for(idle)
-
-    def reload(self, section: Mapping[str, Any]) -> None:
-        """Make the host hold ``section`` as its reloaded ``citus`` section (read at the next sync)."""
-        reloaded = dict(section)
-
-        def get(key: str, default: Any = None) -> Any:
-            return reloaded if key == "citus" else default
-
-        setattr(self.postgresql.config, "get", get)  # noqa: B010 - an instance attribute, as a host's
-
-    def close(self) -> None:
-        """Stop the handler's thread and close every connection."""
-        try:
-            assert self.handler.close(DEADLINE), "the worker thread did not stop"
-        finally:
-            self.postgresql.close()
-
-
-def make_formation(
-    citus: CitusTestServer,
-    *,
-    group: int = 0,
-    database: str = "citus",
-    password: str | None = None,
-    watch_promotions: bool = False,
-    section: Mapping[str, Any] | None = None,
-    databases: list[str] | None = None,
-) -> Formation:
-    """A coordinator (or worker, by ``group``) handler on the test server.
-
-    The promotion watch is off by default: emulated nodes have addresses nothing listens on.
-    ``section`` adds keys to the ``citus`` section the handler is given; ``databases`` names
-    several Citus databases instead of ``database``.
-    """
-    postgresql = LocalPostgresql("coordinator", citus.host, citus.port, primary=True, password=password)
-    names: dict[str, Any] = {"database": database} if databases is None else {"databases": databases}
-    config = {"group": group, **names, **(section or {})}
-    handler = CitusHandler(postgresql, config, watch_promotions=watch_promotions)
-    return Formation(citus, postgresql, handler)
 
 
 def addr(citus: CitusTestServer, index: int) -> tuple[str, int]:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import pytest
 from patroni_mpp.testing.postgres import PostgresUnavailable
 from patroni_mpp_citus.testing.emulation import Connection
+from patroni_mpp_citus.testing.handler_formation import Formation, engine_threads, make_formation
 from patroni_mpp_citus.testing.reporting import record_citus_mode
 from patroni_mpp_citus.testing.server import (
     CitusTestServer,
@@ -31,7 +32,6 @@ from patroni_mpp_citus.testing.server import (
     Mode,
 )
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._helpers import Formation, citus_threads, make_formation
 
 
 @pytest.fixture(scope="session")
@@ -106,4 +106,4 @@ def formation(citus: CitusTestServer) -> Iterator[Formation]:
         yield made
     finally:
         made.close()
-        assert not citus_threads(), "a thread of the engine is still running"
+        assert not engine_threads(), "a thread of the engine is still running"

@@ -13,8 +13,9 @@ from typing import Any
 import psycopg
 import pytest
 from patroni_mpp.testing.polling import DEADLINE, wait_for
+from patroni_mpp_citus.testing.handler_formation import Formation, engine_threads, make_formation, node
 from patroni_mpp_citus.testing.server import CitusTestServer
-from tests._helpers import Formation, citus_threads, make_formation, node, records
+from tests._helpers import records
 
 EXTRA = ["citus_app2", "citus_app3"]
 """Citus databases created next to ``citus`` (on the coordinator and on every worker server)."""
@@ -43,7 +44,7 @@ def multi(citus: CitusTestServer, databases: list[str]) -> Iterator[Formation]:
         yield made
     finally:
         made.close()
-        assert not citus_threads(), "a thread of the engine is still running"
+        assert not engine_threads(), "a thread of the engine is still running"
 
 
 def register_group(formation: Formation, databases: list[str]) -> tuple[Any, Any]:
@@ -74,7 +75,7 @@ def test_each_database_has_its_own_worker_and_connection(multi: Formation, datab
     register_group(multi, databases)
     for database in databases:
         assert multi.group_rows(0, database) == coordinator_row(multi)
-    names = {t.name for t in citus_threads()}
+    names = {t.name for t in engine_threads()}
     assert {f"citus-metadata:{d}" for d in databases} <= names
     # one connection per database, each in its own database
     with multi.citus.connect(application_name="citus-test-read") as conn:
@@ -205,7 +206,7 @@ def test_a_missing_database_never_stops_the_others(
         assert len(failed_reads) == 1
     finally:
         formation.close()
-    assert not citus_threads()
+    assert not engine_threads()
 
 
 def test_a_member_lacking_a_database(citus: CitusTestServer, caplog: pytest.LogCaptureFixture) -> None:
@@ -264,7 +265,7 @@ def test_reload_adds_and_removes_databases(citus: CitusTestServer, extra_databas
         assert list(formation.handler.managed_databases) == [second]
     finally:
         formation.close()
-    assert not citus_threads()
+    assert not engine_threads()
 
 
 def test_bootstrap_prepares_every_database(citus: CitusTestServer) -> None:
@@ -338,4 +339,4 @@ def test_database_removed_and_added_again_before_its_worker_ended(
         assert wait_for(lambda: sessions() == 1)
     finally:
         formation.close()
-    assert not citus_threads()
+    assert not engine_threads()

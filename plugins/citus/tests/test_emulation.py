@@ -13,8 +13,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from patroni_mpp.testing.network import free_port
 from patroni_mpp.testing.polling import wait_for
-from patroni_mpp.testing.postgres import PostgresServer, free_port
+from patroni_mpp.testing.postgres import PostgresServer
 from patroni_mpp_citus.testing.emulation import (
     Connection,
     EmulationError,

@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 from patroni_mpp_citus import CitusEvent, CitusEventError, parse_event
+from patroni_mpp_citus.testing.handler_formation import Formation, node
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._helpers import (
-    Formation,
-    handler_statements,
-    node,
-    records,
-)
+from tests._helpers import handler_statements, records
 
 GOOD: dict[str, Any] = {
     "type": "before_demote",

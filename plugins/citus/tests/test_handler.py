@@ -18,18 +18,10 @@ import pytest
 from patroni_mpp.testing.host import member
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus import AFTER_PROMOTE, BEFORE_DEMOTE, BEFORE_PROMOTE, Outcome
+from patroni_mpp_citus.testing.handler_formation import APP, Formation, engine_threads, make_formation, node
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._helpers import (
-    APP,
-    Formation,
-    citus_threads,
-    handler_statements,
-    make_formation,
-    node,
-    records,
-    register,
-)
+from tests._helpers import handler_statements, records, register
 
 Connection = psycopg.Connection[Any]
 
@@ -689,7 +681,7 @@ def test_failed_reads_back_off_and_are_logged_once(
         formation.close()
         with citus.server.connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    assert not citus_threads()
+    assert not engine_threads()
 
 
 def test_close_rolls_back_and_stops(citus: CitusTestServer, client_ops: ClientOps) -> None:
@@ -702,7 +694,7 @@ def test_close_rolls_back_and_stops(citus: CitusTestServer, client_ops: ClientOp
         assert write.wait_until_waiting()
     finally:
         formation.close()
-    assert not citus_threads()
+    assert not engine_threads()
     assert write.join() and write.error is None
 
 

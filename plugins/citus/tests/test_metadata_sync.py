@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from patroni_mpp.testing.polling import wait_for
+from patroni_mpp_citus.testing.handler_formation import APP, Formation, node
 from patroni_mpp_citus.testing.server import CitusTestServer
-from tests._helpers import APP, Formation, addr, node, records, register
+from tests._helpers import addr, records, register
 
 ERRORS = ("Exception when executing query", "Exception when working with pg_dist_node")
 

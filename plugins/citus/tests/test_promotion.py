@@ -18,8 +18,9 @@ from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.postgres import PostgresServer
 from patroni_mpp_citus import BEFORE_PROMOTE, Outcome
 from patroni_mpp_citus._promotion import REQUIRE_AUTH, watch_params
+from patroni_mpp_citus.testing.handler_formation import Formation, engine_threads, make_formation
 from patroni_mpp_citus.testing.server import CitusTestServer, ClientOps
-from tests._helpers import Formation, citus_threads, make_formation, records
+from tests._helpers import records
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def formation(citus: CitusTestServer) -> Iterator[Formation]:
         yield made
     finally:
         made.close()
-        assert not citus_threads()
+        assert not engine_threads()
 
 
 def in_flight(formation: Formation) -> str | None:
@@ -108,7 +109,7 @@ def test_pause_ends_when_the_promoted_node_leaves_recovery(
     # the late after_promote of the worker changes nothing
     task = formation.submit("after_promote", 1, "b")
     assert task is None or (task.wait(30) and task.outcome in (Outcome.APPLIED, Outcome.SKIPPED))
-    assert wait_for(lambda: [t.name for t in citus_threads()] == ["citus-metadata"])
+    assert wait_for(lambda: [t.name for t in engine_threads()] == ["citus-metadata"])
 
 
 def test_after_promote_first_still_commits(
@@ -133,7 +134,7 @@ def test_after_promote_first_still_commits(
         (replica.host, replica.port, "primary"),
         (primary.host, primary.port, "secondary"),
     }
-    assert wait_for(lambda: [t.name for t in citus_threads()] == ["citus-metadata"])
+    assert wait_for(lambda: [t.name for t in engine_threads()] == ["citus-metadata"])
     assert not records(caplog, "INFO", f"{replica.host}:{replica.port} (group 1) is out of recovery")
 
 

@@ -14,9 +14,10 @@ import pytest
 from patroni_mpp.testing.host import Member, cluster, member
 from patroni_mpp_citus import AFTER_PROMOTE, PRIMARY, SECONDARY
 from patroni_mpp_citus._topology import UrlProblems, address_of, build_task, parse_address
+from patroni_mpp_citus.testing.handler_formation import Formation, make_formation, node
 from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
-from tests._helpers import Formation, handler_statements, make_formation, node, records
+from tests._helpers import handler_statements, records
 
 
 def failures(caplog: pytest.LogCaptureFixture) -> list[str]:
