@@ -3,8 +3,8 @@
 A Citus test server (real Citus, or the SQL emulation of Citus's node-metadata API), client traffic,
 and the server's statement log.
 
-Nothing in the engine imports this package: it is for tests, the reliability suite and the
-benchmarks, and for anyone testing a tool against the engine. Its modules:
+Nothing in the engine imports this package: it is for its tests, the reliability suite, the end-to-end
+tests, the benchmarks and the demo, and for anyone testing a tool against the engine. Its modules:
 
 * :mod:`.server`: :class:`~.server.CitusTestServer`, a temporary PostgreSQL server with database
   ``citus`` holding the real extension (built from source where available) or the emulation, and
@@ -16,5 +16,12 @@ benchmarks, and for anyone testing a tool against the engine. Its modules:
 * :mod:`.emulation`: installing the emulation, and helpers that work on both (client writes and
   reads, emptying the metadata, waiting for metadata sync);
 * :mod:`.statement_log`: every statement the server ran, read back from its log;
-* :mod:`.reporting`: the JUnit property that tells which tests ran on real Citus.
+* :mod:`.reporting`: the JUnit property that tells which tests ran on real Citus;
+* :mod:`.handler_formation`: a coordinator handler on the test server and the DCS view it is shown
+  (the formation of the engine's tests and the reliability suite);
+* :mod:`.cluster`: a Citus formation of real Patroni nodes (a coordinator and two worker groups, on
+  the core toolkit's :mod:`patroni_mpp.testing.formation`), with :mod:`.cluster_workload` (writers
+  and a reader through the coordinator), :mod:`.cluster_metadata_watch` (a ``pg_dist_node`` watch),
+  :mod:`.cluster_scenario` (the end-to-end scenario), :mod:`.cluster_measured` (the benchmark's
+  measured scenario) and :mod:`.patroni_logs` (reading the nodes' logs).
 """
