@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from patroni_mpp.testing.formation import Formation, leader_of, wait_leader
+from patroni_mpp.testing.formation import CLUSTER_POLL_INTERVAL, Formation, leader_of, wait_leader
 from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp_citus.testing.cluster import (
@@ -76,7 +76,12 @@ def test_two_databases_through_switchover_and_failover(
         ctl_switchover(
             coordinator.config_path, 1, old.name, candidate.name, python=node_python, launcher=True
         )
-        wait_for(lambda: leader_of(groups[1]) is candidate, timeout=120, what="new group 1 leader")
+        wait_for(
+            lambda: leader_of(groups[1]) is candidate,
+            timeout=120,
+            interval=CLUSTER_POLL_INTERVAL,
+            what="new group 1 leader",
+        )
         wait_metadata_matches(etcd, groups, dbnames=DATABASES)
         time.sleep(SETTLE)
         switch_ended = time.monotonic()
@@ -104,5 +109,6 @@ def test_two_databases_through_switchover_and_failover(
     wait_for(
         lambda: len({frozenset(dist_nodes(coordinator, name)) for name in DATABASES}) == 1,
         timeout=60,
+        interval=CLUSTER_POLL_INTERVAL,
         what="the same pg_dist_node in both databases",
     )

@@ -20,7 +20,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from patroni_mpp.testing.formation import Formation, leader_of, wait_leader, wait_streaming
+from patroni_mpp.testing.formation import (
+    CLUSTER_POLL_INTERVAL,
+    Formation,
+    leader_of,
+    wait_leader,
+    wait_streaming,
+)
 from patroni_mpp.testing.network import HOST
 from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
 from patroni_mpp.testing.polling import wait_for
@@ -143,7 +149,12 @@ def test_planned_switchover_loses_nothing_and_needs_no_rewind(
         time.sleep(1)
         result = ctl_switchover(old, candidate)
         assert result.returncode == 0, result.stdout + result.stderr
-        wait_for(lambda: leader_of(plain) is candidate, timeout=60, what=f"{candidate.name} to lead")
+        wait_for(
+            lambda: leader_of(plain) is candidate,
+            timeout=60,
+            interval=CLUSTER_POLL_INTERVAL,
+            what=f"{candidate.name} to lead",
+        )
         wait_streaming(plain, 2, timeout=120)
         time.sleep(1)
     assert writer.acknowledged, "the writer never got a write through"

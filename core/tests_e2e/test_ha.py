@@ -12,7 +12,13 @@ from typing import Any
 import psycopg
 import pytest
 from patroni_mpp.testing.etcd import Etcd
-from patroni_mpp.testing.formation import Formation, leader_of, wait_leader, wait_streaming
+from patroni_mpp.testing.formation import (
+    CLUSTER_POLL_INTERVAL,
+    Formation,
+    leader_of,
+    wait_leader,
+    wait_streaming,
+)
 from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
 from patroni_mpp.testing.polling import wait_for
 
@@ -43,7 +49,12 @@ def _replicas_see(nodes: list[PatroniNode], value: str) -> bool:
 def _write_and_check(leader: PatroniNode, others: list[PatroniNode], value: str) -> None:
     _query(leader, "CREATE TABLE IF NOT EXISTS e2e_ha (v text)")
     _query(leader, "INSERT INTO e2e_ha VALUES (%s)", value)
-    wait_for(lambda: _replicas_see(others, value), timeout=60, what=f"row {value} on replicas")
+    wait_for(
+        lambda: _replicas_see(others, value),
+        timeout=60,
+        interval=CLUSTER_POLL_INTERVAL,
+        what=f"row {value} on replicas",
+    )
 
 
 def test_bootstrap_and_streaming_replicas(cluster: list[PatroniNode], etcd: Etcd) -> None:
@@ -75,6 +86,7 @@ def test_planned_switchover_with_ctl(cluster: list[PatroniNode], ctl: Callable[.
     new = wait_for(
         lambda: (leader := leader_of(cluster)) is candidate and leader,
         timeout=120,
+        interval=CLUSTER_POLL_INTERVAL,
         what=f"{candidate.name} to lead",
     )
     assert new is candidate
@@ -100,5 +112,10 @@ def test_failover_after_kill9_of_leader(cluster: list[PatroniNode]) -> None:
     # The old leader comes back as a replica of the new one.
     old.start()
     wait_streaming(cluster, 2, timeout=240)
-    wait_for(lambda: _replicas_see([old], "failover"), timeout=120, what="old leader catching up")
+    wait_for(
+        lambda: _replicas_see([old], "failover"),
+        timeout=120,
+        interval=CLUSTER_POLL_INTERVAL,
+        what="old leader catching up",
+    )
     assert leader_of(cluster) is new

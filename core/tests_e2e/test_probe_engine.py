@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from patroni_mpp.testing.etcd import Etcd
-from patroni_mpp.testing.formation import Formation, wait_leader, wait_streaming
+from patroni_mpp.testing.formation import CLUSTER_POLL_INTERVAL, Formation, wait_leader, wait_streaming
 from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
 from patroni_mpp.testing.polling import wait_for
 
@@ -91,7 +91,7 @@ def _show_marker(node: PatroniNode) -> str:
 def test_bootstrap_runs_once_per_group(probe_cluster: dict[str, PatroniNode], records: Path) -> None:
     wait_for(
         lambda: all(_calls(records, m, "handler_created") for m in ("c1", "c2", "w1")),
-        timeout=120, what="a handler on every member",
+        timeout=120, interval=CLUSTER_POLL_INTERVAL, what="a handler on every member",
     )  # fmt: skip
     assert len(_calls(records, "c1", "bootstrap")) == 1
     assert _calls(records, "c2", "bootstrap") == []  # a replica is cloned, not bootstrapped
@@ -115,10 +115,13 @@ def test_coordinator_sees_worker_group_and_gets_events(
     assert keys.get(f"/service/{SCOPE}/1/leader") == "w1"
     wait_for(
         lambda: any(r["workers"] == {"1": "w1"} for r in _calls(records, "c1", "sync_meta_data")),
-        timeout=120, what="sync_meta_data on c1 with worker group 1",
+        timeout=120, interval=CLUSTER_POLL_INTERVAL, what="sync_meta_data on c1 with worker group 1",
     )  # fmt: skip
     events = wait_for(
-        lambda: _calls(records, "c1", "handle_event"), timeout=120, what="an event from the worker"
+        lambda: _calls(records, "c1", "handle_event"),
+        timeout=120,
+        interval=CLUSTER_POLL_INTERVAL,
+        what="an event from the worker",
     )
     event = events[0]["event"]
     assert event["type"] == "after_promote"
@@ -174,12 +177,15 @@ def test_slot_dict_carries_its_name(
             r for r in _calls(records, "c1", "ignore_replication_slot")
             if r["slot"].get("name") == "probe_keep"
         ],
-        timeout=120, what="the slot check of probe_keep",
+        timeout=120, interval=CLUSTER_POLL_INTERVAL, what="the slot check of probe_keep",
     )  # fmt: skip
     assert seen[0]["slot"]["type"] == "physical"
     assert len(_calls(records, "c1", "schedule_cache_rebuild")) > rebuilds
     wait_for(
-        lambda: len(_calls(records, "c1", "sync_meta_data")) > len(seen) + 3, timeout=60, what="more cycles"
+        lambda: len(_calls(records, "c1", "sync_meta_data")) > len(seen) + 3,
+        timeout=60,
+        interval=CLUSTER_POLL_INTERVAL,
+        what="more cycles",
     )
     with psycopg.connect(leader.dsn(), autocommit=True) as conn:
         row = conn.execute(

@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
-from patroni_mpp.testing.formation import Formation, leader_of, wait_leader, wait_streaming
+from patroni_mpp.testing.formation import (
+    CLUSTER_POLL_INTERVAL,
+    Formation,
+    leader_of,
+    wait_leader,
+    wait_streaming,
+)
 from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
 from patroni_mpp.testing.polling import wait_for
 from probe import VERSION as PROBE_VERSION
@@ -156,11 +162,16 @@ def test_status_and_metrics_through_a_worker_switchover(
     result = ctl(s0.config_path, "switchover", SCOPE, "--group", "1", "--leader", "s1", "--candidate", "s2",
                  "--force", env={"PYTHONPATH": str(probe_path)})  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    wait_for(lambda: leader_of([s1, s2]) is s2, timeout=120, what="s2 to lead group 1")
+    wait_for(
+        lambda: leader_of([s1, s2]) is s2,
+        timeout=120,
+        interval=CLUSTER_POLL_INTERVAL,
+        what="s2 to lead group 1",
+    )
     # The coordinator handled the worker's events: its status and its metrics both say so.
     wait_for(
         lambda: _status(s0)["status"]["events"].get("after_promote", 0) > promotes_before, timeout=120,
-        what="the after_promote of s2 on the coordinator",
+        interval=CLUSTER_POLL_INTERVAL, what="the after_promote of s2 on the coordinator",
     )  # fmt: skip
     reader.stopping.set()
     reader.join(timeout=30)

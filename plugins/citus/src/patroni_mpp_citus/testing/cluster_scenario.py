@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from patroni_mpp.testing.formation import Formation, leader_of, wait_leader
+from patroni_mpp.testing.formation import CLUSTER_POLL_INTERVAL, Formation, leader_of, wait_leader
 from patroni_mpp.testing.patroni_node import NodeOptions
 from patroni_mpp.testing.polling import wait_for
 from patroni_mpp.testing.processes import LocalClusterError
@@ -45,7 +45,12 @@ def run_scenario(
         ctl_switchover(
             coordinator.config_path, 1, old.name, candidate.name, python=ctl_python, launcher=options.launcher
         )
-        wait_for(lambda: leader_of(groups[1]) is candidate, timeout=180, what="new group 1 leader")
+        wait_for(
+            lambda: leader_of(groups[1]) is candidate,
+            timeout=180,
+            interval=CLUSTER_POLL_INTERVAL,
+            what="new group 1 leader",
+        )
         figures["switchover_metadata_s"] = wait_metadata_matches(etcd, groups)
         time.sleep(settle)
         victim = leader_of(groups[2])
