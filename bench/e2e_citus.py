@@ -1,16 +1,15 @@
 """Citus under client load on real Citus: plain Patroni, the launcher, and its fast switchover, in one run.
 
-Scenario (``citusload.run_measured`` in ``demo/citusload.py``): one etcd, a coordinator and two worker groups
-of two members each on 127.0.0.1 (``loop_wait`` 2, ``ttl`` 20, ``retry_timeout`` 5). Three writer threads
-insert rows of a distributed table through the coordinator (reading one back every ten writes; a failed
-read-back is counted apart, not as a failed write, since reads are not held by a switchover), and one
-read-only client reads, through the coordinator, a row on a shard of each worker group, in a loop (10 ms
-pause between operations, 50 ms after a failure). Meanwhile worker group 1 is switched over
-``--switchovers`` times (``ctl switchover --group 1``, each in the other direction), then the leader of worker
-group 2 is killed (``kill -9`` of Patroni and then of its postmaster) and, once ``pg_dist_node`` names the new
-leader, started again. Before each event the group has a streaming replica (a quorum standby under
-synchronous replication); after it 1.5 s pass. A thread polls ``pg_dist_node`` on the coordinator every
-25 ms.
+Scenario (``patroni_mpp_citus.testing.cluster_measured.run_measured``): one etcd, a coordinator and two worker
+groups of two members each on 127.0.0.1 (``loop_wait`` 2, ``ttl`` 20, ``retry_timeout`` 5). Three writer
+threads insert rows of a distributed table through the coordinator (reading one back every ten writes; a
+failed read-back is counted apart, not as a failed write, since reads are not held by a switchover), and one
+read-only client reads, through the coordinator, a row on a shard of each worker group, in a loop (10 ms pause
+between operations, 50 ms after a failure). Meanwhile worker group 1 is switched over ``--switchovers`` times
+(``ctl switchover --group 1``, each in the other direction), then the leader of worker group 2 is killed
+(``kill -9`` of Patroni and then of its postmaster) and, once ``pg_dist_node`` names the new leader, started
+again. Before each event the group has a streaming replica (a quorum standby under synchronous replication);
+after it 1.5 s pass. A thread polls ``pg_dist_node`` on the coordinator every 25 ms.
 
 Each of the six runs builds a fresh formation: plain ``patroni`` (its built-in Citus support),
 ``patroni-mpp run`` (the ``citus`` engine wheel) and ``patroni-mpp run --fast-switchover`` (the same, with
@@ -25,7 +24,7 @@ id is looked up.
 
 Needs the citus extension in the PostgreSQL installation; elsewhere the section says why it was skipped.
 Usage: ``python bench/e2e_citus.py [--switchovers N] [--writers N] [--modes quorum,off]
-[--flavours plain,launcher,fast]``. The nodes run ``$PMPP_E2E_PYTHON``, else this interpreter when the
+[--flavours plain,launcher,fast]``. The nodes run ``$PATRONI_MPP_E2E_PYTHON``, else this interpreter when the
 ``postgres`` user can run it with Patroni and the wheels, else a venv built under ``.bench/e2e_citus`` from
 ``/usr/bin/python3.11`` (Patroni and the core, null and citus wheels). Progress goes to stderr, node logs to
 ``.bench/e2e_citus/logs``, raw figures to ``.bench/e2e_citus/results.json``; the section replaces this
@@ -50,12 +49,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "demo"))
-
-import citusload  # noqa: E402
-import localcluster as lc  # noqa: E402
-from _common import host, node_venv, publish, run_at, update_benchmarks  # noqa: E402
+from _common import ROOT, host, node_venv, publish, run_at, update_benchmarks
+from patroni_mpp.testing.environment import getenv
+from patroni_mpp.testing.etcd import local_etcd
+from patroni_mpp.testing.formation import Formation
+from patroni_mpp.testing.patroni_node import NodeOptions
+from patroni_mpp.testing.postgres import find_bindir
+from patroni_mpp.testing.processes import LocalClusterError, check_interpreter, make_base_dir
+from patroni_mpp_citus.testing.cluster import GROUPS, citus_unavailable_reason, stop_groups
+from patroni_mpp_citus.testing.cluster_measured import run_measured
+from patroni_mpp_citus.testing.patroni_logs import iter_patroni_problems
 
 NAME = Path(__file__).stem
 WORK = ROOT / ".bench" / NAME
@@ -89,17 +92,17 @@ log = logging.getLogger(NAME)
 
 def node_python() -> str:
     """The interpreter the nodes run (see the module docstring)."""
-    explicit = os.environ.get("PMPP_E2E_PYTHON")
+    explicit = getenv("PATRONI_MPP_E2E_PYTHON")
     if explicit:
-        lc.check_interpreter(explicit, NODE_MODULES)
+        check_interpreter(explicit, NODE_MODULES)
         return explicit
     try:
-        lc.check_interpreter(sys.executable, NODE_MODULES)
+        check_interpreter(sys.executable, NODE_MODULES)
         return sys.executable
-    except lc.LocalClusterError as exc:
+    except LocalClusterError as exc:
         log.info("%s; building a venv under %s", exc, WORK)
     python = str(node_venv(WORK, ("core", "plugins/null", "plugins/citus")))
-    lc.check_interpreter(python, NODE_MODULES)
+    check_interpreter(python, NODE_MODULES)
     return python
 
 
@@ -113,7 +116,7 @@ def version_of(python: str, distribution: str) -> str:
 # --------------------------------------------------------------------------------------------- runs
 
 
-def keep_logs(formation: lc.Formation, label: str) -> collections.Counter[str]:
+def keep_logs(formation: Formation, label: str) -> collections.Counter[str]:
     """Copy the node logs under WORK/logs/LABEL; count Patroni's warning and error lines (digits as N)."""
     target = WORK / "logs" / label
     shutil.rmtree(target, ignore_errors=True)
@@ -122,26 +125,26 @@ def keep_logs(formation: lc.Formation, label: str) -> collections.Counter[str]:
     for node in formation.nodes:
         if node.log_path.is_file():
             shutil.copy(node.log_path, target / f"{node.name}.log")
-        for line in citusload.iter_patroni_problems(node.log_path):
+        for line in iter_patroni_problems(node.log_path):
             problems[f"{node.name}: {re.sub(r'[0-9]+', 'N', line)[:220]}"] += 1
     return problems
 
 
 def run(python: str, flavour: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     label = f"{flavour}-{mode}"
-    base = lc.make_base_dir(f"pmpp-bench-citus-{label}-")
+    base = make_base_dir(f"pmpp-bench-citus-{label}-")
     started = time.monotonic()
     launcher, env = FLAVOURS[flavour]
-    options = lc.NodeOptions(
+    options = NodeOptions(
         python=python, launcher=launcher, env=dict(env), extra_config=MODES[mode], loop_wait=args.loop_wait,
         ttl=20, retry_timeout=5,
     )  # fmt: skip
     result: dict[str, Any] = {"error": "interrupted"}
     try:
-        with lc.local_etcd(base) as etcd:
-            formation = lc.Formation(base, etcd)
+        with local_etcd(base) as etcd:
+            formation = Formation(base, etcd)
             try:
-                result = citusload.run_measured(
+                result = run_measured(
                     formation, options, python, switchovers=args.switchovers, writers=args.writers,
                     settle=args.settle,
                 )  # fmt: skip
@@ -150,9 +153,7 @@ def run(python: str, flavour: str, mode: str, args: argparse.Namespace) -> dict[
                 result = {"error": f"{type(exc).__name__}: {exc}"}
             finally:
                 stopping = time.monotonic()
-                citusload.stop(
-                    {g: [n for n in formation.nodes if n.name[1] == str(g)] for g in citusload.GROUPS}
-                )
+                stop_groups({g: [n for n in formation.nodes if n.name[1] == str(g)] for g in GROUPS})
                 formation.stop_all()
                 log.info("%s: formation stopped in %.1f s", label, time.monotonic() - stopping)
                 result["patroni_problems"] = dict(keep_logs(formation, label).most_common(25))
@@ -228,7 +229,7 @@ def figures_table(results: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
     row("`synchronous_mode` (DCS, groups 0/1/2)", [
-        "/".join(str(r.get("sync_modes", {}).get(str(g), "?")) for g in citusload.GROUPS)
+        "/".join(str(r.get("sync_modes", {}).get(str(g), "?")) for g in GROUPS)
         for r in results.values()
     ])  # fmt: skip
     row("switchovers / failovers measured", [
@@ -270,7 +271,7 @@ def benchmarks_section(
         TITLE,
         "",
         f"Machine: {host(platform.machine())}; Python {versions['python']}; Patroni {versions['patroni']}; "
-        f"Citus {versions['citus']}; PostgreSQL {lc.find_pg_bin().parent.name}. Run at {run_at()}; "
+        f"Citus {versions['citus']}; PostgreSQL {find_bindir().parent.name}. Run at {run_at()}; "
         f"the {len(results)} runs took {wall / 60:.1f} min; load average {versions['load']} at the start.",
         "",
         "Method: one etcd and, for each run, a fresh coordinator and two worker groups of two members on "
@@ -422,7 +423,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     when = run_at()
-    reason = citusload.citus_unavailable_reason(need_plugin=False)  # the nodes' interpreter is checked below
+    reason = citus_unavailable_reason(need_plugin=False)  # the nodes' interpreter is checked below
     if reason is not None:
         section = f"{TITLE}\n\nNot measured (run at {when}): {reason}. No figures exist yet.\n"
         publish(NAME, section)
@@ -432,7 +433,7 @@ def main() -> int:
     if python != sys.executable and importlib.util.find_spec("psycopg") is None:
         # the clients run in this process: without psycopg here, run the script with the nodes' interpreter
         log.info("no psycopg in %s: running again with %s", sys.executable, python)
-        env = {**os.environ, "PMPP_E2E_PYTHON": python}
+        env = {**os.environ, "PATRONI_MPP_E2E_PYTHON": python}
         return subprocess.run([python, __file__, *sys.argv[1:]], env=env, check=False).returncode
     versions = {
         "python": subprocess.run([python, "-c", "import platform; print(platform.python_version())"],

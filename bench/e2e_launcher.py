@@ -28,18 +28,20 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "demo"))
-
-import localcluster as lc  # noqa: E402
-from _common import host, median, node_venv, p90, publish, run_at  # noqa: E402
+from _common import ROOT, host, median, node_venv, p90, publish, run_at
+from patroni_mpp.testing.etcd import local_etcd
+from patroni_mpp.testing.formation import Formation, wait_leader
+from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
+from patroni_mpp.testing.polling import wait_for
+from patroni_mpp.testing.postgres import find_bindir
+from patroni_mpp.testing.processes import LocalClusterError, check_interpreter, make_base_dir
 
 NAME = Path(__file__).stem
 WORK = ROOT / ".bench" / NAME
 
 SITECUSTOMIZE = """
 import os, time
-out = os.environ.get("PMPP_BENCH_CYCLES")
+out = os.environ.get("PATRONI_MPP_BENCH_CYCLES")
 if out:
     import patroni.postgresql  # Patroni's own import order: postgresql before ha
     import patroni.ha
@@ -61,25 +63,25 @@ def make_venv() -> Path:
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     subprocess.run(["chmod", "-R", "a+rX", str(WORK)], check=True)
-    lc.check_interpreter(str(python))
+    check_interpreter(str(python))
     return python
 
 
 DCS_LINE = "Selected new etcd server"
 
 
-def to_dcs(node: lc.PatroniNode, popen_wall: float) -> float:
+def to_dcs(node: PatroniNode, popen_wall: float) -> float:
     """Seconds from ``Popen`` to Patroni's log line of its first etcd contact (local-time timestamps)."""
     for line in node.log_path.read_text(errors="replace").splitlines():
         if DCS_LINE in line:
             stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
             return stamp.timestamp() - popen_wall
-    raise lc.LocalClusterError(f"no '{DCS_LINE}' line in the log of {node.name}")
+    raise LocalClusterError(f"no '{DCS_LINE}' line in the log of {node.name}")
 
 
-def start_to_leader(formation: lc.Formation, python: Path, launcher: bool, index: int) -> tuple[float, float]:
+def start_to_leader(formation: Formation, python: Path, launcher: bool, index: int) -> tuple[float, float]:
     node = formation.add(f"s{index}{'l' if launcher else 'p'}", f"start{index}{'l' if launcher else 'p'}",
-                         lc.NodeOptions(python=str(python), launcher=launcher))  # fmt: skip
+                         NodeOptions(python=str(python), launcher=launcher))  # fmt: skip
     node.write_config()
     started = time.perf_counter()
     popen_wall = time.time()
@@ -87,34 +89,34 @@ def start_to_leader(formation: lc.Formation, python: Path, launcher: bool, index
 
     def ready() -> bool:
         if node.process is not None and node.process.poll() is not None:
-            raise lc.LocalClusterError(f"{node.name} exited:\n{node.log_tail()}")
+            raise LocalClusterError(f"{node.name} exited:\n{node.log_tail()}")
         status = node.status()
         if not status or status.get("state") != "running" or status.get("role") not in ("primary", "master"):
             return False
         return node.api("leader", timeout=1)[0] == 200
 
-    lc.wait_for(ready, timeout=180, what=f"{node.name} to lead", interval=0.02)
+    wait_for(ready, timeout=180, what=f"{node.name} to lead", interval=0.02)
     elapsed = time.perf_counter() - started
     node.stop()
     return elapsed, to_dcs(node, popen_wall)
 
 
-def ha_cycles(formation: lc.Formation, python: Path, launcher: bool, cycles: int, warmup: int) -> list[float]:
+def ha_cycles(formation: Formation, python: Path, launcher: bool, cycles: int, warmup: int) -> list[float]:
     tag = "l" if launcher else "p"
     record = formation.base_dir / f"cycles-{tag}.txt"
     record.touch()
     record.chmod(0o666)
-    node = formation.add(f"ha{tag}", f"ha{tag}", lc.NodeOptions(
+    node = formation.add(f"ha{tag}", f"ha{tag}", NodeOptions(
         python=str(python), launcher=launcher,
-        env={"PYTHONPATH": str(WORK / "site"), "PMPP_BENCH_CYCLES": str(record)},
+        env={"PYTHONPATH": str(WORK / "site"), "PATRONI_MPP_BENCH_CYCLES": str(record)},
     ))  # fmt: skip
     node.start()
-    lc.wait_leader([node])
+    wait_leader([node])
 
     def enough() -> bool:
         return len(record.read_text().split()) >= warmup + cycles
 
-    lc.wait_for(enough, timeout=60 + 3 * (warmup + cycles), what="HA cycles", interval=0.5)
+    wait_for(enough, timeout=60 + 3 * (warmup + cycles), what="HA cycles", interval=0.5)
     node.stop()
     values = [float(v) for v in record.read_text().split()]
     return values[warmup : warmup + cycles]
@@ -134,13 +136,13 @@ def main() -> int:
     ).stdout.strip()  # fmt: skip
     py_version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
                                 capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    base = lc.make_base_dir("pmpp-bench-")
+    base = make_base_dir("pmpp-bench-")
     starts: dict[bool, list[float]] = {True: [], False: []}
     dcs: dict[bool, list[float]] = {True: [], False: []}
     cycles: dict[bool, list[float]] = {}
     try:
-        with lc.local_etcd(base) as etcd:
-            formation = lc.Formation(base, etcd)
+        with local_etcd(base) as etcd:
+            formation = Formation(base, etcd)
             try:
                 for index in range(args.rounds + 1):
                     order = (True, False) if index % 2 == 0 else (False, True)
@@ -179,7 +181,7 @@ def main() -> int:
         "## Launcher vs plain Patroni (`bench/e2e_launcher.py`)",
         "",
         f"Machine: {host(platform.machine())}; Python {py_version}; Patroni {patroni_version}; "
-        f"PostgreSQL {lc.find_pg_bin().parent.name}. Run at {run_at()}.",
+        f"PostgreSQL {find_bindir().parent.name}. Run at {run_at()}.",
         "",
         "Method: one etcd and single-member clusters on 127.0.0.1 with the same generated configuration "
         "(Null engine, `loop_wait` 1, `ttl` 20); nodes run as the `postgres` user from a venv built from "

@@ -22,7 +22,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import localcluster as lc
+from patroni_mpp.testing.etcd import Etcd
+from patroni_mpp.testing.formation import Formation, leader_of, wait_leader, wait_streaming
+from patroni_mpp.testing.network import HOST
+from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
+from patroni_mpp.testing.polling import WaitTimeout
+from patroni_mpp.testing.postgres import PostgresUnavailable
+from patroni_mpp.testing.processes import LocalClusterError, check_interpreter, make_base_dir
 
 DEMO_SCOPE = "demo"
 MEMBERS = 3
@@ -34,9 +40,9 @@ class Demo:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.started = time.monotonic()
-        self.base = lc.make_base_dir("patroni-mpp-demo-")
-        self.etcd: lc.Etcd | None = None
-        self.formation: lc.Formation | None = None
+        self.base = make_base_dir("patroni-mpp-demo-")
+        self.etcd: Etcd | None = None
+        self.formation: Formation | None = None
         self.stop_event = threading.Event()
 
     def say(self, message: str) -> None:
@@ -51,41 +57,41 @@ class Demo:
         )  # fmt: skip
         return result.stdout + (result.stderr if result.returncode else "")
 
-    def start_etcd(self) -> lc.Etcd:
+    def start_etcd(self) -> Etcd:
         """Start the demo's etcd."""
         self.say("starting etcd on 127.0.0.1 ...")
-        self.etcd = lc.Etcd(self.base)
+        self.etcd = Etcd(self.base)
         self.etcd.start()
         self.say(f"etcd is up at {self.etcd.url} (pid {self.etcd.pid})")
         return self.etcd
 
-    def run_demo_engine(self) -> list[lc.PatroniNode]:
+    def run_demo_engine(self) -> list[PatroniNode]:
         """Bring up three members with the ``demo`` engine and show them."""
         etcd = self.start_etcd()
-        self.formation = lc.Formation(self.base, etcd)
+        self.formation = Formation(self.base, etcd)
         status_dir = self.base / "engine-status"
         status_dir.mkdir()
         status_dir.chmod(0o777)
-        options = lc.NodeOptions(
+        options = NodeOptions(
             python=sys.executable,
             extra_config={"demo": {"group": 0, "status_dir": str(status_dir), "marker": "hello"}},
         )
         nodes = [self.formation.add(f"demo{i}", DEMO_SCOPE, options) for i in range(1, MEMBERS + 1)]
         self.say(f"starting {nodes[0].name} through 'patroni-mpp run' (initdb + bootstrap) ...")
         nodes[0].start()
-        lc.wait_leader(nodes[:1], timeout=180)
+        wait_leader(nodes[:1], timeout=180)
         self.say(f"{nodes[0].name} is the leader (postgres on 127.0.0.1:{nodes[0].pg_port})")
         for node in nodes[1:]:
             self.say(f"starting {node.name} (basebackup from the leader) ...")
             node.start()
-        lc.wait_streaming(nodes, MEMBERS - 1, timeout=240)
+        wait_streaming(nodes, MEMBERS - 1, timeout=240)
         self.say(f"{MEMBERS - 1} replicas are streaming")
         print(self.ctl(nodes[0].config_path, "list"), flush=True)
         self.show_engine(nodes, status_dir)
         self.show_status_and_metrics(nodes)
         return nodes
 
-    def show_engine(self, nodes: list[lc.PatroniNode], status_dir: Path) -> None:
+    def show_engine(self, nodes: list[PatroniNode], status_dir: Path) -> None:
         """Show, per member, the marker GUC and the calls the engine counted."""
         print("The 'demo' engine (plugin wheel patroni-mpp-demo) inside each Patroni:", flush=True)
         for node in nodes:
@@ -97,14 +103,14 @@ class Demo:
             calls = ", ".join(f"{k}={v}" for k, v in sorted(state.get("calls", {}).items()))
             print(f"  {node.name}: SHOW patroni_mpp_demo.marker = {marker!r}; calls: {calls}", flush=True)
 
-    def show_status_and_metrics(self, nodes: list[lc.PatroniNode]) -> None:
+    def show_status_and_metrics(self, nodes: list[PatroniNode]) -> None:
         """Show every member's engine status and the engine's lines of the leader's metrics.
 
         The status is ``patroni-mpp ctl mpp-status`` (``GET /mpp`` of every member); the metrics are the
         ``patroni_mpp_`` samples of ``GET /metrics``.
         """
         print(self.ctl(nodes[0].config_path, "mpp-status"), flush=True)
-        leader = lc.leader_of(nodes) or nodes[0]
+        leader = leader_of(nodes) or nodes[0]
         try:
             code, body = leader.api("metrics")
         except OSError as exc:
@@ -117,33 +123,39 @@ class Demo:
         for line in lines:
             print(f"  {line}", flush=True)
 
-    def show_guc(self, node: lc.PatroniNode, guc: str) -> str:
+    def show_guc(self, node: PatroniNode, guc: str) -> str:
         """``SHOW guc`` on a member, through psql."""
         result = subprocess.run(
-            [str(node.pg_bin / "psql"), "-h", lc.HOST, "-p", str(node.pg_port), "-U", "postgres",
+            [str(node.pg_bin / "psql"), "-h", HOST, "-p", str(node.pg_port), "-U", "postgres",
              "-d", "postgres", "-Atc", f"SHOW {guc}"],
             capture_output=True, text=True, check=False, timeout=30,
         )  # fmt: skip
         return result.stdout.strip() if result.returncode == 0 else f"<{result.stderr.strip()}>"
 
-    def run_citus(self) -> list[lc.PatroniNode]:
+    def run_citus(self) -> list[PatroniNode]:
         """Bring up a Citus coordinator and two worker groups and show ``pg_dist_node``."""
-        import citusload
+        from patroni_mpp_citus.testing.cluster import (
+            build_groups,
+            citus_unavailable_reason,
+            query,
+            start_groups,
+            wait_metadata_matches,
+        )
 
-        reason = citusload.citus_unavailable_reason()
+        reason = citus_unavailable_reason()
         if reason is not None:
-            raise lc.LocalClusterError(f"--citus is not possible here: {reason}")
+            raise LocalClusterError(f"--citus is not possible here: {reason}")
         etcd = self.start_etcd()
-        self.formation = lc.Formation(self.base, etcd)
-        groups = citusload.build(self.formation, lc.NodeOptions(python=sys.executable))
+        self.formation = Formation(self.base, etcd)
+        groups = build_groups(self.formation, NodeOptions(python=sys.executable))
         self.say("starting the coordinator (group 0) and workers (groups 1, 2) ...")
-        citusload.start(groups)
+        start_groups(groups)
         self.say("every group has a leader and a streaming replica; waiting for pg_dist_node ...")
-        citusload.wait_metadata_matches(etcd, groups)
-        coordinator = lc.leader_of(groups[0])
+        wait_metadata_matches(etcd, groups)
+        coordinator = leader_of(groups[0])
         assert coordinator is not None
         print(self.ctl(coordinator.config_path, "list"), flush=True)
-        rows = citusload.query(
+        rows = query(
             coordinator, "SELECT nodeid, groupid, nodename, nodeport, noderole FROM pg_dist_node ORDER BY 1"
         )
         print("pg_dist_node on the coordinator:", flush=True)
@@ -153,7 +165,7 @@ class Demo:
         self.show_status_and_metrics([coordinator, *(n for n in nodes if n is not coordinator)])
         return nodes
 
-    def wait(self, nodes: list[lc.PatroniNode]) -> None:
+    def wait(self, nodes: list[PatroniNode]) -> None:
         """Keep running until Ctrl-C or the end of ``--duration``, listing the cluster now and then."""
         if self.args.duration:
             self.say(f"running for {self.args.duration:g}s (Ctrl-C stops earlier) ...")
@@ -198,13 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     status = 0
     try:
-        lc.check_interpreter(sys.executable)
+        check_interpreter(sys.executable)
         nodes = demo.run_citus() if args.citus else demo.run_demo_engine()
         demo.wait(nodes)
     except KeyboardInterrupt:
         demo.stop_event.set()
         print(flush=True)
-    except lc.LocalClusterError as exc:
+    except (LocalClusterError, PostgresUnavailable, WaitTimeout) as exc:
         print(f"demo: error: {exc}", file=sys.stderr, flush=True)
         status = 1
     finally:

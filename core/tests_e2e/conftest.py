@@ -1,9 +1,10 @@
 """Fixtures of the end-to-end tests: a local etcd, Patroni nodes through the launcher, the probe engine.
 
 Everything runs on 127.0.0.1 with free ports, Patroni and PostgreSQL as the ``postgres`` OS user when we are
-root, and every process is stopped by pid at teardown (see ``demo/localcluster.py``). The interpreter running
-the tests (or ``$PMPP_E2E_PYTHON``) runs the nodes, so it must have Patroni and the wheels installed and be
-runnable by that user. ``PMPP_E2E_KEEP=1`` keeps the temp directory (logs) after the run.
+root, and every process is stopped by pid at teardown (see :mod:`patroni_mpp.testing.formation`). The
+interpreter running the tests (or ``$PATRONI_MPP_E2E_PYTHON``) runs the nodes, so it must have Patroni and
+the wheels installed and be runnable by that user. ``PATRONI_MPP_E2E_KEEP=1`` keeps the temp directory (logs)
+after the run.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "demo"))
-
-import localcluster as lc  # noqa: E402
-from probe import build_wheel, install_wheel  # noqa: E402
+from patroni_mpp.testing.environment import getenv
+from patroni_mpp.testing.etcd import Etcd, local_etcd
+from patroni_mpp.testing.formation import Formation
+from patroni_mpp.testing.patroni_node import NodeOptions
+from patroni_mpp.testing.postgres import find_bindir
+from patroni_mpp.testing.processes import check_interpreter, make_base_dir
+from probe import build_wheel, install_wheel
 
 _counter = itertools.count(1)
 
@@ -46,35 +48,35 @@ def _failed(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(scope="session")
 def pg_bin() -> Path:
-    return lc.find_pg_bin()
+    return find_bindir()
 
 
 @pytest.fixture(scope="session")
 def node_python() -> str:
-    python = os.environ.get("PMPP_E2E_PYTHON", sys.executable)
-    lc.check_interpreter(python)
+    python = getenv("PATRONI_MPP_E2E_PYTHON") or sys.executable
+    check_interpreter(python)
     return python
 
 
 @pytest.fixture(scope="session")
 def base_dir() -> Iterator[Path]:
-    base = lc.make_base_dir("pmpp-e2e-")
+    base = make_base_dir("pmpp-e2e-")
     yield base
-    if not os.environ.get("PMPP_E2E_KEEP"):
+    if not getenv("PATRONI_MPP_E2E_KEEP"):
         shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def etcd(base_dir: Path) -> Iterator[lc.Etcd]:
-    with lc.local_etcd(base_dir) as server:
+def etcd(base_dir: Path) -> Iterator[Etcd]:
+    with local_etcd(base_dir) as server:
         yield server
 
 
-def _new_formation(base_dir: Path, etcd: lc.Etcd, pg_bin: Path, label: str) -> lc.Formation:
+def _new_formation(base_dir: Path, etcd: Etcd, pg_bin: Path, label: str) -> Formation:
     directory = base_dir / f"{label}-{next(_counter)}"
     directory.mkdir()
     shutil.chown(directory, *_owner(base_dir))
-    return lc.Formation(directory, etcd, pg_bin=pg_bin)
+    return Formation(directory, etcd, pg_bin=pg_bin)
 
 
 def _owner(path: Path) -> tuple[str, str]:
@@ -85,7 +87,7 @@ def _owner(path: Path) -> tuple[str, str]:
     return pwd.getpwuid(stat.st_uid).pw_name, grp.getgrgid(stat.st_gid).gr_name
 
 
-def _teardown(formation: lc.Formation, request: pytest.FixtureRequest) -> None:
+def _teardown(formation: Formation, request: pytest.FixtureRequest) -> None:
     if _failed(request):
         for node in formation.nodes:
             print(f"\n===== log of {node.name} (pid {node.pid}) =====\n{node.log_tail(60)}")
@@ -94,8 +96,8 @@ def _teardown(formation: lc.Formation, request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def formation(
-    base_dir: Path, etcd: lc.Etcd, pg_bin: Path, node_python: str, request: pytest.FixtureRequest
-) -> Iterator[lc.Formation]:
+    base_dir: Path, etcd: Etcd, pg_bin: Path, node_python: str, request: pytest.FixtureRequest
+) -> Iterator[Formation]:
     """Nodes for one test; all stopped at teardown."""
     made = _new_formation(base_dir, etcd, pg_bin, request.node.name[:20].replace("[", "-"))
     yield made
@@ -104,8 +106,8 @@ def formation(
 
 @pytest.fixture(scope="module")
 def module_formation(
-    base_dir: Path, etcd: lc.Etcd, pg_bin: Path, node_python: str, request: pytest.FixtureRequest
-) -> Iterator[lc.Formation]:
+    base_dir: Path, etcd: Etcd, pg_bin: Path, node_python: str, request: pytest.FixtureRequest
+) -> Iterator[Formation]:
     """Nodes shared by the tests of one module; all stopped after the module."""
     made = _new_formation(base_dir, etcd, pg_bin, request.module.__name__.rsplit(".", 1)[-1][:20])
     yield made
@@ -126,12 +128,12 @@ def probe_path(base_dir: Path) -> Path:
 
 
 @pytest.fixture
-def node_options(node_python: str) -> Callable[..., lc.NodeOptions]:
+def node_options(node_python: str) -> Callable[..., NodeOptions]:
     """Factory of node options running the test interpreter through the launcher."""
 
-    def make(**kwargs: Any) -> lc.NodeOptions:
+    def make(**kwargs: Any) -> NodeOptions:
         kwargs.setdefault("python", node_python)
-        return lc.NodeOptions(**kwargs)
+        return NodeOptions(**kwargs)
 
     return make
 
@@ -156,9 +158,9 @@ def ctl(node_python: str) -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture(scope="session")
 def citus_ready(pg_bin: Path) -> None:
     """Skip (fail under ``PATRONI_MPP_TEST_CITUS=real``) where the citus extension or engine is missing."""
-    import citusload
+    from patroni_mpp_citus.testing.cluster import citus_unavailable_reason
 
-    reason = citusload.citus_unavailable_reason(pg_bin)
+    reason = citus_unavailable_reason(pg_bin)
     if reason is not None:
         if os.environ.get("PATRONI_MPP_TEST_CITUS", "").strip().lower() == "real":
             pytest.fail(f"PATRONI_MPP_TEST_CITUS=real, but {reason}", pytrace=False)

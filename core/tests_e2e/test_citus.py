@@ -15,18 +15,20 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import citusload
-import localcluster as lc
 import pytest
+from patroni_mpp.testing.formation import Formation, leader_of
+from patroni_mpp.testing.patroni_node import NodeOptions
+from patroni_mpp_citus.testing import cluster as citus_cluster
+from patroni_mpp_citus.testing.cluster_scenario import run_scenario
 from prometheus_client.parser import text_string_to_metric_families
 
-COORDINATORS = [citusload.node_name(0, index) for index in range(citusload.MEMBERS_PER_GROUP)]
+COORDINATORS = [citus_cluster.node_name(0, index) for index in range(citus_cluster.MEMBERS_PER_GROUP)]
 
 
 class CoordinatorReader(threading.Thread):
     """Reads ``GET /mpp`` and ``GET /metrics`` of the coordinator group's members until stopped."""
 
-    def __init__(self, formation: lc.Formation) -> None:
+    def __init__(self, formation: Formation) -> None:
         super().__init__(name="citus-status-reader", daemon=True)
         self.formation = formation
         self.answers: list[tuple[str, str, Any]] = []
@@ -65,7 +67,7 @@ def _value(samples: dict[frozenset[tuple[str, str]], float], **labels: str) -> f
     return samples.get(frozenset(labels.items()), 0.0)
 
 
-def _check_observations(formation: lc.Formation, reader: CoordinatorReader) -> None:
+def _check_observations(formation: Formation, reader: CoordinatorReader) -> None:
     secrets = [node.superuser_password for node in formation.nodes]
     assert reader.answers, "no status or metrics answer was read during the scenario"
     for name, path, body in reader.answers:
@@ -75,19 +77,19 @@ def _check_observations(formation: lc.Formation, reader: CoordinatorReader) -> N
             continue
         assert body["engine"] == "citus" and body["group"] == 0, body
         assert "status_error" not in body, body
-        assert set(body["status"]["databases"]) == {citusload.DATABASE}, body
-    leader = lc.leader_of([formation.by_name(name) for name in COORDINATORS])
+        assert set(body["status"]["databases"]) == {citus_cluster.DATABASE}, body
+    leader = leader_of([formation.by_name(name) for name in COORDINATORS])
     assert leader is not None
     code, status = leader.api("mpp")
     assert code == 200, status
-    part = status["status"]["databases"][citusload.DATABASE]
+    part = status["status"]["databases"][citus_cluster.DATABASE]
     assert status["status"]["metadata"] == "managed"
     assert part["worker"] == "running"
     assert set(part["last_reconciliation"]) == {"at", "group", "outcome", "statements"}, part
     assert isinstance(part["differences"], list), part
     code, text = leader.api("metrics")
     assert code == 200, text
-    database = citusload.DATABASE
+    database = citus_cluster.DATABASE
     events = _samples(text, "patroni_mpp_citus_events")
     sample = "patroni_mpp_citus_events_total"
     assert _value(events, sample=sample, database=database, type="before_demote", outcome="opened") >= 1, (
@@ -109,7 +111,7 @@ def _check_observations(formation: lc.Formation, reader: CoordinatorReader) -> N
 @pytest.mark.scenario
 def test_worker_switchover_and_failover_under_load(
     citus_ready: None,
-    formation: lc.Formation,
+    formation: Formation,
     node_python: str,
     request: pytest.FixtureRequest,
 ) -> None:
@@ -118,7 +120,7 @@ def test_worker_switchover_and_failover_under_load(
     reader = CoordinatorReader(formation)
     reader.start()
     try:
-        figures = citusload.run_scenario(formation, lc.NodeOptions(python=node_python), node_python)
+        figures = run_scenario(formation, NodeOptions(python=node_python), node_python)
     finally:
         reader.stop()
     assert figures["lost_acknowledged_writes"] == 0, figures

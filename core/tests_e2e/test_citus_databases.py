@@ -14,9 +14,20 @@ from __future__ import annotations
 
 import time
 
-import citusload
-import localcluster as lc
 import pytest
+from patroni_mpp.testing.formation import CLUSTER_POLL_INTERVAL, Formation, leader_of, wait_leader
+from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
+from patroni_mpp.testing.polling import wait_for
+from patroni_mpp_citus.testing.cluster import (
+    build_groups,
+    ctl_switchover,
+    dcs_primaries,
+    dist_primaries,
+    query,
+    start_groups,
+    wait_metadata_matches,
+)
+from patroni_mpp_citus.testing.cluster_workload import Workload
 
 DATABASES = ("citus", "citus_app2")
 SETTLE = 2.0
@@ -26,9 +37,9 @@ SETTLE = 2.0
 Rows = set[tuple[int, str, int, str]]
 
 
-def dist_nodes(coordinator: lc.PatroniNode, dbname: str) -> Rows:
+def dist_nodes(coordinator: PatroniNode, dbname: str) -> Rows:
     """``pg_dist_node`` of ``dbname`` on the coordinator: group, name, port and role of every row."""
-    rows = citusload.query(
+    rows = query(
         coordinator, "SELECT groupid, nodename, nodeport, noderole::text FROM pg_dist_node", dbname=dbname
     )
     return {(int(g), str(n), int(p), str(r)) for g, n, p, r in rows}
@@ -37,43 +48,48 @@ def dist_nodes(coordinator: lc.PatroniNode, dbname: str) -> Rows:
 @pytest.mark.scenario
 def test_two_databases_through_switchover_and_failover(
     citus_ready: None,
-    formation: lc.Formation,
+    formation: Formation,
     node_python: str,
     request: pytest.FixtureRequest,
 ) -> None:
     request.node.user_properties.append(("citus", "real"))  # counted by scripts/test
-    options = lc.NodeOptions(python=node_python)
-    groups = citusload.build(formation, options, databases=DATABASES)
-    citusload.start(groups)
+    options = NodeOptions(python=node_python)
+    groups = build_groups(formation, options, databases=DATABASES)
+    start_groups(groups)
     etcd = formation.etcd
-    citusload.wait_metadata_matches(etcd, groups, dbnames=DATABASES)
-    coordinator = lc.leader_of(groups[0])
+    wait_metadata_matches(etcd, groups, dbnames=DATABASES)
+    coordinator = leader_of(groups[0])
     assert coordinator is not None
     # inserts only: the pause holds writes, while a read of the group runs against the old primary
     # and may fail as it shuts down (Citus's behaviour, see the citus package README)
-    workloads = {name: citusload.Workload(coordinator, dbname=name, read_back=False) for name in DATABASES}
+    workloads = {name: Workload(coordinator, dbname=name, read_back=False) for name in DATABASES}
     for workload in workloads.values():
         workload.prepare()
     for workload in workloads.values():
         workload.start()
     try:
         time.sleep(SETTLE)
-        old = lc.leader_of(groups[1])
+        old = leader_of(groups[1])
         assert old is not None
         candidate = next(n for n in groups[1] if n is not old)
         switch_started = time.monotonic()
-        citusload.ctl_switchover(
+        ctl_switchover(
             coordinator.config_path, 1, old.name, candidate.name, python=node_python, launcher=True
         )
-        lc.wait_for(lambda: lc.leader_of(groups[1]) is candidate, timeout=120, what="new group 1 leader")
-        citusload.wait_metadata_matches(etcd, groups, dbnames=DATABASES)
+        wait_for(
+            lambda: leader_of(groups[1]) is candidate,
+            timeout=120,
+            interval=CLUSTER_POLL_INTERVAL,
+            what="new group 1 leader",
+        )
+        wait_metadata_matches(etcd, groups, dbnames=DATABASES)
         time.sleep(SETTLE)
         switch_ended = time.monotonic()
-        victim = lc.leader_of(groups[2])
+        victim = leader_of(groups[2])
         assert victim is not None
         victim.kill9()
-        lc.wait_leader([n for n in groups[2] if n is not victim], timeout=120)
-        citusload.wait_metadata_matches(etcd, groups, dbnames=DATABASES)
+        wait_leader([n for n in groups[2] if n is not victim], timeout=120)
+        wait_metadata_matches(etcd, groups, dbnames=DATABASES)
         time.sleep(SETTLE)
     finally:
         for workload in workloads.values():
@@ -83,15 +99,16 @@ def test_two_databases_through_switchover_and_failover(
         assert failed == [], f"{name}: writes failed during the switchover: {dict(workload.errors())}"
         assert workload.ok_ops > 0, name
         assert workload.missing_ids() == [], f"{name}: acknowledged writes lost"
-    leaders = citusload.dcs_primaries(etcd, groups)
+    leaders = dcs_primaries(etcd, groups)
     for name in DATABASES:
-        assert citusload.dist_primaries(coordinator, name) == leaders, name
+        assert dist_primaries(coordinator, name) == leaders, name
         coordinator_rows = {(p, r) for g, _n, p, r in dist_nodes(coordinator, name) if g == 0}
         # the coordinator's leader is group 0's primary (its replica a secondary)
         assert {p for p, r in coordinator_rows if r == "primary"} == {coordinator.pg_port}, name
     # both databases end up naming the same nodes (secondaries included)
-    lc.wait_for(
+    wait_for(
         lambda: len({frozenset(dist_nodes(coordinator, name)) for name in DATABASES}) == 1,
         timeout=60,
+        interval=CLUSTER_POLL_INTERVAL,
         what="the same pg_dist_node in both databases",
     )

@@ -18,10 +18,20 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import citusload
-import localcluster as lc
 import psycopg
 import pytest
+from patroni_mpp.testing.formation import (
+    CLUSTER_POLL_INTERVAL,
+    Formation,
+    leader_of,
+    wait_leader,
+    wait_streaming,
+)
+from patroni_mpp.testing.network import HOST
+from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
+from patroni_mpp.testing.polling import wait_for
+from patroni_mpp_citus.testing.cluster import node_name
+from patroni_mpp_citus.testing.cluster_measured import run_measured
 
 SCOPE = "fast"
 FAST_ENV = {"PATRONI_MPP_FAST_SWITCHOVER": "1"}
@@ -30,11 +40,11 @@ WINDOW_LOG = "Fast switchover:"
 REWIND_LOG = "pg_rewind"
 
 
-def _log_since(node: lc.PatroniNode, offset: int) -> str:
+def _log_since(node: PatroniNode, offset: int) -> str:
     return node.log_path.read_text(errors="replace")[offset:]
 
 
-def _log_size(node: lc.PatroniNode) -> int:
+def _log_size(node: PatroniNode) -> int:
     try:
         return node.log_path.stat().st_size
     except OSError:
@@ -44,8 +54,8 @@ def _log_size(node: lc.PatroniNode) -> int:
 class Writer:
     """One client inserting numbered rows into whichever member is the primary, reconnecting on errors."""
 
-    def __init__(self, nodes: list[lc.PatroniNode]) -> None:
-        hosts = ",".join(lc.HOST for _ in nodes)
+    def __init__(self, nodes: list[PatroniNode]) -> None:
+        hosts = ",".join(HOST for _ in nodes)
         ports = ",".join(str(node.pg_port) for node in nodes)
         self.dsn = (
             f"host={hosts} port={ports} user=postgres dbname=postgres connect_timeout=2 "
@@ -86,7 +96,7 @@ class Writer:
         if conn is not None:
             conn.close()
 
-    def missing(self, node: lc.PatroniNode) -> list[int]:
+    def missing(self, node: PatroniNode) -> list[int]:
         """Acknowledged ids that ``node`` does not have."""
         with psycopg.connect(node.dsn(), autocommit=True) as conn:
             present = {row[0] for row in conn.execute("SELECT id FROM fast_rows")}
@@ -94,46 +104,44 @@ class Writer:
 
 
 @pytest.fixture(scope="module")
-def plain(module_formation: lc.Formation, node_python: str) -> list[lc.PatroniNode]:
+def plain(module_formation: Formation, node_python: str) -> list[PatroniNode]:
     """Three members, the third tagged ``nofailover``, all with the fast switchover on."""
-    options = lc.NodeOptions(python=node_python, env=dict(FAST_ENV))
-    tagged = lc.NodeOptions(
-        python=node_python, env=dict(FAST_ENV), extra_config={"tags": {"nofailover": True}}
-    )
+    options = NodeOptions(python=node_python, env=dict(FAST_ENV))
+    tagged = NodeOptions(python=node_python, env=dict(FAST_ENV), extra_config={"tags": {"nofailover": True}})
     nodes = [
         module_formation.add("fast1", SCOPE, options),
         module_formation.add("fast2", SCOPE, options),
         module_formation.add("fast3", SCOPE, tagged),
     ]
     nodes[0].start()
-    lc.wait_leader(nodes[:1])
+    wait_leader(nodes[:1])
     for node in nodes[1:]:
         node.start()
-    lc.wait_streaming(nodes, 2)
+    wait_streaming(nodes, 2)
     return nodes
 
 
 @pytest.fixture
 def ctl_switchover(
     ctl: Callable[..., Any],
-) -> Callable[[lc.PatroniNode, lc.PatroniNode], Any]:
-    def switchover(leader: lc.PatroniNode, candidate: lc.PatroniNode) -> Any:
+) -> Callable[[PatroniNode, PatroniNode], Any]:
+    def switchover(leader: PatroniNode, candidate: PatroniNode) -> Any:
         return ctl(leader.config_path, "switchover", SCOPE, "--leader", leader.name,
                    "--candidate", candidate.name, "--force")  # fmt: skip
 
     return switchover
 
 
-def _leader(nodes: list[lc.PatroniNode]) -> lc.PatroniNode:
-    leader = lc.leader_of(nodes)
+def _leader(nodes: list[PatroniNode]) -> PatroniNode:
+    leader = leader_of(nodes)
     assert leader is not None
     return leader
 
 
 def test_planned_switchover_loses_nothing_and_needs_no_rewind(
-    plain: list[lc.PatroniNode], ctl_switchover: Callable[..., Any]
+    plain: list[PatroniNode], ctl_switchover: Callable[..., Any]
 ) -> None:
-    lc.wait_streaming(plain, 2)
+    wait_streaming(plain, 2)
     old = _leader(plain)
     candidate = next(n for n in plain if n is not old and n.name != "fast3")
     offsets = {node.name: _log_size(node) for node in plain}
@@ -141,8 +149,13 @@ def test_planned_switchover_loses_nothing_and_needs_no_rewind(
         time.sleep(1)
         result = ctl_switchover(old, candidate)
         assert result.returncode == 0, result.stdout + result.stderr
-        lc.wait_for(lambda: lc.leader_of(plain) is candidate, timeout=60, what=f"{candidate.name} to lead")
-        lc.wait_streaming(plain, 2, timeout=120)
+        wait_for(
+            lambda: leader_of(plain) is candidate,
+            timeout=60,
+            interval=CLUSTER_POLL_INTERVAL,
+            what=f"{candidate.name} to lead",
+        )
+        wait_streaming(plain, 2, timeout=120)
         time.sleep(1)
     assert writer.acknowledged, "the writer never got a write through"
     assert writer.missing(candidate) == []
@@ -155,7 +168,7 @@ def test_planned_switchover_loses_nothing_and_needs_no_rewind(
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
 
 
-def _walreceiver_pid(node: lc.PatroniNode) -> int:
+def _walreceiver_pid(node: PatroniNode) -> int:
     with psycopg.connect(node.dsn(), autocommit=True) as conn:
         row = conn.execute("SELECT pid FROM pg_stat_wal_receiver").fetchone()
     assert row is not None, f"{node.name} has no WAL receiver"
@@ -163,9 +176,9 @@ def _walreceiver_pid(node: lc.PatroniNode) -> int:
 
 
 @pytest.fixture
-def lagging(plain: list[lc.PatroniNode]) -> Iterator[lc.PatroniNode]:
+def lagging(plain: list[PatroniNode]) -> Iterator[PatroniNode]:
     """The replica that may be promoted, with its WAL receiver stopped and the primary 32 MB ahead."""
-    lc.wait_streaming(plain, 2)
+    wait_streaming(plain, 2)
     leader = _leader(plain)
     replica = next(n for n in plain if n is not leader and n.name != "fast3")
     pid = _walreceiver_pid(replica)
@@ -178,14 +191,14 @@ def lagging(plain: list[lc.PatroniNode]) -> Iterator[lc.PatroniNode]:
         yield replica
     finally:
         os.kill(pid, signal.SIGCONT)
-    lc.wait_streaming(plain, 2, timeout=120)
+    wait_streaming(plain, 2, timeout=120)
 
 
 def _refused_like_patroni(
-    plain: list[lc.PatroniNode], leader: lc.PatroniNode, result: Any, offsets: dict[str, int]
+    plain: list[PatroniNode], leader: PatroniNode, result: Any, offsets: dict[str, int]
 ) -> None:
     time.sleep(4)  # the leader's HA cycles act on (and clean up) the request
-    assert lc.leader_of(plain) is leader
+    assert leader_of(plain) is leader
     for node in plain:
         assert WINDOW_LOG not in _log_since(node, offsets[node.name]), node.name
     with psycopg.connect(leader.dsn(), autocommit=True) as conn:
@@ -193,7 +206,7 @@ def _refused_like_patroni(
 
 
 def test_switchover_to_a_lagging_replica_is_refused(
-    plain: list[lc.PatroniNode], lagging: lc.PatroniNode, ctl_switchover: Callable[..., Any]
+    plain: list[PatroniNode], lagging: PatroniNode, ctl_switchover: Callable[..., Any]
 ) -> None:
     leader = _leader(plain)
     offsets = {node.name: _log_size(node) for node in plain}
@@ -204,9 +217,9 @@ def test_switchover_to_a_lagging_replica_is_refused(
 
 
 def test_switchover_to_a_nofailover_member_is_refused(
-    plain: list[lc.PatroniNode], ctl_switchover: Callable[..., Any]
+    plain: list[PatroniNode], ctl_switchover: Callable[..., Any]
 ) -> None:
-    lc.wait_streaming(plain, 2)
+    wait_streaming(plain, 2)
     leader = _leader(plain)
     tagged = next(n for n in plain if n.name == "fast3")
     offsets = {node.name: _log_size(node) for node in plain}
@@ -215,28 +228,28 @@ def test_switchover_to_a_nofailover_member_is_refused(
     _refused_like_patroni(plain, leader, result, offsets)
 
 
-def test_kill9_failover_opens_no_window(plain: list[lc.PatroniNode]) -> None:
-    lc.wait_streaming(plain, 2)
+def test_kill9_failover_opens_no_window(plain: list[PatroniNode]) -> None:
+    wait_streaming(plain, 2)
     old = _leader(plain)
     survivors = [n for n in plain if n is not old]
     offsets = {node.name: _log_size(node) for node in survivors}
     old.kill9()
-    new = lc.wait_leader(survivors, timeout=120)
+    new = wait_leader(survivors, timeout=120)
     assert new.name != "fast3"
     for node in survivors:
         assert WINDOW_LOG not in _log_since(node, offsets[node.name]), node.name
     old.start()
-    lc.wait_streaming(plain, 2, timeout=180)
-    assert lc.leader_of(plain) is new
+    wait_streaming(plain, 2, timeout=180)
+    assert leader_of(plain) is new
 
 
 @pytest.mark.scenario
 def test_citus_switchovers_and_failover_with_fast_switchover(
-    citus_ready: None, formation: lc.Formation, node_python: str, request: pytest.FixtureRequest
+    citus_ready: None, formation: Formation, node_python: str, request: pytest.FixtureRequest
 ) -> None:
     request.node.user_properties.append(("citus", "real"))
-    options = lc.NodeOptions(python=node_python, env=dict(FAST_ENV))
-    result = citusload.run_measured(formation, options, node_python, switchovers=2, writers=2)
+    options = NodeOptions(python=node_python, env=dict(FAST_ENV))
+    result = run_measured(formation, options, node_python, switchovers=2, writers=2)
     switchovers = [e for e in result["events"] if e["kind"] == "switchover"]
     failover = next(e for e in result["events"] if e["kind"] == "failover")
     assert result["lost_acknowledged_writes"] == 0, result["lost_ids"]
@@ -249,9 +262,9 @@ def test_citus_switchovers_and_failover_with_fast_switchover(
         assert f"{WINDOW_LOG} another member holds the leader key after" in log
     # Group 1 switched over twice, without pg_rewind; group 2 only failed over: no window opened there.
     for index in range(2):
-        switched = formation.by_name(citusload.node_name(1, index)).log_path.read_text(errors="replace")
+        switched = formation.by_name(node_name(1, index)).log_path.read_text(errors="replace")
         assert REWIND_LOG not in switched
-        failed_over = formation.by_name(citusload.node_name(2, index)).log_path.read_text(errors="replace")
+        failed_over = formation.by_name(node_name(2, index)).log_path.read_text(errors="replace")
         assert WINDOW_LOG not in failed_over
     assert failover["metadata_s"] is not None, failover
     assert failover["new"] not in ("", failover["old"]), failover

@@ -9,43 +9,57 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import localcluster as lc
 import psycopg
 import pytest
+from patroni_mpp.testing.etcd import Etcd
+from patroni_mpp.testing.formation import (
+    CLUSTER_POLL_INTERVAL,
+    Formation,
+    leader_of,
+    wait_leader,
+    wait_streaming,
+)
+from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
+from patroni_mpp.testing.polling import wait_for
 
 SCOPE = "ha"
 NAMES = ("ha1", "ha2", "ha3")
 
 
 @pytest.fixture(scope="module")
-def cluster(module_formation: lc.Formation, node_python: str) -> list[lc.PatroniNode]:
-    nodes = [module_formation.add(name, SCOPE, lc.NodeOptions(python=node_python)) for name in NAMES]
+def cluster(module_formation: Formation, node_python: str) -> list[PatroniNode]:
+    nodes = [module_formation.add(name, SCOPE, NodeOptions(python=node_python)) for name in NAMES]
     nodes[0].start()
-    lc.wait_leader(nodes[:1])
+    wait_leader(nodes[:1])
     for node in nodes[1:]:
         node.start()
     return nodes
 
 
-def _query(node: lc.PatroniNode, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+def _query(node: PatroniNode, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(node.dsn(), autocommit=True) as conn:
         cur = conn.execute(sql, params or None)
         return cur.fetchall() if cur.description else []
 
 
-def _replicas_see(nodes: list[lc.PatroniNode], value: str) -> bool:
+def _replicas_see(nodes: list[PatroniNode], value: str) -> bool:
     return all(_query(node, "SELECT count(*) FROM e2e_ha WHERE v = %s", value)[0][0] == 1 for node in nodes)
 
 
-def _write_and_check(leader: lc.PatroniNode, others: list[lc.PatroniNode], value: str) -> None:
+def _write_and_check(leader: PatroniNode, others: list[PatroniNode], value: str) -> None:
     _query(leader, "CREATE TABLE IF NOT EXISTS e2e_ha (v text)")
     _query(leader, "INSERT INTO e2e_ha VALUES (%s)", value)
-    lc.wait_for(lambda: _replicas_see(others, value), timeout=60, what=f"row {value} on replicas")
+    wait_for(
+        lambda: _replicas_see(others, value),
+        timeout=60,
+        interval=CLUSTER_POLL_INTERVAL,
+        what=f"row {value} on replicas",
+    )
 
 
-def test_bootstrap_and_streaming_replicas(cluster: list[lc.PatroniNode], etcd: lc.Etcd) -> None:
-    view = lc.wait_streaming(cluster, 2)
-    leader = lc.leader_of(cluster)
+def test_bootstrap_and_streaming_replicas(cluster: list[PatroniNode], etcd: Etcd) -> None:
+    view = wait_streaming(cluster, 2)
+    leader = leader_of(cluster)
     assert leader is not None
     assert {m["name"] for m in view["members"]} == set(NAMES)
     assert _query(leader, "SELECT pg_is_in_recovery()") == [(False,)]
@@ -61,21 +75,22 @@ def test_bootstrap_and_streaming_replicas(cluster: list[lc.PatroniNode], etcd: l
     assert keys[f"/service/{SCOPE}/leader"] == leader.name
 
 
-def test_planned_switchover_with_ctl(cluster: list[lc.PatroniNode], ctl: Callable[..., Any]) -> None:
-    lc.wait_streaming(cluster, 2)
-    old = lc.leader_of(cluster)
+def test_planned_switchover_with_ctl(cluster: list[PatroniNode], ctl: Callable[..., Any]) -> None:
+    wait_streaming(cluster, 2)
+    old = leader_of(cluster)
     assert old is not None
     candidate = next(n for n in cluster if n is not old)
     result = ctl(old.config_path, "switchover", SCOPE, "--leader", old.name,
                  "--candidate", candidate.name, "--force")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    new = lc.wait_for(
-        lambda: (leader := lc.leader_of(cluster)) is candidate and leader,
+    new = wait_for(
+        lambda: (leader := leader_of(cluster)) is candidate and leader,
         timeout=120,
+        interval=CLUSTER_POLL_INTERVAL,
         what=f"{candidate.name} to lead",
     )
     assert new is candidate
-    lc.wait_streaming(cluster, 2)
+    wait_streaming(cluster, 2)
     assert _query(old, "SELECT pg_is_in_recovery()") == [(True,)]
     _write_and_check(new, [n for n in cluster if n is not new], "switchover")
     listing = ctl(old.config_path, "list", SCOPE)
@@ -83,19 +98,24 @@ def test_planned_switchover_with_ctl(cluster: list[lc.PatroniNode], ctl: Callabl
     assert candidate.name in listing.stdout and "Leader" in listing.stdout
 
 
-def test_failover_after_kill9_of_leader(cluster: list[lc.PatroniNode]) -> None:
-    lc.wait_streaming(cluster, 2)
-    old = lc.leader_of(cluster)
+def test_failover_after_kill9_of_leader(cluster: list[PatroniNode]) -> None:
+    wait_streaming(cluster, 2)
+    old = leader_of(cluster)
     assert old is not None
     patroni_pid, postmaster_pid = old.kill9()
     assert patroni_pid is not None and postmaster_pid is not None
     survivors = [n for n in cluster if n is not old]
-    new = lc.wait_leader(survivors, timeout=180)
+    new = wait_leader(survivors, timeout=180)
     assert new in survivors
     other = next(n for n in survivors if n is not new)
     _write_and_check(new, [other], "failover")
     # The old leader comes back as a replica of the new one.
     old.start()
-    lc.wait_streaming(cluster, 2, timeout=240)
-    lc.wait_for(lambda: _replicas_see([old], "failover"), timeout=120, what="old leader catching up")
-    assert lc.leader_of(cluster) is new
+    wait_streaming(cluster, 2, timeout=240)
+    wait_for(
+        lambda: _replicas_see([old], "failover"),
+        timeout=120,
+        interval=CLUSTER_POLL_INTERVAL,
+        what="old leader catching up",
+    )
+    assert leader_of(cluster) is new

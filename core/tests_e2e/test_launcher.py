@@ -7,12 +7,13 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-import localcluster as lc
 import pytest
 from patroni_mpp import KNOWN_ENGINE_WHEELS, NULL_ENGINE, installed_engines
+from patroni_mpp.testing.formation import Formation
+from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
 
 
-def _assert_nothing_started(node: lc.PatroniNode) -> None:
+def _assert_nothing_started(node: PatroniNode) -> None:
     assert not node.data_dir.exists(), "the launcher must stop before PostgreSQL is initialised"
     assert node.postmaster_pid() is None
 
@@ -25,9 +26,7 @@ def _missing_known_engine() -> str:
     pytest.skip("every engine this project knows is installed; none can be missing")
 
 
-def test_configured_engine_missing(
-    formation: lc.Formation, node_options: Callable[..., lc.NodeOptions]
-) -> None:
+def test_configured_engine_missing(formation: Formation, node_options: Callable[..., NodeOptions]) -> None:
     section = _missing_known_engine()
     node = formation.add("missing", "missing", node_options(extra_config={section: {"group": 0}}))
     result = node.run_command()
@@ -38,7 +37,7 @@ def test_configured_engine_missing(
 
 
 def test_invalid_engine_section(
-    formation: lc.Formation, node_options: Callable[..., lc.NodeOptions], probe_path: Path
+    formation: Formation, node_options: Callable[..., NodeOptions], probe_path: Path
 ) -> None:
     section = {"e2eprobe": {"group": -1, "record_dir": "/nonexistent", "marker": "NOT VALID"}}
     node = formation.add(
@@ -53,7 +52,7 @@ def test_invalid_engine_section(
 
 
 def test_invalid_group_from_environment(
-    formation: lc.Formation, node_options: Callable[..., lc.NodeOptions], probe_path: Path
+    formation: Formation, node_options: Callable[..., NodeOptions], probe_path: Path
 ) -> None:
     """``PATRONI_E2EPROBE_GROUP`` that is not an integer is ignored, so the required group is missing."""
     node = formation.add(
@@ -71,7 +70,7 @@ def test_invalid_group_from_environment(
 
 
 def test_validate_config_reports_engine_model_errors(
-    formation: lc.Formation, node_options: Callable[..., lc.NodeOptions], probe_path: Path
+    formation: Formation, node_options: Callable[..., NodeOptions], probe_path: Path
 ) -> None:
     env = {"PYTHONPATH": str(probe_path)}
     bad = formation.add(
@@ -90,7 +89,7 @@ def test_validate_config_reports_engine_model_errors(
 
 
 def test_unsupported_patroni_is_refused(
-    formation: lc.Formation, node_options: Callable[..., lc.NodeOptions]
+    formation: Formation, node_options: Callable[..., NodeOptions]
 ) -> None:
     fake = formation.base_dir / "old-patroni"
     dist_info = fake / "patroni-3.3.1.dist-info"

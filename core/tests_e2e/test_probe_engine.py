@@ -13,9 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import localcluster as lc
 import psycopg
 import pytest
+from patroni_mpp.testing.etcd import Etcd
+from patroni_mpp.testing.formation import CLUSTER_POLL_INTERVAL, Formation, wait_leader, wait_streaming
+from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
+from patroni_mpp.testing.polling import wait_for
 
 SCOPE = "probe"
 MARKER = "probe42"
@@ -37,18 +40,18 @@ def auth() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def probe_cluster(
-    module_formation: lc.Formation, node_python: str, probe_path: Path, records: Path,
+    module_formation: Formation, node_python: str, probe_path: Path, records: Path,
     auth: dict[str, str],
-) -> dict[str, lc.PatroniNode]:  # fmt: skip
+) -> dict[str, PatroniNode]:  # fmt: skip
     def options(section: dict[str, Any], env: dict[str, str] | None = None,
-                dcs: dict[str, Any] | None = None) -> lc.NodeOptions:  # fmt: skip
+                dcs: dict[str, Any] | None = None) -> NodeOptions:  # fmt: skip
         extra: dict[str, Any] = {
             "e2eprobe": {"record_dir": str(records), "marker": MARKER, **section},
             "restapi": {"authentication": auth},
             "ctl": {"authentication": auth},
             "bootstrap": {"dcs": {"synchronous_mode": False, **(dcs or {})}},
         }
-        return lc.NodeOptions(
+        return NodeOptions(
             python=node_python, extra_config=extra,
             env={"PYTHONPATH": str(probe_path), **(env or {})},
         )  # fmt: skip
@@ -60,10 +63,10 @@ def probe_cluster(
         options({}, env={"PATRONI_E2EPROBE_GROUP": "1"}, dcs={"maximum_lag_on_failover": WORKER_LAG}),
     )  # fmt: skip
     c1.start()
-    lc.wait_leader([c1])
+    wait_leader([c1])
     c2.start()
     w1.start()
-    lc.wait_leader([w1])
+    wait_leader([w1])
     return {"c1": c1, "c2": c2, "w1": w1}
 
 
@@ -78,17 +81,17 @@ def _calls(records: Path, member: str, call: str) -> list[dict[str, Any]]:
     return [r for r in _records(records, member) if r["call"] == call]
 
 
-def _show_marker(node: lc.PatroniNode) -> str:
+def _show_marker(node: PatroniNode) -> str:
     with psycopg.connect(node.dsn(), autocommit=True) as conn:
         row = conn.execute("SHOW e2eprobe.marker").fetchone()
     assert row is not None
     return str(row[0])
 
 
-def test_bootstrap_runs_once_per_group(probe_cluster: dict[str, lc.PatroniNode], records: Path) -> None:
-    lc.wait_for(
+def test_bootstrap_runs_once_per_group(probe_cluster: dict[str, PatroniNode], records: Path) -> None:
+    wait_for(
         lambda: all(_calls(records, m, "handler_created") for m in ("c1", "c2", "w1")),
-        timeout=120, what="a handler on every member",
+        timeout=120, interval=CLUSTER_POLL_INTERVAL, what="a handler on every member",
     )  # fmt: skip
     assert len(_calls(records, "c1", "bootstrap")) == 1
     assert _calls(records, "c2", "bootstrap") == []  # a replica is cloned, not bootstrapped
@@ -96,26 +99,29 @@ def test_bootstrap_runs_once_per_group(probe_cluster: dict[str, lc.PatroniNode],
 
 
 def test_guc_from_adjust_postgres_gucs_on_every_member(
-    probe_cluster: dict[str, lc.PatroniNode], records: Path
+    probe_cluster: dict[str, PatroniNode], records: Path
 ) -> None:
-    lc.wait_streaming([probe_cluster["c1"], probe_cluster["c2"]], 1)
+    wait_streaming([probe_cluster["c1"], probe_cluster["c2"]], 1)
     for name, node in probe_cluster.items():
         assert _show_marker(node) == MARKER, name
         assert _calls(records, name, "adjust_postgres_gucs")
 
 
 def test_coordinator_sees_worker_group_and_gets_events(
-    probe_cluster: dict[str, lc.PatroniNode], records: Path, etcd: lc.Etcd
+    probe_cluster: dict[str, PatroniNode], records: Path, etcd: Etcd
 ) -> None:
     keys = etcd.get_prefix(f"/service/{SCOPE}/")
     assert keys.get(f"/service/{SCOPE}/0/leader") == "c1"
     assert keys.get(f"/service/{SCOPE}/1/leader") == "w1"
-    lc.wait_for(
+    wait_for(
         lambda: any(r["workers"] == {"1": "w1"} for r in _calls(records, "c1", "sync_meta_data")),
-        timeout=120, what="sync_meta_data on c1 with worker group 1",
+        timeout=120, interval=CLUSTER_POLL_INTERVAL, what="sync_meta_data on c1 with worker group 1",
     )  # fmt: skip
-    events = lc.wait_for(
-        lambda: _calls(records, "c1", "handle_event"), timeout=120, what="an event from the worker"
+    events = wait_for(
+        lambda: _calls(records, "c1", "handle_event"),
+        timeout=120,
+        interval=CLUSTER_POLL_INTERVAL,
+        what="an event from the worker",
     )
     event = events[0]["event"]
     assert event["type"] == "after_promote"
@@ -128,7 +134,7 @@ def test_coordinator_sees_worker_group_and_gets_events(
 
 
 def test_mpp_endpoint_requires_authentication(
-    probe_cluster: dict[str, lc.PatroniNode], auth: dict[str, str]
+    probe_cluster: dict[str, PatroniNode], auth: dict[str, str]
 ) -> None:
     leader = probe_cluster["c1"]
     body = {"type": "noop", "group": 1, "leader": "w1", "timeout": 1, "cooldown": 1}
@@ -154,7 +160,7 @@ def test_mpp_endpoint_requires_authentication(
 
 
 def test_slot_dict_carries_its_name(
-    probe_cluster: dict[str, lc.PatroniNode], records: Path, ctl: Callable[..., Any], probe_path: Path
+    probe_cluster: dict[str, PatroniNode], records: Path, ctl: Callable[..., Any], probe_path: Path
 ) -> None:
     leader = probe_cluster["c1"]
     env = {"PYTHONPATH": str(probe_path)}
@@ -166,17 +172,20 @@ def test_slot_dict_carries_its_name(
     for command in ("pause", "resume"):
         result = ctl(leader.config_path, command, "--wait", env=env)
         assert result.returncode == 0, result.stdout + result.stderr
-    seen = lc.wait_for(
+    seen = wait_for(
         lambda: [
             r for r in _calls(records, "c1", "ignore_replication_slot")
             if r["slot"].get("name") == "probe_keep"
         ],
-        timeout=120, what="the slot check of probe_keep",
+        timeout=120, interval=CLUSTER_POLL_INTERVAL, what="the slot check of probe_keep",
     )  # fmt: skip
     assert seen[0]["slot"]["type"] == "physical"
     assert len(_calls(records, "c1", "schedule_cache_rebuild")) > rebuilds
-    lc.wait_for(
-        lambda: len(_calls(records, "c1", "sync_meta_data")) > len(seen) + 3, timeout=60, what="more cycles"
+    wait_for(
+        lambda: len(_calls(records, "c1", "sync_meta_data")) > len(seen) + 3,
+        timeout=60,
+        interval=CLUSTER_POLL_INTERVAL,
+        what="more cycles",
     )
     with psycopg.connect(leader.dsn(), autocommit=True) as conn:
         row = conn.execute(
@@ -186,7 +195,7 @@ def test_slot_dict_carries_its_name(
 
 
 def test_ctl_group_option_and_default(
-    probe_cluster: dict[str, lc.PatroniNode], ctl: Callable[..., Any], base_dir: Path,
+    probe_cluster: dict[str, PatroniNode], ctl: Callable[..., Any], base_dir: Path,
     probe_path: Path,
 ) -> None:  # fmt: skip
     c1 = probe_cluster["c1"]

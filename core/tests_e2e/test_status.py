@@ -16,9 +16,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import localcluster as lc
 import pytest
 import yaml
+from patroni_mpp.testing.formation import (
+    CLUSTER_POLL_INTERVAL,
+    Formation,
+    leader_of,
+    wait_leader,
+    wait_streaming,
+)
+from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
+from patroni_mpp.testing.polling import wait_for
 from probe import VERSION as PROBE_VERSION
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,49 +41,49 @@ def auth() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def nodes(
-    module_formation: lc.Formation, node_python: str, probe_path: Path, base_dir: Path, auth: dict[str, str]
-) -> dict[str, lc.PatroniNode]:
+    module_formation: Formation, node_python: str, probe_path: Path, base_dir: Path, auth: dict[str, str]
+) -> dict[str, PatroniNode]:
     records = base_dir / "status-records"
     records.mkdir()
     records.chmod(0o777)
 
-    def options(group: int) -> lc.NodeOptions:
+    def options(group: int) -> NodeOptions:
         extra: dict[str, Any] = {
             SECTION: {"group": group, "record_dir": str(records)},
             "restapi": {"authentication": auth},
             "ctl": {"authentication": auth},
             "bootstrap": {"dcs": {"synchronous_mode": False}},
         }
-        return lc.NodeOptions(python=node_python, extra_config=extra, env={"PYTHONPATH": str(probe_path)})
+        return NodeOptions(python=node_python, extra_config=extra, env={"PYTHONPATH": str(probe_path)})
 
     made = {
         "s0": module_formation.add("s0", SCOPE, options(0)),
         "s1": module_formation.add("s1", SCOPE, options(1)),
         "s2": module_formation.add("s2", SCOPE, options(1)),
-        "n1": module_formation.add("n1", "statusnull", lc.NodeOptions(python=node_python)),
+        "n1": module_formation.add("n1", "statusnull", NodeOptions(python=node_python)),
     }
     for name in ("s0", "s1", "n1"):
         made[name].start()
-    lc.wait_leader([made["s0"]])
-    lc.wait_leader([made["s1"]])
+    wait_leader([made["s0"]])
+    wait_leader([made["s1"]])
     made["s2"].start()
-    lc.wait_streaming([made["s1"], made["s2"]], 1)
-    lc.wait_leader([made["n1"]])
+    wait_streaming([made["s1"], made["s2"]], 1)
+    wait_leader([made["n1"]])
     return made
 
 
-def _secrets(nodes: dict[str, lc.PatroniNode], auth: dict[str, str]) -> list[str]:
+def _secrets(nodes: dict[str, PatroniNode], auth: dict[str, str]) -> list[str]:
     return [auth["password"], *(node.superuser_password for node in nodes.values())]
 
 
-def _status(node: lc.PatroniNode) -> dict[str, Any]:
+def _status(node: PatroniNode) -> dict[str, Any]:
     code, body = node.api("mpp")
     assert code == 200, body
     assert isinstance(body, dict)
     return body
 
 
-def _metrics(node: lc.PatroniNode) -> dict[str, Any]:
+def _metrics(node: PatroniNode) -> dict[str, Any]:
     """``GET /metrics`` parsed by prometheus_client's parser: family name -> family."""
     code, body = node.api("metrics")
     assert code == 200, body
@@ -94,7 +102,7 @@ def _event_count(families: dict[str, Any], member: str, kind: str) -> float:
     )
 
 
-def test_every_engine_reports_its_identity(nodes: dict[str, lc.PatroniNode]) -> None:
+def test_every_engine_reports_its_identity(nodes: dict[str, PatroniNode]) -> None:
     plain = _status(nodes["n1"])
     assert {k: plain[k] for k in ("engine", "type", "distribution", "role", "member", "scope")} == {
         "engine": "null", "type": "Null", "distribution": "patroni-mpp-null", "role": "disabled",
@@ -117,7 +125,7 @@ def test_every_engine_reports_its_identity(nodes: dict[str, lc.PatroniNode]) -> 
 class Reader(threading.Thread):
     """Reads ``GET /mpp`` and ``GET /metrics`` of every member until stopped; keeps every answer."""
 
-    def __init__(self, nodes: list[lc.PatroniNode]) -> None:
+    def __init__(self, nodes: list[PatroniNode]) -> None:
         super().__init__(name="status-reader", daemon=True)
         self.nodes = nodes
         self.answers: list[tuple[str, str, int, Any]] = []
@@ -135,7 +143,7 @@ class Reader(threading.Thread):
 
 
 @pytest.fixture
-def reader(nodes: dict[str, lc.PatroniNode]) -> Iterator[Reader]:
+def reader(nodes: dict[str, PatroniNode]) -> Iterator[Reader]:
     thread = Reader([nodes["s0"], nodes["s1"], nodes["s2"]])
     thread.start()
     yield thread
@@ -144,7 +152,7 @@ def reader(nodes: dict[str, lc.PatroniNode]) -> Iterator[Reader]:
 
 
 def test_status_and_metrics_through_a_worker_switchover(
-    nodes: dict[str, lc.PatroniNode], reader: Reader, ctl: Callable[..., Any], probe_path: Path,
+    nodes: dict[str, PatroniNode], reader: Reader, ctl: Callable[..., Any], probe_path: Path,
     auth: dict[str, str],
 ) -> None:  # fmt: skip
     s0, s1, s2 = nodes["s0"], nodes["s1"], nodes["s2"]
@@ -154,11 +162,16 @@ def test_status_and_metrics_through_a_worker_switchover(
     result = ctl(s0.config_path, "switchover", SCOPE, "--group", "1", "--leader", "s1", "--candidate", "s2",
                  "--force", env={"PYTHONPATH": str(probe_path)})  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    lc.wait_for(lambda: lc.leader_of([s1, s2]) is s2, timeout=120, what="s2 to lead group 1")
+    wait_for(
+        lambda: leader_of([s1, s2]) is s2,
+        timeout=120,
+        interval=CLUSTER_POLL_INTERVAL,
+        what="s2 to lead group 1",
+    )
     # The coordinator handled the worker's events: its status and its metrics both say so.
-    lc.wait_for(
+    wait_for(
         lambda: _status(s0)["status"]["events"].get("after_promote", 0) > promotes_before, timeout=120,
-        what="the after_promote of s2 on the coordinator",
+        interval=CLUSTER_POLL_INTERVAL, what="the after_promote of s2 on the coordinator",
     )  # fmt: skip
     reader.stopping.set()
     reader.join(timeout=30)
@@ -185,7 +198,7 @@ def test_status_and_metrics_through_a_worker_switchover(
 
 
 def test_ctl_mpp_status_shows_every_member(
-    nodes: dict[str, lc.PatroniNode], ctl: Callable[..., Any], probe_path: Path, auth: dict[str, str]
+    nodes: dict[str, PatroniNode], ctl: Callable[..., Any], probe_path: Path, auth: dict[str, str]
 ) -> None:
     env = {"PYTHONPATH": str(probe_path)}
     shown = ctl(nodes["s0"].config_path, "mpp-status", "-f", "json", env=env)
@@ -207,7 +220,7 @@ def test_ctl_mpp_status_shows_every_member(
 
 
 def test_ctl_titles_name_the_engine(
-    nodes: dict[str, lc.PatroniNode], ctl: Callable[..., Any], probe_path: Path
+    nodes: dict[str, PatroniNode], ctl: Callable[..., Any], probe_path: Path
 ) -> None:
     env = {"PYTHONPATH": str(probe_path)}
     listing = ctl(nodes["s0"].config_path, "list", env=env)

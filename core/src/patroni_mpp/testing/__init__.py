@@ -3,7 +3,12 @@
 Install with the ``testing`` extra: ``pip install patroni-mpp[testing]``. Its modules:
 
 * :mod:`.host`: small real host objects (PostgreSQL, members, clusters) handlers are built with;
-* :mod:`.postgres`: a temporary PostgreSQL server; :mod:`.polling`: waiting for a condition;
+* :mod:`.postgres`: a temporary PostgreSQL server, and :func:`~.postgres.find_bindir`, the one
+  finder of the server binaries; :mod:`.polling`: waiting for a condition;
+* local clusters for end-to-end tests and benchmarks: a single-member etcd (:mod:`.etcd`), Patroni
+  nodes started through the launcher (:mod:`.patroni_node`), a formation of them (:mod:`.formation`),
+  the OS user and pids of their processes (:mod:`.processes`), ports and REST calls (:mod:`.network`);
+* :mod:`.environment`: the ``PATRONI_MPP_*`` environment variables, old names refused;
 * :mod:`.conformance`: the conformance suite, whose pytest plugin (:mod:`.plugin`) is loaded
   automatically through the ``pytest11`` entry point;
 * :mod:`.engines`: the minimal test engine (descriptor, handler, config model, plugin module);

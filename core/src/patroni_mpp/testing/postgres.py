@@ -6,8 +6,9 @@ and if that fails by signalling the postmaster's own pid, never by process group
 
 Environment:
 
-* ``PATRONI_MPP_PG_BINDIR``: directory of ``initdb``/``pg_ctl`` (default: ``pg_config --bindir``, else the
-  newest ``/usr/lib/postgresql/*/bin``).
+* ``PATRONI_MPP_PG_BINDIR``: directory of ``postgres``/``initdb``/``pg_ctl`` (default: ``pg_config
+  --bindir``, else the newest ``/usr/lib/postgresql/*/bin``); :func:`find_bindir` is the toolkit's one
+  finder of the server binaries, used by the Patroni nodes too.
 * ``PATRONI_MPP_PG_USER``: OS user the servers run as when we are root (default ``postgres``).
 """
 
@@ -20,13 +21,15 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from patroni_mpp.testing.environment import getenv
+from patroni_mpp.testing.network import HOST, free_port
 
 logger = logging.getLogger(__name__)
 
@@ -38,50 +41,68 @@ class PostgresUnavailable(RuntimeError):  # noqa: N818 - reads as a condition, u
     """No usable PostgreSQL installation was found (tests should skip with this message)."""
 
 
-def find_bindir() -> Path:
-    """Locate the PostgreSQL server binaries.
+PG_BINDIR_ENV = "PATRONI_MPP_PG_BINDIR"
+"""Directory of the PostgreSQL server binaries, when set."""
 
-    :raises PostgresUnavailable: when no directory holds ``initdb`` and ``pg_ctl``.
-    """
-    candidates: list[str] = []
-    if os.environ.get("PATRONI_MPP_PG_BINDIR"):
-        candidates.append(os.environ["PATRONI_MPP_PG_BINDIR"])
+_SERVER_PROGRAMS = ("postgres", "initdb", "pg_ctl")
+
+
+def _pg_config_bindir() -> str | None:
     pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(subprocess.CalledProcessError, OSError):
-            candidates.append(
-                subprocess.run(
-                    [pg_config, "--bindir"], capture_output=True, text=True, check=True
-                ).stdout.strip()
-            )
-    versions = sorted(
+    if not pg_config:
+        return None
+    with contextlib.suppress(subprocess.CalledProcessError, OSError):
+        return subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    return None
+
+
+def find_bindir() -> Path:
+    """Directory of the PostgreSQL server binaries (``postgres``, ``initdb``, ``pg_ctl``).
+
+    ``$PATRONI_MPP_PG_BINDIR``, else ``pg_config --bindir``, else the newest ``/usr/lib/postgresql/*/bin``.
+
+    :raises PostgresUnavailable: when no such directory holds them.
+    """
+    explicit = getenv(PG_BINDIR_ENV)
+    candidates: list[str] = [explicit] if explicit else []
+    from_pg_config = _pg_config_bindir()
+    if from_pg_config:
+        candidates.append(from_pg_config)
+    candidates += sorted(
         glob.glob("/usr/lib/postgresql/*/bin"),
         key=lambda path: int(Path(path).parent.name) if Path(path).parent.name.isdigit() else 0,
         reverse=True,
     )
-    candidates.extend(versions)
     for candidate in candidates:
         path = Path(candidate)
-        if (path / "initdb").is_file() and (path / "pg_ctl").is_file():
+        if all((path / program).is_file() for program in _SERVER_PROGRAMS):
             return path
     raise PostgresUnavailable(
         "PostgreSQL server binaries not found (install the Debian package 'postgresql' "
-        "or set PATRONI_MPP_PG_BINDIR)"
+        f"or set {PG_BINDIR_ENV})"
     )
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def has_extension(name: str, bindir: Path | None = None) -> bool:
+    """True when the PostgreSQL installation of ``bindir`` ships extension ``name`` (its control file)."""
+    bin_dir = bindir or find_bindir()
+    pg_config = bin_dir / "pg_config"
+    sharedirs: list[Path] = []
+    if pg_config.is_file():
+        out = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            sharedirs.append(Path(out.stdout.strip()))
+    sharedirs.append(Path("/usr/share/postgresql") / bin_dir.parent.name)
+    return any((d / "extension" / f"{name}.control").is_file() for d in sharedirs)
 
 
 def _run_as() -> str | None:
     """The OS user to run server commands as: ``postgres`` when we are root, else ourselves."""
     if os.geteuid() != 0:
         return None
-    return os.environ.get("PATRONI_MPP_PG_USER", "postgres")
+    return getenv("PATRONI_MPP_PG_USER", "postgres") or "postgres"
 
 
 def _command(args: list[str]) -> list[str]:
@@ -125,7 +146,7 @@ class PostgresServer:
         self.bindir = find_bindir()
         self.settings = dict(settings or {})
         self.password = password
-        self.host = "127.0.0.1"
+        self.host = HOST
         self.port = free_port()
         self._base = Path(tempfile.mkdtemp(prefix="patroni-mpp-pg-", dir=base_dir))
         self._base.chmod(0o755)

@@ -6,7 +6,7 @@ The Citus tests' conftest.py has the fixtures that register groups with them (``
 
 from __future__ import annotations
 
-from patroni_mpp.testing.postgres import free_port
+from patroni_mpp.testing.network import free_port
 
 from .emulation import Connection
 
