@@ -100,8 +100,13 @@ def _paragraphs(lines: list[str]) -> Iterator[str]:
 
 def to_markdown(docstring: str) -> str:
     """A reST docstring as Markdown (the subset the hook docstrings use)."""
-    text = "\n".join(_paragraphs(inspect.cleandoc(docstring).splitlines()))
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    lines: list[str] = []
+    fenced = False
+    for line in _paragraphs(inspect.cleandoc(docstring).splitlines()):
+        fenced ^= line.startswith("```")
+        if fenced or line or (lines and lines[-1]):  # one blank line between paragraphs
+            lines.append(line)
+    return "\n".join(lines).strip() + "\n"
 
 
 def render_page() -> str:
