@@ -173,8 +173,12 @@ def test_commit_failing_in_one_database_converges(
     finally:
         write.close()
     failed = [r.getMessage() for r in records(caplog, "ERROR", "Exception when working with pg_dist_node")]
-    assert [m for m in failed if "AdminShutdown" in m or "terminat" in m]
-    assert all(m.endswith(f"[database {last}]") for m in failed if "AdminShutdown" in m or "terminat" in m)
+    # the killed session's failure is logged, and only for its database: recent psycopg names it
+    # AdminShutdown, 3.1.11 (the lowest allowed) a connection problem
+    killed_session = ("AdminShutdown", "terminat", "connection problem")
+    lost = [m for m in failed if any(word in m for word in killed_session)]
+    assert lost, failed
+    assert all(m.endswith(f"[database {last}]") for m in lost), lost
 
 
 def test_a_missing_database_never_stops_the_others(
