@@ -25,6 +25,7 @@ import pytest
 from patroni_mpp import EngineConfigError, get_mpp
 from patroni_mpp.testing.host import Member, cluster
 from patroni_mpp.testing.logs import LogRecorder
+from patroni_mpp.testing.postgres import drop_database
 from patroni_mpp_citus._topology import MAX_HOST_BYTES
 from patroni_mpp_citus.testing.emulation import register_reachable_node
 from patroni_mpp_citus.testing.formation import APP, Formation, formation_of
@@ -271,14 +272,6 @@ def node_database(citus: CitusTestServer, index: int, dbname: str) -> dict[str, 
     return params
 
 
-def drop_database(params: dict[str, Any], dbname: str) -> None:
-    """Drop ``dbname`` on the server of ``params`` (its sessions terminated)."""
-    with psycopg.connect(autocommit=True, **params) as conn:
-        conn.execute(
-            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(dbname))
-        )
-
-
 @pytest.mark.parametrize("kind", ["quote", "double-quote", "semicolon", "backslash", "non-ascii"])
 def test_hostile_database_names_on_a_real_server(
     citus: CitusTestServer, statement_log: StatementLogView, kind: str
@@ -313,7 +306,6 @@ def test_hostile_database_names_on_a_real_server(
     finally:
         assert handler.close(30)
         postgresql.close()
-        # WITH (FORCE): Citus's (or the emulated) maintenance daemon connects to the database too
         drop_database(citus.server.conninfo("postgres"), value)
         if worker is not None:
             drop_database(worker, value)

@@ -208,9 +208,8 @@ def test_new_databases_inherit_the_emulation(citus_server: CitusTestServer, emul
     """Emulation only: where the emulation is installed."""
     # the engine's bootstrap creates its database and runs CREATE EXTENSION IF NOT EXISTS citus
     server: PostgresServer = citus_server.server
-    with server.connect() as conn:
-        conn.execute("DROP DATABASE IF EXISTS emu_bootstrap")
-        conn.execute("CREATE DATABASE emu_bootstrap")
+    server.drop_database("emu_bootstrap")
+    server.execute("CREATE DATABASE emu_bootstrap")
     try:
         with server.connect("emu_bootstrap") as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
@@ -219,16 +218,14 @@ def test_new_databases_inherit_the_emulation(citus_server: CitusTestServer, emul
             conn.execute("INSERT INTO pg_catalog.pg_dist_authinfo VALUES (0, current_user, 'password=x')")
             assert scalar(conn, "SELECT count(*) FROM pg_catalog.pg_dist_node") == 1
     finally:
-        with server.connect() as conn:
-            conn.execute("DROP DATABASE emu_bootstrap")
+        server.drop_database("emu_bootstrap")
 
 
 def test_emulation_can_live_in_any_database(citus_server: CitusTestServer, emulated_only: None) -> None:
     """Emulation only: where the emulation is installed; the daemon serves every database."""
     server: PostgresServer = citus_server.server
-    with server.connect() as conn:
-        conn.execute("DROP DATABASE IF EXISTS emu_scratch")
-        conn.execute("CREATE DATABASE emu_scratch")
+    server.drop_database("emu_scratch")
+    server.execute("CREATE DATABASE emu_scratch")
     try:
         with server.connect("emu_scratch") as conn:
             install_emulation(conn)
@@ -244,8 +241,7 @@ def test_emulation_can_live_in_any_database(citus_server: CitusTestServer, emula
             # the emulated maintenance daemon also serves the other databases (every 0.5 s)
             assert wait_metadata_synced(conn, 10)
     finally:
-        with server.connect() as conn:
-            conn.execute("DROP DATABASE emu_scratch")
+        server.drop_database("emu_scratch")
 
 
 # -- mode selection --------------------------------------------------------------------------------

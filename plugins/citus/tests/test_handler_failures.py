@@ -103,8 +103,7 @@ def test_failed_reads_back_off_and_are_logged_once(
         assert len(records(caplog, "ERROR", "Exception when executing query")) == 1
     finally:
         formation.close()
-        with citus.server.connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        citus.server.drop_database(database)
     assert not engine_threads()
 
 

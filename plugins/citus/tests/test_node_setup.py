@@ -25,8 +25,7 @@ def handler_for(postgresql: LocalPostgresql, group: int, database: str) -> Citus
 def database(citus: CitusTestServer) -> Iterator[str]:
     name = f"citus_boot_{uuid.uuid4().hex[:8]}"
     yield name
-    with citus.server.connect() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    citus.server.drop_database(name)
 
 
 @pytest.fixture

@@ -345,12 +345,44 @@ class PostgresServer:
             cursor.execute(sql, params or None)
             return list(cursor.fetchall()) if cursor.description else []
 
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` here if it exists (see :func:`drop_database`)."""
+        drop_database(self.conninfo(), name)
+
     def log_text(self) -> str:
         """The server log so far (for diagnosing a failing test)."""
         try:
             return self.logfile.read_text(errors="replace")
         except OSError:
             return ""
+
+
+def drop_database(params: Mapping[str, Any], name: str, timeout: float = 30.0) -> None:
+    """Drop database ``name`` on the server of ``params`` if it exists, its sessions terminated.
+
+    ``DROP DATABASE ... WITH (FORCE)`` terminates the sessions it finds, but a background worker
+    (Citus's maintenance daemon, real or emulated) may connect again before the drop: a drop
+    refused as "being accessed by other users" (SQLSTATE 55006) is tried again until ``timeout``.
+
+    :param params: connection parameters of a superuser, for a database other than ``name``.
+    :param name: the database; quoted as an identifier.
+    :raises psycopg.errors.ObjectInUse: when the database stayed in use for ``timeout`` seconds.
+    """
+    import psycopg
+    from psycopg import sql
+
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(autocommit=True, **params) as conn:
+        while True:
+            try:
+                conn.execute(statement)
+                return
+            except psycopg.errors.ObjectInUse as exc:
+                if time.monotonic() > deadline:
+                    raise
+                logger.info("Database %s still in use, dropping it again: %s", name, exc.diag.message_detail)
+                time.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -188,13 +188,8 @@ class CitusTestServer:
             self.databases.append(name)
 
     def drop_database(self, name: str) -> None:
-        """Drop a database of :meth:`add_database` here (``WITH (FORCE)``), leaving the workers' copies."""
-        with self.server.connect() as conn:
-            conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)
-                )
-            )
+        """Drop a database of :meth:`add_database` here (sessions terminated), leaving the workers' copies."""
+        self.server.drop_database(name)
         if name in self.databases and name != DBNAME:
             self.databases.remove(name)
 
