@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from patroni_mpp import AbstractMPP, AbstractMPPHandler, ClusterLike, PostgresqlLike, hookimpl
+from patroni_mpp import GROUP_RE, AbstractMPP, AbstractMPPHandler, ClusterLike, PostgresqlLike, hookimpl
 from pydantic import BaseModel, ConfigDict, Field
 
 SECTION = "e2eprobe"
@@ -35,7 +35,7 @@ class ProbeConfig(BaseModel):
 class E2eprobe(AbstractMPP):
     """Descriptor of the probe engine: group 0 coordinates."""
 
-    group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")
+    group_re: ClassVar[re.Pattern[str]] = GROUP_RE
 
     @staticmethod
     def validate_config(config: Any) -> bool:

@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from typing import Any, ClassVar
 
-from patroni_mpp import AbstractMPP, AbstractMPPHandler, ClusterLike, PostgresqlLike, hookimpl
+from patroni_mpp import GROUP_RE, AbstractMPP, AbstractMPPHandler, ClusterLike, PostgresqlLike, hookimpl
 from pydantic import BaseModel, ConfigDict, Field
 
 SECTION = "demo"
@@ -35,7 +35,7 @@ class DemoConfig(BaseModel):
 class Demo(AbstractMPP):
     """Descriptor of the demo engine."""
 
-    group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")
+    group_re: ClassVar[re.Pattern[str]] = GROUP_RE
 
     @staticmethod
     def validate_config(config: Any) -> bool:

@@ -6,15 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from patroni_mpp import AbstractMPP
+from patroni_mpp import GROUP_RE, AbstractMPP
 
 from ._config import config_problems, parse_group, section_databases
 from ._model import COORDINATOR_GROUP_ID
 
 __all__ = ["GROUP_RE", "Citus"]
-
-GROUP_RE = re.compile(r"^(0|[1-9][0-9]*)$")
-"""Group ids in DCS key paths and Kubernetes labels: decimal without leading zeros."""
 
 
 class Citus(AbstractMPP):

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import pluggy
 
-from ..._abstract import AbstractMPP
+from ..._abstract import GROUP_RE, AbstractMPP
 from ..._contract import (
     ContractViolation,
     check_config_model,
@@ -61,7 +61,7 @@ def check_hook_module(module: ModuleType) -> list[str]:
 class _ForeignEngine(AbstractMPP):
     """An engine no plugin serves, for checking that hooks answer None for engines not theirs."""
 
-    group_re: ClassVar[re.Pattern[str]] = re.compile(r"^(0|[1-9][0-9]*)$")
+    group_re: ClassVar[re.Pattern[str]] = GROUP_RE
 
     @staticmethod
     def validate_config(config: Any) -> bool:

@@ -50,7 +50,7 @@ BASE_PARAMETERS: Mapping[str, Any] = {
 
 
 def sample_events(engine: AbstractMPP) -> list[dict[str, Any]]:
-    """Well-formed worker notifications (host-contract §8.2) from a group that is not in the view.
+    """Well-formed worker notifications from a group that is not in the view.
 
     :param engine: the descriptor (its group is avoided).
     """
@@ -127,7 +127,7 @@ def parameter_samples() -> Iterator[tuple[str, Any]]:
 
 
 def sample_slots(databases: Iterable[str]) -> list[dict[str, Any]]:
-    """Slot dicts as the host's slot manager may pass them (host-contract §3.4), many keys missing.
+    """Slot dicts as the host's slot manager may pass them, many keys missing.
 
     :param databases: database names to put in logical slots (the engine's own among them).
     """
