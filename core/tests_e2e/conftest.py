@@ -25,7 +25,7 @@ from patroni_mpp.testing.formation import Formation
 from patroni_mpp.testing.patroni_node import NodeOptions
 from patroni_mpp.testing.postgres import find_bindir
 from patroni_mpp.testing.processes import check_interpreter, make_base_dir
-from probe import build_wheel, install_wheel
+from patroni_mpp.testing.wheelhouse import checked, pack_wheel, pip
 
 _counter = itertools.count(1)
 
@@ -119,9 +119,16 @@ def probe_path(base_dir: Path) -> Path:
     """Directory holding the installed probe engine wheel (for ``PYTHONPATH``)."""
     build_dir = base_dir / "probe-build"
     build_dir.mkdir()
-    wheel = build_wheel(build_dir)
+    wheel = pack_wheel(
+        Path(__file__).parent / "probe_engine",
+        build_dir,
+        name="patroni-mpp-e2eprobe",
+        version="0.1.0",
+        requires=["patroni-mpp>=0.1,<0.2", "pydantic>=2.6,<3"],
+        entry_points={"patroni.mpp": {"e2eprobe": "patroni_mpp_e2eprobe"}},
+    )
     target = base_dir / "probe-site"
-    install_wheel(wheel, target)
+    checked(pip("install", "--quiet", "--no-deps", "--no-index", "--target", target, wheel))
     for path in [target, *target.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return target

@@ -13,6 +13,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ from patroni_mpp.testing.formation import (
 )
 from patroni_mpp.testing.patroni_node import NodeOptions, PatroniNode
 from patroni_mpp.testing.polling import wait_for
-from probe import VERSION as PROBE_VERSION
 from prometheus_client.parser import text_string_to_metric_families
 
 SCOPE = "status"
@@ -102,7 +102,12 @@ def _event_count(families: dict[str, Any], member: str, kind: str) -> float:
     )
 
 
-def test_every_engine_reports_its_identity(nodes: dict[str, PatroniNode]) -> None:
+def _installed_version(distribution: str, site: Path) -> str:
+    """The version of ``distribution`` as installed in directory ``site``."""
+    return next(iter(metadata.distributions(name=distribution, path=[str(site)]))).version
+
+
+def test_every_engine_reports_its_identity(nodes: dict[str, PatroniNode], probe_path: Path) -> None:
     plain = _status(nodes["n1"])
     assert {k: plain[k] for k in ("engine", "type", "distribution", "role", "member", "scope")} == {
         "engine": "null", "type": "Null", "distribution": "patroni-mpp-null", "role": "disabled",
@@ -116,7 +121,7 @@ def test_every_engine_reports_its_identity(nodes: dict[str, PatroniNode]) -> Non
     assert (probe["engine"], probe["distribution"], probe["version"]) == (
         SECTION,
         "patroni-mpp-e2eprobe",
-        PROBE_VERSION,
+        _installed_version("patroni-mpp-e2eprobe", probe_path),
     )
     assert (probe["group"], probe["role"]) == (0, "coordinator")
     assert (_status(nodes["s1"])["group"], _status(nodes["s1"])["role"]) == (1, "worker")

@@ -4,11 +4,14 @@ A :class:`Wheelhouse` holds every wheel a venv needs (core, null, the plugins un
 dependencies, downloaded once), so that :meth:`Wheelhouse.venv` installs offline. A :class:`Venv`
 runs programs in a clean environment; :meth:`Venv.probe` runs ``get_mpp`` and the handler in a new
 interpreter, which shows what discovery imported. :func:`write_plugin` writes a one-module plugin
-project from :data:`PYPROJECT`, :func:`build_wheels` builds projects with the hatchling backend.
+project from :data:`PYPROJECT`, :func:`build_wheels` builds projects with the hatchling backend, and
+:func:`pack_wheel` packs a directory of modules into a wheel without any build backend.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
 import os
@@ -16,7 +19,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +125,52 @@ def build_wheels(projects: list[Path], out: Path) -> None:
     isolation = [] if importlib.util.find_spec("hatchling") else ["--use-pep517"]
     no_isolation = ["--no-build-isolation"] if not isolation else []
     checked(pip("wheel", "--no-deps", *no_isolation, *isolation, "--wheel-dir", out, *projects))
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def pack_wheel(
+    source: Path,
+    out_dir: Path,
+    *,
+    name: str,
+    version: str,
+    requires: Sequence[str],
+    entry_points: Mapping[str, Mapping[str, str]],
+) -> Path:
+    """Pack the ``*.py`` files under ``source`` into a pure-Python wheel in ``out_dir``, offline.
+
+    For a test plugin whose sources are checked in as a package directory: no build backend, no
+    index.
+
+    :param entry_points: group -> entry-point name -> object reference, e.g.
+        ``{"patroni.mpp": {"probe": "patroni_mpp_probe"}}``.
+    :returns: the wheel's path, ``<name>-<version>-py3-none-any.whl`` (``-`` in ``name`` as ``_``).
+    """
+    dist = name.replace("-", "_")
+    dist_info = f"{dist}-{version}.dist-info"
+    files = {path.relative_to(source).as_posix(): path.read_bytes() for path in sorted(source.rglob("*.py"))}
+    requirements = "".join(f"Requires-Dist: {requirement}\n" for requirement in requires)
+    files[f"{dist_info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{requirements}"
+    ).encode()
+    files[f"{dist_info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: patroni-mpp-testing\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    files[f"{dist_info}/entry_points.txt"] = "".join(
+        f"[{group}]\n" + "".join(f"{key} = {target}\n" for key, target in named.items())
+        for group, named in entry_points.items()
+    ).encode()
+    record = [_record_line(path, data) for path, data in files.items()]
+    files[f"{dist_info}/RECORD"] = ("\n".join([*record, f"{dist_info}/RECORD,,"]) + "\n").encode()
+    wheel = out_dir / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
 
 
 @dataclass
