@@ -7,7 +7,7 @@ specifications live in :mod:`patroni_mpp.hookspecs`.
 """
 
 from ._abstract import GROUP_RE, AbstractMPP, AbstractMPPHandler
-from ._core_version import core_version
+from ._core_version import core_version, installed_version
 from ._discovery import (
     EngineReport,
     clear_caches,
@@ -82,6 +82,7 @@ __all__ = [
     "get_mpp",
     "hookimpl",
     "installed_engines",
+    "installed_version",
     "iter_engine_reports",
     "iter_mpp_classes",
     "load_engine",

@@ -13,7 +13,18 @@ CORE_DISTRIBUTION = "patroni-mpp"
 """The distribution name of core, as plugins name it in their requirements."""
 
 UNKNOWN_VERSION = "0+unknown"
-"""The version reported when core runs from a source tree (no installed distribution)."""
+"""The version reported for a package run from a source tree (no installed distribution)."""
+
+
+def installed_version(distribution: str) -> str:
+    """Version of the installed ``distribution``, :data:`UNKNOWN_VERSION` when it is not installed.
+
+    For an engine's ``__version__``: a package imported from a source tree has no distribution.
+    """
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return UNKNOWN_VERSION
 
 
 @functools.cache
@@ -22,10 +33,7 @@ def core_version() -> str:
 
     Cached; :func:`patroni_mpp.clear_caches` forgets it.
     """
-    try:
-        return metadata.version(CORE_DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return UNKNOWN_VERSION
+    return installed_version(CORE_DISTRIBUTION)
 
 
 def core_requirements(dist: metadata.Distribution | None) -> Iterator[Requirement]:

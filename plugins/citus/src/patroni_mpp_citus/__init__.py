@@ -8,7 +8,7 @@ The package exports the engine (:class:`Citus`), its handler (:class:`CitusHandl
 (:class:`CitusConfig`) and the errors. Everything else lives in private modules.
 """
 
-from importlib import metadata as _metadata
+from patroni_mpp import installed_version
 
 from ._config import CitusConfig
 from ._errors import (
@@ -21,10 +21,7 @@ from ._errors import (
 from ._handler import CitusHandler
 from ._identity import Citus
 
-try:
-    __version__ = _metadata.version("patroni-mpp-citus")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
+__version__ = installed_version("patroni-mpp-citus")
 
 __all__ = [
     "Citus",

@@ -5,15 +5,12 @@ see the package README for what it does not do. The hook implementations live in
 :mod:`patroni_mpp_timescaledb.hooks`, the module the ``timescaledb`` entry point names.
 """
 
-from importlib import metadata as _metadata
+from patroni_mpp import installed_version
 
 from ._config import COORDINATOR_GROUP_ID, TimescaleDBConfig
 from ._engine import TimescaleDB, TimescaleDBHandler, TimescaleDBNotInstalledError
 
-try:
-    __version__ = _metadata.version("patroni-mpp-timescaledb")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
+__version__ = installed_version("patroni-mpp-timescaledb")
 
 __all__ = [
     "COORDINATOR_GROUP_ID",
