@@ -14,7 +14,7 @@ from ._config import CitusConfig, parse_switch
 from ._databases import DatabaseWorkers
 from ._events import parse_event
 from ._gucs import adjust_gucs
-from ._identity import Citus
+from ._identity import SECTION, Citus
 from ._metrics import CitusMetrics
 from ._model import AFTER_PROMOTE, BEFORE_DEMOTE, COORDINATOR_GROUP_ID, Group, Row, Task
 from ._promotion import PROMOTION_THREAD_PREFIX, libpq_version, watch_params
@@ -33,9 +33,6 @@ def _clone(task: Task) -> Task:
 
 
 logger = logging.getLogger(__name__)
-
-SECTION = "citus"
-"""The configuration section, as the host keeps a copy of it in its ``postgresql`` section."""
 
 PRIMARY_MEMBER_ROLES = frozenset({"primary", "master"})
 """Member roles (in the DCS) of a running primary (``master`` is what Patroni before 4.0 writes)."""

@@ -11,7 +11,11 @@ from patroni_mpp import GROUP_RE, AbstractMPP
 from ._config import config_problems, parse_group, section_databases
 from ._model import COORDINATOR_GROUP_ID
 
-__all__ = ["GROUP_RE", "Citus"]
+__all__ = ["GROUP_RE", "SECTION", "Citus"]
+
+SECTION = "citus"
+"""The configuration section (the ``patroni.mpp`` entry point name) of this engine; the host also keeps
+a copy of it in its ``postgresql`` section."""
 
 
 class Citus(AbstractMPP):

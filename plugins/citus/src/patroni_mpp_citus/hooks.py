@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from patroni_mpp import hookimpl
 
 from ._config import CitusConfig
-from ._identity import Citus
+from ._identity import SECTION, Citus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 __all__ = ["SECTION", "mpp_config_model", "mpp_engine_class", "mpp_handler", "mpp_metrics", "mpp_status"]
-
-SECTION = "citus"
-"""The configuration section (entry point name) this plugin serves."""
 
 
 @hookimpl
