@@ -12,12 +12,13 @@ import pluggy
 import pytest
 from patroni_mpp import _hookspec_docs as hookspec_docs
 from patroni_mpp import hookimpl, hookspecs
+from patroni_mpp._contract import hook_specifications
 
 DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "hookspecs.md"
 
 
 def _hooks() -> list[tuple[str, Callable[..., Any]]]:
-    return hookspec_docs.hooks()
+    return hook_specifications()
 
 
 def _normalise(text: str) -> str:

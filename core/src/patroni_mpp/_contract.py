@@ -10,7 +10,9 @@ holding those specifications and that module only; what its factory hooks answer
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import pluggy
 from pydantic import BaseModel
@@ -23,10 +25,15 @@ class ContractViolation(Exception):  # noqa: N818 - reads as what happened
     """A plugin module or what one of its hooks answered breaks the hook contract."""
 
 
+def hook_specifications() -> list[tuple[str, Callable[..., Any]]]:
+    """The hook specifications of :mod:`patroni_mpp.hookspecs` (name, function), in written order."""
+    marker = f"{hookspecs.PROJECT_NAME}_spec"
+    return [(name, obj) for name, obj in vars(hookspecs).items() if callable(obj) and hasattr(obj, marker)]
+
+
 def declared_hooks() -> frozenset[str]:
     """Names of the hooks that :mod:`patroni_mpp.hookspecs` declares."""
-    marker = f"{hookspecs.PROJECT_NAME}_spec"
-    return frozenset(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), marker))
+    return frozenset(name for name, _ in hook_specifications())
 
 
 def plugin_manager(module: ModuleType, name: str | None = None) -> pluggy.PluginManager:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hookspecs
+from ._contract import hook_specifications
 
 _ROLE = re.compile(r":(?:data|class|func|meth|attr|mod|exc|obj):`~?([^`]+)`")
 _LITERAL = re.compile(r"``([^`]+)``")
@@ -34,12 +35,6 @@ Markers: `from patroni_mpp import hookimpl` (also `patroni_mpp.hookspecs.hookimp
 specifications use `patroni_mpp.hookspecs.hookspec`. Both belong to the pluggy project
 name `patroni_mpp`.
 """
-
-
-def hooks() -> list[tuple[str, Callable[..., Any]]]:
-    """The hook specifications of :mod:`patroni_mpp.hookspecs`, in the order they are written."""
-    marker = f"{hookspecs.PROJECT_NAME}_spec"
-    return [(name, obj) for name, obj in vars(hookspecs).items() if callable(obj) and hasattr(obj, marker)]
 
 
 def signature(function: Callable[..., Any]) -> str:
@@ -112,7 +107,7 @@ def to_markdown(docstring: str) -> str:
 def render_page() -> str:
     """The whole page, as ``nox -s docs`` writes it."""
     parts = [HEADER, "## Overview\n", to_markdown(hookspecs.__doc__ or ""), MARKERS]
-    for name, function in hooks():
+    for name, function in hook_specifications():
         spec = getattr(function, f"{hookspecs.PROJECT_NAME}_spec")
         parts += [
             f"## `{name}`\n",
