@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 from patroni_mpp.testing.logs import LogRecorder
-from patroni_mpp_citus.testing.fixture_support import assert_metadata_settles, reset_citus, start_test_server
+from patroni_mpp_citus.testing.fixture_support import assert_metadata_settles, citus_test_server, reset_citus
 from patroni_mpp_citus.testing.formation import no_engine_threads
 from patroni_mpp_citus.testing.reporting import record_citus_mode
 from patroni_mpp_citus.testing.server import CitusTestServer
@@ -68,11 +68,8 @@ def _citus_mode_property(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def citus_server() -> Iterator[CitusTestServer]:
     """The session's Citus test server."""
-    server = start_test_server()
-    try:
+    with citus_test_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

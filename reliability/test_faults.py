@@ -23,7 +23,7 @@ import pytest
 from patroni_mpp.testing.logs import LogRecorder
 from patroni_mpp.testing.polling import DEADLINE, wait_for
 from patroni_mpp_citus.testing.faults import broken_function
-from patroni_mpp_citus.testing.fixture_support import assert_metadata_settles, reset_citus, start_test_server
+from patroni_mpp_citus.testing.fixture_support import assert_metadata_settles, citus_test_server, reset_citus
 from patroni_mpp_citus.testing.formation import Formation, formation_of, one_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 
@@ -31,11 +31,8 @@ from patroni_mpp_citus.testing.server import CitusTestServer
 @pytest.fixture(scope="module")
 def fault_server() -> Iterator[CitusTestServer]:
     """A server of this module's own: these tests restart it and break its functions."""
-    server = start_test_server()
-    try:
+    with citus_test_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ plugin imported).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,8 @@ import pytest
 from patroni_mpp.testing.engines import engine_source
 from patroni_mpp.testing.wheelhouse import (
     COMPATIBLE,
-    PROBE,
+    Venv,
     Wheelhouse,
-    build_wheels,
-    checked,
-    copy_our_wheels,
-    pip,
-    write_plugin,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,30 +166,11 @@ PROBE_CONFIG_BASE = {"scope": "demo", "postgresql": {"listen": "127.0.0.1:5432"}
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
     """Core, null, citus, the good engine and every faulty engine installed by pip in one venv."""
-    import os
-
     base = tmp_path_factory.mktemp("plugin-failures")
-    house = base / "wheelhouse"
-    house.mkdir()
-    copy_our_wheels(house, base, ROOT)
-    prebuilt = os.environ.get("PATRONI_MPP_WHEELS")
-    if prebuilt:
-        citus = sorted(Path(prebuilt).glob("patroni_mpp_citus-*.whl"))
-        assert len(citus) == 1, citus
-        shutil.copy(citus[0], house)
-    else:
-        copy = base / "citus-src"
-        shutil.copytree(
-            ROOT / "plugins" / "citus", copy, ignore=shutil.ignore_patterns("tests", "__pycache__")
-        )
-        build_wheels([copy], house)
-    projects = base / "projects"
-    build_wheels([write_plugin(projects, p) for p in [*FAULTY, GOOD]], house)
-    ours = [str(p) for p in sorted(house.glob("patroni_mpp*.whl"))]
-    checked(pip("download", "--dest", house, "--find-links", house, *ours))
-    wheelhouse = Wheelhouse(house)
+    packages = ("core", "plugins/null", "plugins/citus")
+    wheelhouse = Wheelhouse.build(base, ROOT, [*FAULTY, GOOD], packages)
     no_deps = [p["dist"] for p in FAULTY if p["dist"] == "rl-old-core"]
     regular = [p["dist"] for p in FAULTY if p["dist"] not in no_deps]
     return wheelhouse.venv(
@@ -205,16 +180,9 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
 
 
-def probe(venv: Any, config: dict[str, Any]) -> dict[str, Any]:
-    """``get_mpp(config)`` and its handler in a new interpreter of the venv."""
-    result = venv.run(
-        "python", "-I", "-c", PROBE, json.dumps(config), env={"PATRONI_MPP_HOOK_TIMEOUT": HOOK_TIMEOUT}
-    )
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
-    assert data["core_file"].startswith(str(venv.path)), "core must be installed, not editable"
-    assert "Traceback" not in result.stderr, result.stderr
-    return data
+def probe(venv: Venv, config: dict[str, Any]) -> dict[str, Any]:
+    """``get_mpp(config)`` and its handler in a new interpreter of the venv, hooks bounded."""
+    return venv.probe(config, env={"PATRONI_MPP_HOOK_TIMEOUT": HOOK_TIMEOUT})
 
 
 CONFIGURED = [

@@ -21,11 +21,6 @@ from patroni_mpp.testing.wheelhouse import (
     COMPATIBLE,
     Venv,
     Wheelhouse,
-    build_wheels,
-    checked,
-    copy_our_wheels,
-    pip,
-    write_plugin,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,14 +68,7 @@ TEST_PLUGINS: list[dict[str, str]] = [
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     """Build everything once per test session."""
-    base = tmp_path_factory.mktemp("packaging")
-    house = base / "wheelhouse"
-    house.mkdir()
-    copy_our_wheels(house, base, ROOT)
-    build_wheels([write_plugin(base / "projects", plugin) for plugin in TEST_PLUGINS], house)
-    ours = [str(p) for p in sorted(house.glob("patroni_mpp*.whl"))]
-    checked(pip("download", "--dest", house, "--find-links", house, *ours))
-    return Wheelhouse(house)
+    return Wheelhouse.build(tmp_path_factory.mktemp("packaging"), ROOT, TEST_PLUGINS)
 
 
 @pytest.fixture(scope="session")

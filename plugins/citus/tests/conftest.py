@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 from patroni_mpp_citus.testing.emulation import Connection
-from patroni_mpp_citus.testing.fixture_support import start_test_server
+from patroni_mpp_citus.testing.fixture_support import citus_test_server
 from patroni_mpp_citus.testing.formation import Formation, engine_threads, make_formation
 from patroni_mpp_citus.testing.metadata_api import Address, add_node
 from patroni_mpp_citus.testing.reporting import record_citus_mode
@@ -34,11 +34,8 @@ from patroni_mpp_citus.testing.statement_log import StatementLogView
 @pytest.fixture(scope="session")
 def citus_server() -> Iterator[CitusTestServer]:
     """The session's Citus test server; stopped (by pid) at the end of the session."""
-    server = start_test_server()
-    try:
+    with citus_test_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -157,24 +157,21 @@ def test_stale_reconciliation_cannot_undo_an_early_commit(
     promoted = {(replica.host, replica.port, "primary"), (primary.host, primary.port, "secondary")}
     assert formation.group_rows(1) == promoted
 
-    # an HA cycle that read the DCS before the switchover: a is still the running primary
-    formation.set_group(
-        1,
-        member("a", primary.host, primary.port, role="primary"),
-        member("b", replica.host, replica.port),
-    )
-    formation.sync()
-    assert formation.wait_idle()
-    assert formation.group_rows(1) == promoted
-    # the DCS catches up: reconciliation works for the group again, and from then on follows it
-    formation.set_group(
-        1,
-        member("b", replica.host, replica.port, role="primary"),
-        member("a", primary.host, primary.port),
-    )
-    formation.sync()
-    assert formation.wait_idle()
-    assert formation.group_rows(1) == promoted
+    leader_views = [
+        # an HA cycle that read the DCS before the switchover: a is still the running primary
+        (("a", primary), ("b", replica)),
+        # the DCS catches up: reconciliation works for the group again, and from then on follows it
+        (("b", replica), ("a", primary)),
+    ]
+    for (leader, leader_server), (other, other_server) in leader_views:
+        formation.set_group(
+            1,
+            member(leader, leader_server.host, leader_server.port, role="primary"),
+            member(other, other_server.host, other_server.port),
+        )
+        formation.sync()
+        assert formation.wait_idle()
+        assert formation.group_rows(1) == promoted
     assert not formation.handler.worker.state.promoted
 
 

@@ -89,22 +89,38 @@ def leader_of(nodes: Sequence[PatroniNode]) -> PatroniNode | None:
     return None
 
 
+def check_running(nodes: Sequence[PatroniNode]) -> None:
+    """Fail at once when a node's process has exited: its log's tail says why.
+
+    :raises LocalClusterError: naming the node, with the tail of its log.
+    """
+    for node in nodes:
+        if node.process is not None and node.process.poll() is not None:
+            raise LocalClusterError(
+                f"{node.name} exited with status {node.process.returncode}:\n{node.log_tail()}"
+            )
+
+
 def wait_leader(nodes: Sequence[PatroniNode], timeout: float = 180) -> PatroniNode:
-    """Wait until one of ``nodes`` runs as leader."""
+    """Wait until one of ``nodes`` runs as leader; fails at once when one of them exits."""
 
     def probe() -> PatroniNode | None:
-        for node in nodes:
-            if node.process is not None and node.process.poll() is not None:
-                raise LocalClusterError(f"{node.name} exited:\n{node.log_tail()}")
+        check_running(nodes)
         return leader_of(nodes)
 
-    return wait_for(probe, timeout, interval=CLUSTER_POLL_INTERVAL, what="a running leader")
+    return wait_for(
+        probe, timeout, interval=CLUSTER_POLL_INTERVAL, what="a running leader", fatal=(LocalClusterError,)
+    )
 
 
 def wait_streaming(nodes: Sequence[PatroniNode], count: int, timeout: float = 180) -> dict[str, Any]:
-    """Wait until the cluster shows a leader and ``count`` streaming replicas; returns ``GET /cluster``."""
+    """Wait until the cluster shows a leader and ``count`` streaming replicas; returns ``GET /cluster``.
+
+    Fails at once when one of ``nodes`` exits.
+    """
 
     def probe() -> dict[str, Any] | None:
+        check_running(nodes)
         view = cluster_view(nodes)
         if view is None:
             return None
@@ -114,5 +130,9 @@ def wait_streaming(nodes: Sequence[PatroniNode], count: int, timeout: float = 18
         return view if len(leaders) == 1 and len(streaming) >= count else None
 
     return wait_for(
-        probe, timeout, interval=CLUSTER_POLL_INTERVAL, what=f"a leader and {count} streaming replicas"
+        probe,
+        timeout,
+        interval=CLUSTER_POLL_INTERVAL,
+        what=f"a leader and {count} streaming replicas",
+        fatal=(LocalClusterError,),
     )

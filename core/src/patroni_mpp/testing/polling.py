@@ -22,16 +22,19 @@ def wait_for(
     *,
     interval: float = 0.02,
     what: str = "the condition",
+    fatal: tuple[type[Exception], ...] = (),
 ) -> _T:
     """Call ``probe`` until it returns a truthy value, and return that value.
 
     A falsy value (None, False, an empty container) means "not yet", and so does an exception raised by
-    ``probe`` (the last one is chained to the timeout).
+    ``probe`` (the last one is chained to the timeout), unless it is one of ``fatal``: that one ends the
+    wait at once (what is waited for can no longer happen, e.g. the process exited).
 
     :param probe: what to check; called at least once.
     :param timeout: seconds to keep trying.
     :param interval: seconds between two calls.
     :param what: what is waited for, for the timeout's message.
+    :param fatal: exception types raised through at once.
     :raises WaitTimeout: when ``timeout`` passed first.
     """
     deadline = time.monotonic() + timeout
@@ -39,6 +42,8 @@ def wait_for(
     while True:
         try:
             value = probe()
+        except fatal:
+            raise
         except Exception as exc:
             last_error = exc
             value = None

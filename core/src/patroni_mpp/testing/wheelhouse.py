@@ -20,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,12 +188,18 @@ class Venv:
         """Run a program of the venv (``python``, ``patroni-mpp``, ...)."""
         return run([self.path / "bin" / str(args[0]), *args[1:]], env=clean_env(env), cwd=self.path)
 
-    def probe(self, config: dict[str, Any]) -> dict[str, Any]:
-        """``get_mpp(config)`` and its handler in a new interpreter: the outcome and the imports."""
-        result = self.run("python", "-I", "-c", PROBE, json.dumps(config))
+    def probe(self, config: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+        """``get_mpp(config)`` and its handler in a new interpreter: the outcome and the imports.
+
+        A traceback on its stderr fails the test: a plugin's failure must come back as an error.
+
+        :param env: variables to add to the clean environment.
+        """
+        result = self.run("python", "-I", "-c", PROBE, json.dumps(config), env=env)
         assert result.returncode == 0, result.stderr
         data: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
         assert data["core_file"].startswith(str(self.path)), "core must be installed, not editable"
+        assert "Traceback" not in result.stderr, result.stderr
         return data
 
     def distributions(self) -> dict[str, str]:
@@ -210,6 +216,30 @@ class Wheelhouse:
     """Every wheel the venvs need: ours, the test plugins' and our dependencies."""
 
     path: Path
+
+    @classmethod
+    def build(
+        cls,
+        base: Path,
+        source_root: Path,
+        plugins: Iterable[dict[str, str]],
+        packages: Sequence[str] = ("core", "plugins/null"),
+    ) -> Wheelhouse:
+        """Make ``base/wheelhouse`` for offline venvs: our wheels, the test plugins', our dependencies.
+
+        Our ``packages`` come from :func:`copy_our_wheels`; the ``plugins`` (:func:`write_plugin`
+        fields) are built, and the dependencies of our wheels downloaded.
+
+        :param base: an empty scratch directory.
+        :param source_root: the checkout holding our packages.
+        """
+        house = base / "wheelhouse"
+        house.mkdir()
+        copy_our_wheels(house, base, source_root, packages)
+        build_wheels([write_plugin(base / "projects", plugin) for plugin in plugins], house)
+        ours = [str(p) for p in sorted(house.glob("patroni_mpp*.whl"))]
+        checked(pip("download", "--dest", house, "--find-links", house, *ours))
+        return cls(house)
 
     def venv(self, path: Path, requirements: Sequence[str], no_deps: Sequence[str] = ()) -> Venv:
         """Make a venv; install ``requirements``, then ``no_deps`` without their dependencies."""
@@ -229,23 +259,36 @@ class Wheelhouse:
         return venv
 
 
-def copy_our_wheels(out: Path, scratch: Path, source_root: Path) -> None:
-    """Put the wheels of core and null into ``out``: from ``$PATRONI_MPP_WHEELS``, else built.
+WHEEL_NAMES = {
+    "core": "patroni_mpp",
+    "plugins/null": "patroni_mpp_null",
+    "plugins/citus": "patroni_mpp_citus",
+    "plugins/timescaledb-stub": "patroni_mpp_timescaledb",
+}
+"""Our packages (directories of the checkout) and the names their wheel files start with."""
+
+
+def copy_our_wheels(
+    out: Path, scratch: Path, source_root: Path, packages: Sequence[str] = ("core", "plugins/null")
+) -> None:
+    """Put the wheels of our ``packages`` into ``out``: from ``$PATRONI_MPP_WHEELS``, else built.
 
     :param out: the wheelhouse directory.
     :param scratch: a directory for copies of the projects (building in place would leave build
         artefacts in the source tree).
-    :param source_root: the checkout holding ``core/`` and ``plugins/null/``.
+    :param source_root: the checkout holding the packages.
+    :param packages: keys of :data:`WHEEL_NAMES`.
     """
     prebuilt = os.environ.get("PATRONI_MPP_WHEELS")
     if prebuilt:
-        for pattern in ("patroni_mpp-*.whl", "patroni_mpp_null-*.whl"):
+        for package in packages:
+            pattern = f"{WHEEL_NAMES[package]}-*.whl"
             found = sorted(Path(prebuilt).glob(pattern))
             assert len(found) == 1, f"expected one {pattern} in {prebuilt}, found {found}"
             shutil.copy(found[0], out)
         return
     projects = []
-    for package in ("core", "plugins/null"):
+    for package in packages:
         copy = scratch / package.replace("/", "-")
         shutil.copytree(source_root / package, copy, ignore=shutil.ignore_patterns("tests", "__pycache__"))
         projects.append(copy)

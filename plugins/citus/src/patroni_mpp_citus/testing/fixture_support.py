@@ -1,13 +1,15 @@
 """The Citus test server as pytest fixtures use it: started, emptied between tests, checked after.
 
-:func:`start_test_server` skips without PostgreSQL and fails when real Citus is required but
-missing; :func:`reset_citus` empties the node metadata for the next test, and
-:func:`assert_metadata_settles` fails a test that left metadata Citus cannot sync.
+:func:`citus_test_server` runs a server for a fixture's scope; it skips without PostgreSQL and
+fails when real Citus is required but missing; :func:`reset_citus` empties the node metadata for the
+next test, and :func:`assert_metadata_settles` fails a test that left metadata Citus cannot sync.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import pytest
 from patroni_mpp.testing.postgres import PostgresUnavailable
@@ -19,14 +21,22 @@ from .server import CitusTestServer, CitusUnavailableError
 logger = logging.getLogger(__name__)
 
 
-def start_test_server() -> CitusTestServer:
-    """Start a Citus test server, skipping without PostgreSQL, failing when real Citus is missing."""
+@contextlib.contextmanager
+def citus_test_server() -> Iterator[CitusTestServer]:
+    """A started Citus test server, stopped (by pid) on leaving.
+
+    Skips the test without PostgreSQL, fails it when real Citus is required but missing.
+    """
     try:
-        return CitusTestServer.start()
+        server = CitusTestServer.start()
     except PostgresUnavailable as exc:
         pytest.skip(str(exc))
     except CitusUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def metadata_synced(citus: CitusTestServer, timeout: float = 15.0) -> bool:
