@@ -8,16 +8,14 @@ line per URL while it stays in the DCS view, its password masked and its control
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from patroni_mpp.testing.host import Member, cluster, member
 from patroni_mpp.testing.logs import records
 from patroni_mpp_citus._model import AFTER_PROMOTE, PRIMARY, SECONDARY
 from patroni_mpp_citus._topology import UrlProblems, address_of, build_task, parse_address
-from patroni_mpp_citus.testing.formation import Formation, make_formation, node
+from patroni_mpp_citus.testing.formation import Formation, node
 from patroni_mpp_citus.testing.handler_statements import handler_statements
-from patroni_mpp_citus.testing.server import CitusTestServer
 from patroni_mpp_citus.testing.statement_log import StatementLogView
 
 
@@ -103,15 +101,6 @@ def test_each_unusable_url_is_logged_once_while_it_stays(caplog: pytest.LogCaptu
     problems.report(first, "p")  # ... and came back: logged again
     problems.report(second, "p")
     assert failures(caplog) == ["Failed to parse connection url postgres://a\\x00:1/x: p"]
-
-
-@pytest.fixture
-def formation(citus: CitusTestServer) -> Iterator[Formation]:
-    made = make_formation(citus)
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 def test_reconciliation_logs_an_unusable_leader_once(
