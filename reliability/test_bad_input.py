@@ -33,7 +33,7 @@ from patroni_mpp import (
 )
 from patroni_mpp_citus import Citus, CitusEventError
 from patroni_mpp_citus.testing.fixture_support import assert_metadata_settles, reset_citus
-from patroni_mpp_citus.testing.formation import APP, Formation, make_formation, one_group
+from patroni_mpp_citus.testing.formation import APP, Formation, make_formation, two_node_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 
 SCALARS = (
@@ -194,8 +194,8 @@ def formation(citus_server: CitusTestServer) -> Iterator[Formation]:
     reset_citus(citus_server)
     made = make_formation(citus_server)
     try:
-        one_group(made, 1, 1)
-        one_group(made, 2, 3)
+        two_node_group(made, 1, 1)
+        two_node_group(made, 2, 3)
         yield made
     finally:
         made.close()

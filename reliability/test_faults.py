@@ -24,7 +24,7 @@ from patroni_mpp.testing.logs import LogRecorder
 from patroni_mpp.testing.polling import DEADLINE, wait_for
 from patroni_mpp_citus.testing.faults import broken_function
 from patroni_mpp_citus.testing.fixture_support import assert_metadata_settles, citus_test_server, reset_citus
-from patroni_mpp_citus.testing.formation import Formation, formation_of, one_group
+from patroni_mpp_citus.testing.formation import Formation, formation_of, two_node_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 
 
@@ -39,7 +39,7 @@ def fault_server() -> Iterator[CitusTestServer]:
 def formation(fault_server: CitusTestServer) -> Iterator[Formation]:
     reset_citus(fault_server)
     with formation_of(fault_server) as made:
-        one_group(made, 1, 1)
+        two_node_group(made, 1, 1)
         yield made
         assert made.handler.worker.alive, "the worker thread died"
     assert_metadata_settles(fault_server)
@@ -208,7 +208,7 @@ def test_killed_connection_reopens_for_reconciliation(fault_server: CitusTestSer
     """A metadata connection killed while idle costs at most one failed statement."""
     reset_citus(fault_server)
     with formation_of(fault_server) as made:
-        one_group(made, 1, 1)
+        two_node_group(made, 1, 1)
         for index in range(3, 6):
             assert made.terminate_backends() == 1
             made.set_group(index - 1, made.node(index, role="primary"))

@@ -27,7 +27,7 @@ from patroni_mpp.testing.secret_probes import (
 )
 from patroni_mpp_citus import CitusHandler
 from patroni_mpp_citus.testing.faults import broken_function
-from patroni_mpp_citus.testing.formation import Formation, formation_of, one_group
+from patroni_mpp_citus.testing.formation import Formation, formation_of, two_node_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 
 
@@ -124,7 +124,7 @@ def formation(citus: CitusTestServer) -> Iterator[Formation]:
 
 
 def test_handler_paths(formation: Formation, errors: list[str], record_logs: LogRecorder) -> None:
-    one_group(formation, 1, 1)
+    two_node_group(formation, 1, 1)
     # members whose URLs carry passwords: good (servers real Citus reaches), invalid port, no host,
     # unparsable
     s1_host, s1_port = formation.address(3)

@@ -32,7 +32,7 @@ from patroni_mpp.testing.secret_probes import (
 )
 from patroni_mpp.testing.secret_probes import patroni_config as secret_patroni_config
 from patroni_mpp_citus import Citus
-from patroni_mpp_citus.testing.formation import Formation, formation_of, one_group
+from patroni_mpp_citus.testing.formation import Formation, formation_of, two_node_group
 from patroni_mpp_citus.testing.server import CitusTestServer
 from prometheus_client.metrics_core import CounterMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
@@ -120,7 +120,7 @@ def test_citus_engine_status_and_metrics_hold_no_secret(node: Observed, record_l
 def test_citus_engine_status_after_events_holds_no_secret(
     formation: Formation, node: Observed, record_logs: LogRecorder
 ) -> None:
-    one_group(formation)
+    two_node_group(formation)
     formation.event("before_demote", 1, "n1")  # the transaction stays open while the documents are read
     status, metrics = _texts(node)
     part = json.loads(status)["status"]["databases"][formation.handler.config["database"]]

@@ -291,20 +291,11 @@ def formation_of(citus: CitusTestServer, **kwargs: Any) -> Iterator[Formation]:
         made.close()
 
 
-def one_group(formation: Formation, groupid: int = 1, first: int = 1) -> tuple[Member, Member]:
-    """Register group ``groupid``: node ``first`` primary, node ``first + 1`` secondary."""
-    a = formation.node(first, role="primary")
-    b = formation.node(first + 1)
-    formation.set_group(groupid, a, b)
-    assert formation.converge(), f"group {groupid} was not registered: {formation.rows()}"
-    return a, b
-
-
 def two_node_group(formation: Formation, groupid: int = 1, first: int = 1) -> tuple[Member, Member]:
     """Register group ``groupid`` (node ``first`` primary, ``first + 1`` secondary); wait for both rows."""
     citus = formation.citus
-    a = node(citus, first, f"n{first}", role="primary")
-    b = node(citus, first + 1, f"n{first + 1}")
+    a = formation.node(first, role="primary")
+    b = formation.node(first + 1)
     formation.set_group(groupid, a, b)
     formation.sync()
     assert formation.wait_rows(
