@@ -307,6 +307,24 @@ def test_unknown_section_warns(fake_dists: FakeDists, caplog: pytest.LogCaptureF
     assert "'foo'" in messages[0]
 
 
+def test_misspelled_section_warns_with_the_nearest_engine(
+    fake_dists: FakeDists, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_dists.engine("acme")
+    fake_dists.engine("my_engine")
+    with caplog.at_level(logging.WARNING, logger="patroni_mpp"):
+        engine = get_mpp(
+            {"scope": "x", "my_engnie": VALID, "zzz": {}}, entry_points=fake_dists.entry_points()
+        )
+    assert type(engine).__name__ == "Null"
+    assert [r.getMessage() for r in caplog.records] == [
+        "Configuration section 'my_engnie' is neither a Patroni setting nor claimed by an installed MPP "
+        "engine; did you mean 'my_engine'? It is ignored",
+        "Configuration section 'zzz' is neither a Patroni setting nor claimed by an installed MPP engine; "
+        "it is ignored",
+    ]
+
+
 def test_incompatible_core_requirement_is_not_imported(fake_dists: FakeDists) -> None:
     fake_dists.add(
         "oldcore-engine",

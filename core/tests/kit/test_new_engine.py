@@ -103,6 +103,8 @@ def test_written_files(tmp_path: Path) -> None:
                 compile(text, str(path), "exec")
     engine = (pkg / "src" / "patroni_mpp_acme_db" / "engine.py").read_text()
     assert "class AcmeDbHandler(AcmeDb, AbstractMPPHandler):" in engine
+    assert "    group: StrictInteger = Field(" in engine  # no bool as an integer
+    assert "            AcmeDbConfig.model_validate(config)\n" in engine  # validate_config asks the model
     readme = (pkg / "README.md").read_text()
     assert "PATRONI_ACME_DB_DATABASE" in readme
 
