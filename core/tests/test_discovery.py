@@ -18,6 +18,7 @@ from patroni_mpp import (
     get_mpp,
     load_engine,
 )
+from patroni_mpp._discovery import EMPTY_SECTION
 from patroni_mpp.testing.distributions import FakeDists
 from patroni_mpp.testing.engines import engine_source
 from patroni_mpp.testing.host import LocalPostgresql
@@ -201,6 +202,46 @@ def test_section_that_is_not_a_mapping(fake_dists: FakeDists, value: Any) -> Non
         get_mpp({"acme": value}, entry_points=fake_dists.entry_points())
 
 
+@pytest.mark.parametrize("value", [None, {}])
+def test_empty_section_is_refused_not_read_as_mpp_off(fake_dists: FakeDists, value: Any) -> None:
+    # The one policy for an empty section (docs/engine-guide.md, "An empty section"): validated as {}
+    # by the model, whose field problems come with a note saying how to run without MPP.
+    fake_dists.engine("acme")
+    with pytest.raises(EngineConfigError) as info:
+        get_mpp({"acme": value}, entry_points=fake_dists.entry_points())
+    problems = {(p.location, p.message) for p in info.value.problems}
+    assert ("database", "Field required") in problems
+    assert ("", EMPTY_SECTION) in problems
+    assert "acme: the section is empty" in str(info.value)
+    assert "remove the section to run without MPP" in str(info.value)
+
+
+def test_empty_section_of_an_engine_with_defaults_runs_with_them(fake_dists: FakeDists) -> None:
+    defaults = '"""The section\'s model."""\n\n    group: int = 0\n    database: str = "db"\n'
+    source = engine_source("acme").replace('"""The section\'s model."""\n', defaults)
+    fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
+    engine = get_mpp({"acme": None}, entry_points=fake_dists.entry_points())
+    assert engine.config == {"group": 0, "database": "db"}
+    assert engine.is_enabled()
+    assert engine.is_coordinator()
+
+
+@pytest.mark.parametrize("value", [None, {}])
+def test_empty_section_that_would_build_a_disabled_engine(fake_dists: FakeDists, value: Any) -> None:
+    source = engine_source("acme").replace("return EngineConfig if", "return None if")
+    fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
+    with pytest.raises(EngineConfigError) as info:
+        get_mpp({"acme": value}, entry_points=fake_dists.entry_points())
+    assert [(p.location, p.message) for p in info.value.problems] == [("", EMPTY_SECTION)]
+
+
+@pytest.mark.parametrize("value", [None, {}])
+def test_empty_null_section_is_mpp_off(value: Any) -> None:
+    engine = get_mpp({"null": value})
+    assert type(engine).__name__ == "Null"
+    assert engine.is_enabled() is False
+
+
 def test_engine_without_model_accepts_any_mapping(fake_dists: FakeDists) -> None:
     source = engine_source("acme").replace("return EngineConfig if", "return None if")
     fake_dists.add("acme-engine", {"acme": "acme"}, {"acme": source})
@@ -264,6 +305,24 @@ def test_unknown_section_warns(fake_dists: FakeDists, caplog: pytest.LogCaptureF
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1
     assert "'foo'" in messages[0]
+
+
+def test_misspelled_section_warns_with_the_nearest_engine(
+    fake_dists: FakeDists, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_dists.engine("acme")
+    fake_dists.engine("my_engine")
+    with caplog.at_level(logging.WARNING, logger="patroni_mpp"):
+        engine = get_mpp(
+            {"scope": "x", "my_engnie": VALID, "zzz": {}}, entry_points=fake_dists.entry_points()
+        )
+    assert type(engine).__name__ == "Null"
+    assert [r.getMessage() for r in caplog.records] == [
+        "Configuration section 'my_engnie' is neither a Patroni setting nor claimed by an installed MPP "
+        "engine; did you mean 'my_engine'? It is ignored",
+        "Configuration section 'zzz' is neither a Patroni setting nor claimed by an installed MPP engine; "
+        "it is ignored",
+    ]
 
 
 def test_incompatible_core_requirement_is_not_imported(fake_dists: FakeDists) -> None:

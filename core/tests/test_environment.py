@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 from patroni_mpp import apply_environment, env_var_name, environment_overrides
-from patroni_mpp._environment import sections_in_environment
+from patroni_mpp._environment import (
+    StrayVariable,
+    _one_edit_apart,
+    misspelled_section_variables,
+    sections_in_environment,
+    unknown_key_variables,
+)
+from patroni_mpp._sections import PATRONI_SECTIONS
 
 
 @pytest.mark.parametrize(
@@ -66,3 +73,53 @@ def test_apply_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sections_in_environment() -> None:
     env = {"PATRONI_CITUS_GROUP": "1", "PATRONI_SCOPE": "s"}
     assert sections_in_environment(["acme", "citus"], env) == ["citus"]
+
+
+def test_unknown_key_variables() -> None:
+    env = {
+        "PATRONI_CITUS_GROUP": "1",
+        "PATRONI_CITUS_DATABSE": "db",
+        "PATRONI_CITUS_PASSWORD": "user citus",
+        "PATRONI_CITUS_ADMIN_OPTIONS": "user citus_admin",
+        "PATRONI_CITUS_": "empty key",
+        "PATRONI_CITUSX_GROUP": "another prefix",
+    }
+    assert unknown_key_variables("citus", ("group", "database"), env) == [
+        StrayVariable("PATRONI_CITUS_DATABSE", "citus", "PATRONI_CITUS_DATABASE", misspelled_section=False)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "near"),
+    [
+        ("CITUS", "CITSU", True),
+        ("CITUS", "CITU", True),
+        ("CITUS", "CITUSS", True),
+        ("CITUS", "CXTUS", True),
+        ("CITUS", "CITUS", False),
+        ("CITUS", "SUTIC", False),
+        ("CITUS", "CI", False),
+        ("CITUS", "ETCD3", False),
+    ],
+)
+def test_one_edit_apart(a: str, b: str, near: bool) -> None:
+    assert _one_edit_apart(a, b) is near
+    assert _one_edit_apart(b, a) is near
+
+
+def test_misspelled_section_variables_leave_patroni_alone() -> None:
+    env = {
+        "PATRONI_CITSU_GROUP": "1",
+        "PATRONI_CITU_PASSWORD": "a user named citu",
+        "PATRONI_CITUS_GROUP": "1",
+        "PATRONI_ETCD_HOSTS": "h",
+        "PATRONI_NAME": "n",
+        "PATRONI_RAFT_DATA_DIR": "d",
+        "PATRONI_MPP_PG_BINDIR": "b",
+        "PATRONI_REWIND_USERNAME": "r",
+        "OTHER_CITSU_GROUP": "not Patroni's",
+    }
+    found = misspelled_section_variables(["citus", "raft2"], PATRONI_SECTIONS, env)
+    assert [(v.variable, v.section, v.suggestion) for v in found] == [
+        ("PATRONI_CITSU_GROUP", "citus", "PATRONI_CITUS_GROUP")
+    ]

@@ -2,14 +2,16 @@
 
 Both documented paths, each in a fresh venv: straight from a checkout (``pip install ./plugins/null
 './core[testing]'``) and from wheels built with ``pip wheel`` (``pip install --find-links dist
-'patroni-mpp[testing]'``). The checkout is a copy of core and null (building in place would leave build
-artefacts in the source tree); the other dependencies come from the package index, as they would for
-the third party.
+'patroni-mpp[testing]'``). The engine guide's first block (the same install, then ``new-engine``, the
+new package installed and tested) runs as written. The checkout is a copy of core and null (building in
+place would leave build artefacts in the source tree); the other dependencies come from the package
+index, as they would for the third party.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+GUIDE = ROOT / "docs" / "engine-guide.md"
+CLONE = "git clone <this repository> patroni-mpp && cd patroni-mpp"
 NO_TESTS_COLLECTED = 5
 
 
@@ -86,3 +90,34 @@ def test_install_from_built_wheels(checkout: Path, tmp_path: Path) -> None:
         bin_dir / "pip", "install", "--quiet", "--find-links", dist, "patroni-mpp[testing]", cwd=elsewhere
     )
     _assert_usable(bin_dir, elsewhere)
+
+
+def _sh_blocks(path: Path, heading: str) -> list[list[str]]:
+    """The ``sh`` code blocks under ``heading`` (up to the next heading of that level), as lines."""
+    text = path.read_text(encoding="utf-8")
+    level = heading.split(" ", 1)[0]
+    section = text.split(f"\n{heading}\n", 1)[1].split(f"\n{level} ", 1)[0]
+    return [block.split("```", 1)[0].strip("\n").splitlines() for block in section.split("```sh\n")[1:]]
+
+
+def test_guide_installs_as_the_readme_does() -> None:
+    (readme_checkout, readme_wheels) = _sh_blocks(README, "### Before the packages are on PyPI")
+    guide_start, guide_wheels = _sh_blocks(GUIDE, "## 1. Start in one minute")
+    assert readme_checkout[0] == CLONE
+    assert guide_start[: len(readme_checkout)] == readme_checkout
+    assert guide_wheels == readme_wheels
+
+
+def test_the_guide_first_block_as_written(checkout: Path, tmp_path: Path) -> None:
+    (block, _) = _sh_blocks(GUIDE, "## 1. Start in one minute")
+    assert block[0] == CLONE
+    clone = tmp_path / "patroni-mpp"
+    shutil.copytree(checkout, clone)
+    script = "\n".join(["set -ex", f"cd {clone}", *block[1:]])
+    result = _run("bash", "-c", script, cwd=tmp_path)
+    assert result.returncode == 0, f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    package = tmp_path / "patroni-mpp-my-engine"
+    assert (package / "pyproject.toml").is_file()
+    assert re.search(r"^my_engine\b.*\bok\b", result.stdout, re.MULTILINE), result.stdout[-3000:]
+    assert re.search(r"\b\d+ passed\b", result.stdout), result.stdout[-3000:]
+    assert " failed" not in result.stdout, result.stdout[-3000:]

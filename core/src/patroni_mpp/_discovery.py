@@ -32,6 +32,7 @@ from ._errors import (
     EngineLoadError,
     EngineNotInstalledError,
     EngineSource,
+    FieldProblem,
     MPPError,
     MultipleEnginesError,
     redact_error,
@@ -157,8 +158,8 @@ def get_mpp(config: Any, *, entry_points: Iterable[metadata.EntryPoint] | None =
     """Build the MPP engine descriptor the configuration asks for.
 
     Only the configured engine's plugin is imported (or ``null`` when no MPP section is present).
-    Unlike Patroni's built-in lookup, an invalid or unusable section is an error, never a quiet
-    fall-back to a non-MPP cluster.
+    Unlike Patroni's built-in lookup, an invalid, empty or unusable section is an error, never a
+    quiet fall-back to a non-MPP cluster (see :func:`create_engine`).
 
     :param config: the whole Patroni configuration: a dict, any Mapping, or the host's config
         object.
@@ -177,13 +178,57 @@ def get_mpp(config: Any, *, entry_points: Iterable[metadata.EntryPoint] | None =
     try:
         if section is None:
             return load_engine(NULL_ENGINE, eps).create({})
-        return load_engine(section, eps).create(config[section])
+        return create_engine(load_engine(section, eps), config[section])
     except EngineConfigError:
         raise  # built from key names and messages that were masked already (see validate)
     except MPPError as exc:
         # Plugins' texts may quote what they were given: no secret of the configuration leaves.
         redact_error(exc, _config_secrets(config))
         raise
+
+
+EMPTY_SECTION = (
+    "the section is empty, and an empty section does not turn MPP off: give the engine's keys, or "
+    "remove the section to run without MPP"
+)
+"""The problem added when a configured section is empty (see :func:`create_engine`)."""
+
+
+def is_empty_section(value: Any) -> bool:
+    """True for a section without content: YAML's bare ``citus:`` (None) or an empty mapping.
+
+    :param value: the raw section value (after environment variables were merged in).
+    """
+    return value is None or (isinstance(value, Mapping) and not value)
+
+
+def create_engine(loaded: LoadedEngine, value: Any) -> AbstractMPP:
+    """Build the descriptor of a configured section; the one policy for an empty section lives here.
+
+    A section that appears in the configuration is configured, whatever its value: an empty one
+    (``citus: {}`` or a bare ``citus:``) is validated as ``{}`` by the engine's model like any other
+    value, never read as "MPP off". An engine with required keys refuses it with its field-level
+    problems, to which :data:`EMPTY_SECTION` is added; a section that validates to an empty config
+    (an engine without a model or without keys) is refused too, since the engine would call itself
+    disabled (``is_enabled()`` is false for ``{}``). Only ``null`` takes an empty section.
+
+    :param loaded: the configured engine.
+    :param value: the raw section value (after environment variables were merged in).
+    :returns: the descriptor.
+    :raises EngineConfigError: the section is invalid or empty.
+    :raises EngineLoadError: the engine fails on the section (see :meth:`LoadedEngine.create`).
+    """
+    if loaded.name == NULL_ENGINE:
+        return loaded.create(value)
+    try:
+        engine = loaded.create(value)
+    except EngineConfigError as exc:
+        if is_empty_section(value):
+            raise EngineConfigError(loaded.name, [*exc.problems, FieldProblem("", EMPTY_SECTION)]) from None
+        raise
+    if not engine.config:
+        raise EngineConfigError(loaded.name, [FieldProblem("", EMPTY_SECTION)])
+    return engine
 
 
 def _config_secrets(config: Any) -> set[str]:

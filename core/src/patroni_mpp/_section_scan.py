@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ._entry_points import EngineCandidate
-from ._sections import KNOWN_ENGINE_WHEELS, PATRONI_SECTIONS
+from ._sections import KNOWN_ENGINE_WHEELS, NULL_ENGINE, PATRONI_SECTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,33 @@ def scan_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> Sectio
     return SectionScan(sections, unknown)
 
 
+SUGGESTION_CUTOFF = 0.75
+"""How close (difflib's ratio) a key must be to an installed engine's section to be suggested."""
+
+
+def nearest_section(key: str, engines: Iterable[str]) -> str | None:
+    """The installed engine section nearest to a key that nothing claims, if one is near.
+
+    :param key: the unknown top-level key (or the section part of a ``PATRONI_*`` variable).
+    :param engines: the installed engines' names (``null`` is never suggested).
+    :returns: for example ``citus`` for ``citsu``; None when no name is near enough.
+    """
+    names = sorted(name for name in engines if name != NULL_ENGINE)
+    near = difflib.get_close_matches(key.lower(), names, n=1, cutoff=SUGGESTION_CUTOFF)
+    return near[0] if near else None
+
+
+def unknown_section_warning(key: str, engines: Iterable[str]) -> str:
+    """The warning about a top-level key that neither Patroni nor an installed engine claims.
+
+    :param key: the key (as listed in :attr:`SectionScan.unknown`).
+    :param engines: the installed engines' names, for the "did you mean" part.
+    """
+    text = f"section '{key}' is neither a Patroni setting nor claimed by an installed MPP engine"
+    near = nearest_section(key, engines)
+    return f"{text}; did you mean '{near}'? It is ignored" if near else f"{text}; it is ignored"
+
+
 def engine_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> list[str]:
     """The configuration's MPP sections (see :class:`SectionScan`).
 
@@ -82,9 +110,5 @@ def engine_sections(config: Any, engines: Mapping[str, EngineCandidate]) -> list
             name,
         )
     for key in scan.unknown:
-        logger.warning(
-            "Configuration section %r is neither a Patroni setting nor claimed by an installed "
-            "MPP engine; it is ignored",
-            key,
-        )
+        logger.warning("Configuration %s", unknown_section_warning(key, engines))
     return scan.engines

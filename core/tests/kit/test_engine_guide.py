@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+from importlib import resources
 from pathlib import Path
 
 import pytest
 from patroni_mpp import AbstractMPP, AbstractMPPHandler
+from patroni_mpp._discovery import EMPTY_SECTION
 from patroni_mpp.testing import plugin
 from patroni_mpp.testing.conformance import EngineConformance
 from patroni_mpp.testing.conformance_checks import declared_hooks
@@ -70,3 +72,27 @@ def test_every_suite_test_is_public_and_documented() -> None:
     assert len(tests) == 19
     for name in tests:
         assert inspect.getdoc(getattr(EngineConformance, name)), name
+
+
+def test_the_empty_section_policy_is_written_once_as_discovery_applies_it(guide: str) -> None:
+    assert guide.count("\n#### An empty section\n") == 1
+    assert EMPTY_SECTION in guide.replace("\n    ", " ")  # the sample error, as discovery words it
+    assert "an empty section means disabled" not in guide.lower()
+
+
+def test_integers_are_recommended_strict(guide: str) -> None:
+    assert "lax) mode for them" not in guide
+    assert "StrictInt" in guide
+    scaffold = (resources.files("patroni_mpp._scaffold") / "engine.py.tmpl").read_text(encoding="utf-8")
+    for line in (
+        "StrictInteger = Annotated[int, Strict(), BeforeValidator(_decimal_string_to_int)]",
+        '_DECIMAL = re.compile(r"\\s*[-+]?[0-9]+\\s*")',
+    ):
+        assert line in guide, line
+        assert line in scaffold, line
+
+
+def test_the_handler_constructor_example(guide: str) -> None:
+    assert "def __init__(self, postgresql: PostgresqlLike, config: dict[str, Any]) -> None:" in guide
+    assert "`postgresql.config` does not exist" in guide
+    assert "slot's `name` exists only under `patroni-mpp run`" in guide

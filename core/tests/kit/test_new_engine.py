@@ -22,8 +22,11 @@ from patroni_mpp.testing.postgres import PostgresUnavailable, find_bindir
 ROOT = Path(__file__).resolve().parents[3]
 WHEELS_ENV = "PATRONI_MPP_WHEELS"
 ENGINE = "demo_kit"
-GENERATED_TESTS = 34
-"""Tests the generated package runs: 32 conformance checks (2 valid, 5 invalid samples), 2 own."""
+CONFORMANCE_TESTS = 32
+"""Conformance checks the generated package runs (2 valid, 5 invalid samples)."""
+OWN_TESTS = 14
+"""The generated package's own tests (tests/test_engine.py: 2, and 12 groups for the strict integer)."""
+GENERATED_TESTS = CONFORMANCE_TESTS + OWN_TESTS
 
 
 @pytest.mark.parametrize(
@@ -100,6 +103,8 @@ def test_written_files(tmp_path: Path) -> None:
                 compile(text, str(path), "exec")
     engine = (pkg / "src" / "patroni_mpp_acme_db" / "engine.py").read_text()
     assert "class AcmeDbHandler(AcmeDb, AbstractMPPHandler):" in engine
+    assert "    group: StrictInteger = Field(" in engine  # no bool as an integer
+    assert "            AcmeDbConfig.model_validate(config)\n" in engine  # validate_config asks the model
     readme = (pkg / "README.md").read_text()
     assert "PATRONI_ACME_DB_DATABASE" in readme
 

@@ -77,6 +77,31 @@ def test_missing_keys_and_wrong_shapes() -> None:
     assert not Citus.validate_config([("group", 1)])
 
 
+@pytest.mark.parametrize("value", [{}, None])
+def test_empty_section_is_refused_never_mpp_off(value: Any) -> None:
+    # The policy of docs/engine-guide.md ("An empty section"), the same in discovery and here.
+    with pytest.raises(EngineConfigError) as info:
+        get_mpp({"citus": value})
+    locations = {problem.location for problem in info.value.problems}
+    assert {"group", "database", ""} <= locations
+    assert "citus: the section is empty, and an empty section does not turn MPP off" in str(info.value)
+    assert "remove the section to run without MPP" in str(info.value)
+    assert Citus.validate_config(value) is False
+
+
+def test_bare_section_filled_by_the_environment() -> None:
+    value, applied = apply_environment(
+        None,
+        "citus",
+        load_engine("citus").section_keys,
+        {"PATRONI_CITUS_GROUP": "1", "PATRONI_CITUS_DATABASE": "c"},
+    )
+    assert set(applied) == {"group", "database"}
+    engine = get_mpp({"citus": value})
+    assert engine.is_worker()
+    assert Citus.validate_config(engine.config)
+
+
 def test_other_keys_are_ignored() -> None:
     engine = get_mpp({"citus": {"group": 1, "database": "citus", "note": "x"}})
     assert engine.config == {"group": 1, "database": "citus", "watch_promotions": True}

@@ -3,7 +3,10 @@
 The file is read as Patroni reads its YAML configuration; ``PATRONI_<SECTION>_<KEY>`` environment
 variables then override keys of the engine's section (``PATRONI_CITUS_GROUP`` sets
 ``citus.group``), and may configure an engine section that the file does not have, as
-``PATRONI_CITUS_*`` do for Patroni.
+``PATRONI_CITUS_*`` do for Patroni. A variable of an installed engine's section whose key the
+section does not have, and one whose section part is one edit away from an installed engine's
+(``PATRONI_CITSU_GROUP``), are warned about, as is a top-level key near an engine's section
+(``did you mean 'citus'?``); Patroni's own variables never are.
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ from typing import Any
 
 import yaml
 
-from .._discovery import load_engine
+from .._discovery import create_engine, load_engine
 from .._entry_points import installed_engines
-from .._environment import apply_environment, environment_overrides, sections_in_environment
+from .._environment import (
+    StrayVariable,
+    apply_environment,
+    environment_overrides,
+    misspelled_section_variables,
+    sections_in_environment,
+    unknown_key_variables,
+)
 from .._errors import EngineConfigError, MPPError, MultipleEnginesError
 from .._loaded_engine import LoadedEngine
-from .._section_scan import scan_sections
-from .._sections import KNOWN_ENGINE_WHEELS, NULL_ENGINE
+from .._section_scan import scan_sections, unknown_section_warning
+from .._sections import KNOWN_ENGINE_WHEELS, NULL_ENGINE, PATRONI_SECTIONS
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -127,6 +137,32 @@ def _env_sections(
     return found
 
 
+def _stray_variables(
+    engines: Iterable[str], environ: Mapping[str, str], entry_points: list[metadata.EntryPoint] | None
+) -> list[StrayVariable]:
+    """``PATRONI_*`` variables meant for an installed engine's section that nothing reads."""
+    names = sorted(set(engines) - {NULL_ENGINE})
+    stray = misspelled_section_variables(names, PATRONI_SECTIONS, environ)
+    for name in sections_in_environment(names, environ):
+        try:
+            keys = load_engine(name, entry_points).section_keys
+        except MPPError:
+            continue  # reported when the section is loaded, if it is configured
+        if keys is not None:
+            others = [other for other in names if other != name]
+            stray += unknown_key_variables(name, keys, environ, other_sections=others)
+    return sorted(stray, key=lambda v: v.variable)
+
+
+def _stray_warning(stray: StrayVariable) -> str:
+    if stray.misspelled_section:
+        text = f"environment variable {stray.variable} names no installed MPP engine's section"
+        return f"{text}; did you mean {stray.section} ({stray.suggestion})? It is ignored"
+    text = f"environment variable {stray.variable} names no key of the {stray.section} section"
+    hint = f"; did you mean {stray.suggestion}?" if stray.suggestion else ""
+    return f"{text}{hint} It is ignored" if hint else f"{text}; it is ignored"
+
+
 def check_config(
     config: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
@@ -145,10 +181,8 @@ def check_config(
     engines = installed_engines(eps)
     report = CheckReport()
     scan = scan_sections(config, engines)
-    report.warnings = [
-        f"section '{key}' is neither a Patroni setting nor claimed by an installed MPP engine; it is ignored"
-        for key in scan.unknown
-    ]
+    report.warnings = [unknown_section_warning(key, engines) for key in scan.unknown]
+    report.warnings += [_stray_warning(v) for v in _stray_variables(engines, env, eps)]
     sections = scan.engines + _env_sections(config, engines, env, eps)
     if len(sections) > 1:
         report.errors.append(_one_line(MultipleEnginesError(sections)))
@@ -164,7 +198,7 @@ def check_config(
     if report.section is not None:
         value, report.environment = apply_environment(value, name, report.engine.section_keys, env)
     try:
-        report.engine.create(value)
+        create_engine(report.engine, value)
     except EngineConfigError as exc:
         report.problems = [(f"{name}.{p.location}" if p.location else name, p.message) for p in exc.problems]
     except MPPError as exc:

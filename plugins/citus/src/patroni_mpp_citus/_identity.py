@@ -30,6 +30,9 @@ class Citus(AbstractMPP):
     def validate_config(config: Any) -> bool:
         """True when ``config`` is a mapping that :class:`~patroni_mpp_citus.CitusConfig` accepts.
 
+        An empty section (``{}``, or None for a bare ``citus:``) is refused, as discovery refuses it
+        (the engine guide's policy for an empty section): unlike in Patroni, it never means "MPP off".
+
         :param config: the raw section value, of any type.
         :returns: whether the section is usable.
         """
