@@ -33,7 +33,7 @@ def test_probes_cover_each_key(good: LoadedEngine) -> None:
     assert f"with {checks.UNKNOWN_KEY!r} added" in texts
     assert "without 'database'" in texts
     assert "with 'database' set to None" in texts
-    assert list(checks.generated_probes("text"))[0] == ("a junk section", None)
+    assert next(iter(checks.generated_probes("text"))) == ("a junk section", None)
 
 
 # -- the unknown-key probe -------------------------------------------------------------------
@@ -126,7 +126,9 @@ def test_validate_config_stricter_than_the_model(engines: EngineInstaller) -> No
 
 def test_validate_config_raising_on_a_probe(engines: EngineInstaller) -> None:
     source = GOOD_ENGINE + (
-        "\nKit.validate_config = staticmethod(lambda config: isinstance(config, dict) and bool(config['database']) and accepted(config))\n"
+        "\nKit.validate_config = staticmethod(\n"
+        "    lambda config: isinstance(config, dict) and bool(config['database']) and accepted(config)\n"
+        ")\n"
     )
     loaded = engines.load(source)
     with pytest.raises(AssertionError, match=r"validate_config\(\{'group': 2\}\) raised KeyError"):
