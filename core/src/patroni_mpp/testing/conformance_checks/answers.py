@@ -36,7 +36,13 @@ def check_slot_answers(handler: AbstractMPPHandler, samples: Sequence[SlotSample
         slot, expected = entry
         if not isinstance(expected, bool):
             raise fail(f"slot_samples entry {entry!r}: the expected answer must be True or False")
-        answer = handler.ignore_replication_slot(dict(slot))
+        try:
+            answer = handler.ignore_replication_slot(dict(slot))
+        except Exception as exc:
+            raise fail(
+                f"ignore_replication_slot({dict(slot)!r}) raised {type(exc).__name__}: {exc}; "
+                f"slot_samples expect {expected!r}"
+            ) from exc
         if answer is not expected:
             meaning = (
                 "the host would drop a slot the engine needs (True keeps it)"
