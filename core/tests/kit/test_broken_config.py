@@ -11,8 +11,11 @@ from patroni_mpp import LoadedEngine
 from patroni_mpp.testing import conformance_checks as checks
 
 from .kit_engines import GOOD_ENGINE, INVALID, VALID, EngineInstaller, broken
+from .test_plugin import PASSED, conformance_module
 
 DB_DESCRIPTION = ', description="The engine\'s database."'
+pytest_plugins = ["pytester"]
+
 GROUP_DESCRIPTION = ', description="The group id; 0 is the coordinator."'
 
 # -- the good engine passes the probes -------------------------------------------------------
@@ -211,3 +214,30 @@ def test_schema_not_an_object(engines: EngineInstaller) -> None:
     loaded = engines.load(broken(('extra="forbid"', 'extra="forbid", json_schema_extra={"type": "array"}')))
     with pytest.raises(AssertionError, match="is not an object schema"):
         checks.check_json_schema(loaded)
+
+
+# -- through the conformance class ------------------------------------------------------------
+
+
+def test_conformance_class_reports_each_probe(pytester: pytest.Pytester, engines: EngineInstaller) -> None:
+    source = broken(('extra="forbid"', 'extra="allow"'), (DB_DESCRIPTION, "")) + (
+        "\nKit.validate_config = staticmethod(lambda config: True)\n"
+        "Kit.coordinator_group_id = property(lambda self: 1)\n"
+    )
+    name = engines.install(source)
+    pytester.makepyfile(test_kit=conformance_module(name))
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=PASSED - 10, failed=10)
+    result.stdout.fnmatch_lines_random(
+        [
+            "E * accepted the unknown key 'conformance_unknown_key' and kept it *",
+            "E * section keys without a description: [[]'database'[]]. *",
+            "E * the sample marked Coordinator(...) is not the coordinator: *coordinator_group_id 1.*",
+            "E * Kit.validate_config({'database': ''}) answered True, but the config model rejects it*",
+            "FAILED test_kit.py::TestKitConformance::test_unknown_key_rejected[[]valid1[]]*",
+            "FAILED test_kit.py::TestKitConformance::test_config_fields_described*",
+            "FAILED test_kit.py::TestKitConformance::test_coordinator_sample[[]valid0[]]*",
+            "FAILED test_kit.py::TestKitConformance::test_validate_config_agrees_on_invalid[[]invalid3[]]*",
+            "FAILED test_kit.py::TestKitConformance::test_validate_config_agrees_on_probes[[]valid0[]]*",
+        ]
+    )
