@@ -328,7 +328,7 @@ class EngineConformance:
         """``validate_config`` answers False for the invalid sample, as the config model rejects it."""
         value = invalid_config.value if isinstance(invalid_config, Invalid) else invalid_config
         accepted = check_validate_config_agrees(loaded_engine, value)
-        assert not accepted, f"the config model accepts the invalid sample {value!r} (test_invalid_config_rejected)"
+        assert not accepted, f"the config model accepts the invalid sample {value!r}"
 
     def test_validate_config_agrees_on_probes(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
         """``validate_config`` answers as the model decides for the sample and variants of it."""
