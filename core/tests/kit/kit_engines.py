@@ -22,7 +22,7 @@ import re
 import threading
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patroni_mpp import AbstractMPP, AbstractMPPHandler, hookimpl
 
@@ -31,8 +31,16 @@ NAME = "@NAME@"
 
 class KitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    database: str = Field(min_length=1)
-    group: int = Field(default=0, ge=0)
+    database: str = Field(min_length=1, description="The engine's database.")
+    group: int = Field(default=0, ge=0, description="The group id; 0 is the coordinator.")
+
+
+def accepted(config):
+    try:
+        KitConfig.model_validate(config)
+    except ValidationError:
+        return False
+    return True
 
 
 class Kit(AbstractMPP):
@@ -40,7 +48,7 @@ class Kit(AbstractMPP):
 
     @staticmethod
     def validate_config(config: Any) -> bool:
-        return isinstance(config, dict) and isinstance(config.get("database"), str)
+        return isinstance(config, dict) and isinstance(config.get("database"), str) and accepted(config)
 
     @property
     def group(self) -> Any:

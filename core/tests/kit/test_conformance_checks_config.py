@@ -46,10 +46,7 @@ def test_invalid_sample_without_field(engines: EngineInstaller) -> None:
     )
     source = broken(
         ("ConfigDict, Field", "ConfigDict, Field, model_validator"),
-        (
-            "    group: int = Field(default=0, ge=0)\n",
-            "    group: int = Field(default=0, ge=0)\n" + validator,
-        ),
+        ("\n\ndef accepted(config):", validator + "\n\ndef accepted(config):"),
     )
     loaded = engines.load(source)
     with pytest.raises(AssertionError, match="no problem names a key"):

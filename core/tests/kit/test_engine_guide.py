@@ -61,15 +61,19 @@ def test_every_override_point_is_described(guide: str) -> None:
         "stop_handler",
         "make_handler",
         "expected_bootstrap_error",
+        "unknown_keys",
+        "slot_samples",
+        "event_samples",
     ):
         assert hasattr(EngineConformance, name), name
         assert name in guide, name
     assert "Invalid(" in guide
+    assert "Coordinator(" in guide
 
 
 def test_every_suite_test_is_public_and_documented() -> None:
     tests = [name for name in dir(EngineConformance) if name.startswith("test_")]
-    assert len(tests) == 19
+    assert len(tests) == 27
     for name in tests:
         assert inspect.getdoc(getattr(EngineConformance, name)), name
 

@@ -15,3 +15,5 @@ class TestNullConformance(EngineConformance):
         Invalid(["not", "a", "mapping"], ""),
         Invalid("text", ""),
     )
+    slot_samples = (({"type": "logical", "plugin": "pgoutput", "database": "postgres"}, False),)
+    event_samples = (({"type": "before_demote", "group": 1, "leader": "w1", "timeout": 30}, None),)

@@ -20,7 +20,7 @@ pytest_plugins = ["pytester"]
 CONFORMANCE_MODULE = """
 import pytest
 
-from patroni_mpp.testing.conformance import EngineConformance, Invalid
+from patroni_mpp.testing.conformance import Coordinator, EngineConformance, Invalid
 from patroni_mpp.testing.host import LocalPostgresql
 
 
@@ -38,12 +38,19 @@ def mpp_bootstrap_postgresql():
 class TestKitConformance(EngineConformance):
     engine_name = "{name}"
     distribution = "{name}-engine"
-    valid_configs = ({{"database": "app"}}, {{"database": "app", "group": 2}})
+    valid_configs = (Coordinator({{"database": "app"}}), {{"database": "app", "group": 2}})
     invalid_configs = (
         {{"database": ""}},
         {{"database": "app", "group": -1}},
         Invalid({{"group": 1}}, "database"),
         "text",
+    )
+    slot_samples = (
+        ({{"type": "logical", "plugin": "{name}"}}, True),
+        ({{"type": "logical", "plugin": "pgoutput"}}, False),
+    )
+    event_samples = (
+        ({{"type": "after_promote", "group": 5, "leader": "w", "timeout": 30, "cooldown": 10}}, None),
     )
     thread_join_timeout = {join_timeout}
 {body}
@@ -54,7 +61,7 @@ STOP = """
         handler.stop()
 """
 
-PASSED = 31
+PASSED = 48
 """Tests the suite runs for two valid and four invalid samples."""
 
 

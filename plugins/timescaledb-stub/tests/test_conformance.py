@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from patroni_mpp.testing.conformance import EngineConformance, Invalid
+from patroni_mpp.testing.conformance import Coordinator, EngineConformance, Invalid
 from patroni_mpp_timescaledb import TimescaleDBNotInstalledError
 
 
@@ -11,8 +11,8 @@ class TestTimescaleDBConformance(EngineConformance):
     engine_name = "timescaledb"
     distribution = "patroni-mpp-timescaledb"
     valid_configs = (
-        {"database": "tsdb"},
-        {"database": "postgres", "group": 0},
+        Coordinator({"database": "tsdb"}),
+        Coordinator({"database": "postgres", "group": 0}),
         {"database": "metrics", "group": 3},
     )
     invalid_configs = (
@@ -23,6 +23,16 @@ class TestTimescaleDBConformance(EngineConformance):
         Invalid({"database": "tsdb", "group": "one"}, "group"),
         Invalid({"database": "tsdb", "nodes": ["a"]}, "nodes"),
         Invalid("tsdb", ""),
+        Invalid({"database": "tsdb", "group": True}, "group"),
+    )
+    # TimescaleDB creates no slots of its own: the host manages every slot
+    slot_samples = (
+        ({"type": "logical", "plugin": "pgoutput", "database": "tsdb", "name": "my_slot"}, False),
+        ({"type": "physical", "name": "node2"}, False),
+    )
+    # one group, nothing to coordinate: events are accepted and ignored
+    event_samples = (
+        ({"type": "before_demote", "group": 1, "leader": "n2", "timeout": 30, "cooldown": 10}, None),
     )
 
     @pytest.fixture

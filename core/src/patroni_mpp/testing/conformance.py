@@ -17,6 +17,9 @@ Handler checks run against the fixtures of the ``patroni_mpp`` pytest plugin (``
 default to real temporary PostgreSQL servers; override them to hand the engine a server prepared
 for it. Override :meth:`EngineConformance.stop_handler` when the handler starts threads, and the
 ``expected_bootstrap_error`` fixture when ``bootstrap()`` must fail on the suite's server.
+
+Mark the coordinator's valid sample ``Coordinator({...})``, and give ``slot_samples`` and
+``event_samples`` with the answers the handler must give; the kit checks them too.
 """
 
 from __future__ import annotations
@@ -35,12 +38,19 @@ from .._loaded_engine import LoadedEngine
 from .._protocols import ClusterLike, PostgresqlLike
 from .conformance_checks import (
     GROUP_STRINGS,
+    Coordinator,
+    EventSample,
     ExpectedError,
     Invalid,
+    SlotSample,
+    UnknownKeys,
     check_adjust_postgres_gucs,
     check_bootstrap,
+    check_coordinator_mark,
     check_core_requirement,
+    check_event_answers,
     check_factories,
+    check_fields_described,
     check_group_re,
     check_handler_calls,
     check_handler_identity,
@@ -51,15 +61,20 @@ from .conformance_checks import (
     check_json_schema,
     check_loads_in_fresh_interpreter,
     check_no_thread_left,
+    check_slot_answers,
     check_threads_are_daemons,
+    check_type_fits_section,
+    check_unknown_key,
     check_valid_config,
+    check_validate_config_agrees,
+    check_validate_config_agrees_on_probes,
     check_validate_config_total,
     installed_entry_point,
 )
 from .host import LocalPostgresql
 from .observation_checks import check_observation
 
-__all__ = ["EngineConformance", "Invalid"]
+__all__ = ["Coordinator", "EngineConformance", "Invalid"]
 
 
 class EngineConformance:
@@ -77,6 +92,12 @@ class EngineConformance:
         :data:`~patroni_mpp.testing.conformance_checks.GROUP_STRINGS`).
     :cvar thread_join_timeout: seconds to wait for each handler thread to end after
         :meth:`stop_handler` (a guard against a hang, not a measured limit).
+    :cvar unknown_keys: ``"reject"`` (the default): a valid sample plus an unknown key must be
+        rejected, naming that key; ``"ignore"``: the key may be accepted but must be dropped.
+    :cvar slot_samples: ``(slot dict, expected bool)`` pairs: what ``ignore_replication_slot``
+        must answer, for the handler of every valid sample.
+    :cvar event_samples: ``(event, None or exception class)`` pairs: ``handle_event`` must return
+        None or raise that exception, for the handler of every valid sample.
     """
 
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.mpp_conformance]
@@ -87,6 +108,9 @@ class EngineConformance:
     distribution: ClassVar[str | None] = None
     group_strings: ClassVar[Sequence[str]] = GROUP_STRINGS
     thread_join_timeout: ClassVar[float] = 30.0
+    unknown_keys: ClassVar[UnknownKeys] = "reject"
+    slot_samples: ClassVar[Sequence[SlotSample]] = ()
+    event_samples: ClassVar[Sequence[EventSample]] = ()
 
     # -- collection -------------------------------------------------------------------------
 
@@ -291,3 +315,59 @@ class EngineConformance:
             check_handler_calls(handler, mpp_cluster)
             check_threads_are_daemons(before)
         check_no_thread_left(before, self.thread_join_timeout)
+
+    # -- probes and the author's expected answers ---------------------------------------------
+
+    def test_unknown_key_rejected(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """The sample plus a key no engine knows is rejected naming it (or dropped: unknown_keys)."""
+        check_unknown_key(loaded_engine, valid_config, self.unknown_keys)
+
+    def test_validate_config_agrees_on_invalid(
+        self, loaded_engine: LoadedEngine, invalid_config: Any
+    ) -> None:
+        """``validate_config`` answers False for the invalid sample, as the config model rejects it."""
+        value = invalid_config.value if isinstance(invalid_config, Invalid) else invalid_config
+        accepted = check_validate_config_agrees(loaded_engine, value)
+        assert not accepted, f"the config model accepts the invalid sample {value!r}"
+
+    def test_validate_config_agrees_on_probes(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """``validate_config`` answers as the model decides for the sample and variants of it."""
+        check_validate_config_agrees(loaded_engine, valid_config)
+        check_validate_config_agrees_on_probes(loaded_engine, valid_config)
+
+    def test_config_fields_described(self, loaded_engine: LoadedEngine) -> None:
+        """Every key of the section's JSON Schema has a description (``patroni-mpp schema``)."""
+        check_fields_described(loaded_engine)
+
+    def test_type_fits_section(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """``type`` is Citus only for the citus section; ``k8s_group_label`` follows ``type``."""
+        check_type_fits_section(loaded_engine.create(valid_config), loaded_engine.name)
+
+    def test_coordinator_sample(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """The sample marked ``Coordinator(...)`` is the coordinator, and only that one."""
+        if not any(isinstance(sample, Coordinator) for sample in self.valid_configs):
+            pytest.skip("no valid sample is marked Coordinator({...}): mark the coordinator's to check it")
+        marked = isinstance(valid_config, Coordinator)
+        check_coordinator_mark(loaded_engine.create(valid_config), marked)
+
+    def test_slot_samples_answered(
+        self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
+    ) -> None:
+        """``ignore_replication_slot`` gives the answers ``slot_samples`` expect."""
+        if not self.slot_samples:
+            pytest.skip("no slot_samples = [(slot dict, expected bool), ...] given")
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_slot_answers(handler, self.slot_samples)
+
+    def test_event_samples_answered(
+        self,
+        loaded_engine: LoadedEngine,
+        valid_config: Any,
+        mpp_postgresql: PostgresqlLike,
+        mpp_cluster: ClusterLike,
+    ) -> None:
+        """``handle_event`` returns None or raises as ``event_samples`` expect."""
+        if not self.event_samples:
+            pytest.skip("no event_samples = [(event, None or exception class), ...] given")
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_event_answers(handler, mpp_cluster, self.event_samples)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from patroni_mpp import AbstractMPP, AbstractMPPHandler, ClusterLike, PostgresqlLike, hookimpl
@@ -24,8 +25,8 @@ class Null(AbstractMPP):
 
     @staticmethod
     def validate_config(config: Any) -> bool:
-        """Any section is acceptable: the Null engine reads nothing from it."""
-        return True
+        """Only an empty section (or none) is: the Null engine takes no settings, as its model says."""
+        return config is None or (isinstance(config, Mapping) and not config)
 
     @property
     def group(self) -> None:

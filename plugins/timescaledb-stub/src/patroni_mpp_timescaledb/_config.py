@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 COORDINATOR_GROUP_ID = 0
 """The group id of the coordinator; a TimescaleDB cluster is one group, so it is always this one."""
 
 MAX_IDENTIFIER_LENGTH = 63
 """PostgreSQL truncates identifiers longer than this (``NAMEDATALEN - 1`` bytes)."""
+
+
+def _not_a_bool(value: Any) -> Any:
+    """Refuse a boolean where an integer is meant (pydantic's lax ``int`` reads ``True`` as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
 
 
 class TimescaleDBConfig(BaseModel):
@@ -25,7 +34,7 @@ class TimescaleDBConfig(BaseModel):
         max_length=MAX_IDENTIFIER_LENGTH,
         description=("Database in which bootstrap creates the timescaledb extension; created when missing."),
     )
-    group: int = Field(
+    group: Annotated[int, BeforeValidator(_not_a_bool)] = Field(
         default=COORDINATOR_GROUP_ID,
         ge=0,
         description=(

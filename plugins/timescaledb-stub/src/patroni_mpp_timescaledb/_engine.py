@@ -14,8 +14,9 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from patroni_mpp import GROUP_RE, AbstractMPP, AbstractMPPHandler, MPPError
+from pydantic import ValidationError
 
-from ._config import COORDINATOR_GROUP_ID
+from ._config import COORDINATOR_GROUP_ID, TimescaleDBConfig
 
 if TYPE_CHECKING:
     from patroni_mpp import ClusterLike, NamedConnectionLike
@@ -59,20 +60,15 @@ class TimescaleDB(AbstractMPP):
         """Tell whether a raw section value can configure the engine (the host may ask directly).
 
         :param config: the section value, of any type.
-        :returns: True for a mapping with a non-empty string ``database`` and, when present, a
-            non-negative integer ``group``.
+        :returns: True exactly when :class:`TimescaleDBConfig` accepts it, as discovery does.
         """
         if not isinstance(config, dict):
             return False
-        database = config.get("database")
-        group = config.get("group", COORDINATOR_GROUP_ID)
-        return (
-            isinstance(database, str)
-            and bool(database)
-            and isinstance(group, int)
-            and not isinstance(group, bool)
-            and group >= 0
-        )
+        try:
+            TimescaleDBConfig.model_validate(config)
+        except ValidationError:
+            return False
+        return True
 
     @property
     def group(self) -> int:

@@ -8,13 +8,16 @@ failure naming the input).
 
 The topics: :mod:`.distribution` (entry point, core requirement, loading alone), :mod:`.hooks`
 (the hook module and the factory hooks, through :mod:`patroni_mpp._contract`, as discovery checks
-them), :mod:`.configuration`, :mod:`.identity`, :mod:`.handler_calls` and :mod:`.threads`; the
+them), :mod:`.configuration`, :mod:`.probes` (sections the kit generates), :mod:`.identity`,
+:mod:`.handler_calls`, :mod:`.answers` (the author's expected answers) and :mod:`.threads`; the
 sample data they use is in :mod:`.samples`. Every check is also importable from this package.
 """
 
 from __future__ import annotations
 
+from .answers import EventSample, SlotSample, check_event_answers, check_slot_answers
 from .configuration import (
+    Coordinator,
     Invalid,
     check_invalid_config,
     check_json_schema,
@@ -46,9 +49,20 @@ from .hooks import (
 )
 from .identity import (
     K8S_LABEL_RE,
+    check_coordinator_mark,
     check_group_re,
     check_handler_identity,
     check_identity,
+    check_type_fits_section,
+)
+from .probes import (
+    UNKNOWN_KEY,
+    UnknownKeys,
+    check_fields_described,
+    check_unknown_key,
+    check_validate_config_agrees,
+    check_validate_config_agrees_on_probes,
+    generated_probes,
 )
 from .samples import (
     BASE_PARAMETERS,
@@ -76,13 +90,21 @@ __all__ = [
     "JUNK_SECTIONS",
     "K8S_LABEL_RE",
     "PRELOAD_SAMPLES",
+    "UNKNOWN_KEY",
     "CaseInsensitiveParameters",
+    "Coordinator",
+    "EventSample",
     "ExpectedError",
     "Invalid",
+    "SlotSample",
+    "UnknownKeys",
     "check_adjust_postgres_gucs",
     "check_bootstrap",
+    "check_coordinator_mark",
     "check_core_requirement",
+    "check_event_answers",
     "check_factories",
+    "check_fields_described",
     "check_group_re",
     "check_handler_calls",
     "check_handler_identity",
@@ -93,12 +115,18 @@ __all__ = [
     "check_json_schema",
     "check_loads_in_fresh_interpreter",
     "check_no_thread_left",
+    "check_slot_answers",
     "check_threads_are_daemons",
+    "check_type_fits_section",
+    "check_unknown_key",
     "check_valid_config",
+    "check_validate_config_agrees",
+    "check_validate_config_agrees_on_probes",
     "check_validate_config_total",
     "core_requirement",
     "declared_hooks",
     "fail",
+    "generated_probes",
     "installed_entry_point",
     "new_threads",
     "parameter_samples",

@@ -26,6 +26,18 @@ class Invalid:
     location: str
 
 
+class Coordinator(dict[str, Any]):
+    """A valid configuration sample marked as the coordinator's: ``Coordinator({"group": 0, ...})``.
+
+    It is the sample itself (a :class:`dict`), so every check uses it as any other valid sample;
+    the kit also checks that the descriptor built from it is the coordinator, and that the
+    descriptors of the unmarked samples are not.
+    """
+
+    def __repr__(self) -> str:
+        return f"Coordinator({dict(self)!r})"
+
+
 def _as_env_strings(value: Mapping[str, Any]) -> dict[str, Any]:
     """The section with its top-level integers as strings, as environment variables give them."""
     return {

@@ -14,6 +14,12 @@ from .samples import GROUP_STRINGS
 K8S_LABEL_RE = re.compile(r"^(?:[a-z0-9A-Z](?:[-a-z0-9_.A-Z]{0,61}[a-z0-9A-Z])?)$")
 """The name part of a Kubernetes label key (at most 63 characters)."""
 
+CITUS_TYPE = "Citus"
+"""The one ``type`` the host treats apart: workers of an engine of this type post to ``/citus``."""
+
+CITUS_SECTION = "citus"
+"""The section of Patroni's own Citus support."""
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -116,3 +122,64 @@ def check_handler_identity(
     if handler.postgresql is not postgresql:
         raise fail("handler.postgresql is not the host object the handler was built for")
     return handler
+
+
+def check_type_fits_section(engine: AbstractMPP, section: str) -> None:
+    """Check ``type`` and ``k8s_group_label`` against the section the engine serves.
+
+    ``type`` is ``Citus`` exactly when the section is ``citus``: a worker posts its notifications
+    to ``/citus`` when its type is ``Citus`` and to ``/mpp`` otherwise. ``k8s_group_label`` is
+    ``type.lower() + "-group"``, the label the host contract gives and operators put on pods.
+
+    :param engine: a descriptor (or handler) of the engine.
+    :param section: the section (entry point) name.
+    :raises AssertionError: when either does not fit.
+    """
+    kind = engine.type
+    if kind == CITUS_TYPE and section != CITUS_SECTION:
+        raise fail(
+            f"type is {CITUS_TYPE!r} but the engine serves the section {section!r}: Patroni's "
+            f"workers post their events to the coordinator's /citus endpoint when the type is "
+            f"exactly {CITUS_TYPE!r}, so this engine's events would be routed as Citus events "
+            f"(rename the descriptor class, e.g. after the section)"
+        )
+    if section == CITUS_SECTION and kind != CITUS_TYPE:
+        raise fail(
+            f"the engine serves Patroni's {CITUS_SECTION!r} section but its type is {kind!r}, not "
+            f"{CITUS_TYPE!r}: its workers would post to /mpp where Patroni's Citus workers post to "
+            "/citus, and its Kubernetes label would not be citus-group"
+        )
+    label = engine.k8s_group_label
+    expected = f"{kind.lower()}-group" if isinstance(kind, str) else None
+    if label != expected:
+        raise fail(
+            f"k8s_group_label is {label!r}, not {expected!r} (type lower-cased + '-group'): "
+            "operators label pods with the group by that rule, and a Kubernetes DCS reading "
+            "another label finds no group"
+        )
+
+
+def check_coordinator_mark(engine: AbstractMPP, marked: bool) -> None:
+    """Check a descriptor built from a valid sample against the author's coordinator mark.
+
+    :param engine: the descriptor.
+    :param marked: whether the sample was marked ``Coordinator(...)``.
+    :raises AssertionError: when a marked sample is not the coordinator (``is_coordinator()``
+        false, or ``group != coordinator_group_id``) or an unmarked one is.
+    """
+    group, coordinator_id = engine.group, engine.coordinator_group_id
+    if marked and not (engine.is_coordinator() and group == coordinator_id):
+        raise fail(
+            f"the sample marked Coordinator(...) is not the coordinator: is_coordinator() is "
+            f"{engine.is_coordinator()}, group {group!r}, coordinator_group_id {coordinator_id!r}. "
+            "Patroni would treat this cluster as a worker: it reads only its own group from the "
+            "DCS, never calls sync_meta_data effectively, and its leader answers workers' events "
+            "without processing them; the DCS reads the coordinator under group "
+            f"{coordinator_id!r}"
+        )
+    if not marked and engine.is_coordinator():
+        raise fail(
+            f"a sample not marked Coordinator(...) gives the coordinator (group {group!r} == "
+            f"coordinator_group_id {coordinator_id!r}): mark it, or check group and "
+            "coordinator_group_id"
+        )
