@@ -8,8 +8,10 @@ failure naming the input).
 
 The topics: :mod:`.distribution` (entry point, core requirement, loading alone), :mod:`.hooks`
 (the hook module and the factory hooks, through :mod:`patroni_mpp._contract`, as discovery checks
-them), :mod:`.configuration`, :mod:`.identity`, :mod:`.handler_calls` and :mod:`.threads`; the
-sample data they use is in :mod:`.samples`. Every check is also importable from this package.
+them), :mod:`.configuration`, :mod:`.identity`, :mod:`.handler_calls`, :mod:`.lifecycle` (the
+handler in Patroni's start-up order, without I/O), :mod:`.events` (malformed events) and
+:mod:`.threads`; :mod:`.time_limits` bounds the calls that must not block, and the sample data
+they use is in :mod:`.samples`. Every check is also importable from this package.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .distribution import (
     core_requirement,
     installed_entry_point,
 )
+from .events import check_malformed_events
 from .failure import fail
 from .handler_calls import (
     GUC_VALUE_TYPES,
@@ -50,13 +53,16 @@ from .identity import (
     check_handler_identity,
     check_identity,
 )
+from .lifecycle import check_no_io, check_start_up
 from .samples import (
     BASE_PARAMETERS,
     EVENT_TYPES,
     GROUP_STRINGS,
     JUNK_SECTIONS,
     PRELOAD_SAMPLES,
+    WRONG_EVENT_VALUES,
     CaseInsensitiveParameters,
+    malformed_events,
     parameter_samples,
     sample_events,
     sample_slots,
@@ -66,9 +72,12 @@ from .threads import (
     check_threads_are_daemons,
     new_threads,
 )
+from .time_limits import DEFAULT_CALL_TIME_LIMIT, DEFAULT_IMPORT_TIME_LIMIT, call_within
 
 __all__ = [
     "BASE_PARAMETERS",
+    "DEFAULT_CALL_TIME_LIMIT",
+    "DEFAULT_IMPORT_TIME_LIMIT",
     "EVENT_TYPES",
     "FOREIGN_NAME",
     "GROUP_STRINGS",
@@ -76,9 +85,11 @@ __all__ = [
     "JUNK_SECTIONS",
     "K8S_LABEL_RE",
     "PRELOAD_SAMPLES",
+    "WRONG_EVENT_VALUES",
     "CaseInsensitiveParameters",
     "ExpectedError",
     "Invalid",
+    "call_within",
     "check_adjust_postgres_gucs",
     "check_bootstrap",
     "check_core_requirement",
@@ -92,7 +103,10 @@ __all__ = [
     "check_invalid_config",
     "check_json_schema",
     "check_loads_in_fresh_interpreter",
+    "check_malformed_events",
+    "check_no_io",
     "check_no_thread_left",
+    "check_start_up",
     "check_threads_are_daemons",
     "check_valid_config",
     "check_validate_config_total",
@@ -100,6 +114,7 @@ __all__ = [
     "declared_hooks",
     "fail",
     "installed_entry_point",
+    "malformed_events",
     "new_threads",
     "parameter_samples",
     "plugin_manager",
