@@ -67,6 +67,6 @@ def test_every_override_point_is_described(guide: str) -> None:
 
 def test_every_suite_test_is_public_and_documented() -> None:
     tests = [name for name in dir(EngineConformance) if name.startswith("test_")]
-    assert len(tests) == 19
+    assert len(tests) == 21
     for name in tests:
         assert inspect.getdoc(getattr(EngineConformance, name)), name

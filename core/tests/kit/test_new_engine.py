@@ -22,8 +22,8 @@ from patroni_mpp.testing.postgres import PostgresUnavailable, find_bindir
 ROOT = Path(__file__).resolve().parents[3]
 WHEELS_ENV = "PATRONI_MPP_WHEELS"
 ENGINE = "demo_kit"
-GENERATED_TESTS = 34
-"""Tests the generated package runs: 32 conformance checks (2 valid, 5 invalid samples), 2 own."""
+GENERATED_TESTS = 38
+"""Tests the generated package runs: 36 conformance checks (2 valid, 5 invalid samples), 2 own."""
 
 
 @pytest.mark.parametrize(

@@ -44,15 +44,16 @@ _WHY_NO_IO = {
 }
 
 
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+def _not_built_yet(exc: BaseException) -> NotBuiltYet | None:
+    """The :class:`NotBuiltYet` behind ``exc`` (discovery wraps what a constructor raised), if any."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return True
+        if isinstance(current, NotBuiltYet):
+            return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return False
+    return None
 
 
 def check_no_io(host: ProbePostgresql, what: str, call: Callable[[], Any]) -> Any:
@@ -84,8 +85,9 @@ def check_no_io(host: ProbePostgresql, what: str, call: Callable[[], Any]) -> An
         raise fail(
             f"{what} sent {len(sent)} statement(s) to PostgreSQL ({listed}); it must do no I/O: {why}"
         ) from error
-    if error is not None and _caused_by(error, NotBuiltYet):
-        raise fail(f"{what} read postgresql.config: {error}") from error
+    not_built = None if error is None else _not_built_yet(error)
+    if not_built is not None:
+        raise fail(f"{what} read postgresql.config: {not_built}") from error
     if error is not None:
         raise fail(
             f"{what} raised {type(error).__name__}: {error}; here the host is as Patroni's is at "
