@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from patroni_mpp import LoadedEngine
 from patroni_mpp.testing import conformance_checks as checks
-from patroni_mpp.testing.host import LocalPostgresql, cluster, member
+from patroni_mpp.testing.host import Cluster, LocalPostgresql, cluster, member
 
 from .kit_engines import VALID, EngineInstaller, broken, handler_of, start_up
 
@@ -21,7 +21,7 @@ EVENT = "    def handle_event(self, cluster, event):\n        return None\n"
 SYNC = "    def sync_meta_data(self, cluster):\n        return None\n"
 
 
-def _view() -> object:
+def _view() -> Cluster:
     return cluster(member("node1", "127.0.0.1", 1, role="primary"))
 
 

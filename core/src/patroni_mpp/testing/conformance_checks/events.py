@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..._abstract import AbstractMPPHandler
 from ..._protocols import ClusterLike
 from .failure import fail
@@ -28,7 +30,7 @@ def check_malformed_events(
     for description, event in malformed_events(handler):
         what = f"handle_event(cluster, {event!r})"
         try:
-            answer = call_within(what, lambda e=event: handler.handle_event(cluster, e), time_limit)  # type: ignore[misc]
+            answer = call_within(what, partial(handler.handle_event, cluster, event), time_limit)
         except ValueError:
             rejected += 1
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from ..._abstract import AbstractMPPHandler
@@ -127,11 +128,8 @@ def check_ignore_replication_slot(
     for slot in sample_slots(databases):
         what = f"ignore_replication_slot({slot!r})"
         try:
-            answer: object = call_within(
-                what,
-                lambda s=slot: handler.ignore_replication_slot(dict(s)),
-                time_limit,  # type: ignore[misc]
-            )
+            call = partial(handler.ignore_replication_slot, dict(slot))
+            answer: object = call_within(what, call, time_limit)
         except AssertionError:
             raise
         except Exception as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from ..._abstract import AbstractMPP, AbstractMPPHandler
@@ -126,13 +127,13 @@ def check_start_up(
 
     try:
         first = CaseInsensitiveParameters(BASE_PARAMETERS)
-        limited(FIRST_GUCS, lambda: handler.adjust_postgres_gucs(first))  # type: ignore[arg-type]
+        limited(FIRST_GUCS, partial(handler.adjust_postgres_gucs, first))
         host.resolve()
-        adjust, ignore = handler.adjust_postgres_gucs, handler.ignore_replication_slot
         for text, parameters in parameter_samples():
-            limited(f"adjust_postgres_gucs({text})", lambda p=parameters: adjust(p))  # type: ignore[misc]
+            limited(f"adjust_postgres_gucs({text})", partial(handler.adjust_postgres_gucs, parameters))
+        ignore = handler.ignore_replication_slot
         for slot in sample_slots(_databases(engine, host)):
-            limited(f"ignore_replication_slot({slot!r})", lambda s=slot: ignore(dict(s)))  # type: ignore[misc]
+            limited(f"ignore_replication_slot({slot!r})", partial(ignore, dict(slot)))
     finally:
         stop_handler(handler)
 

@@ -41,7 +41,7 @@ class CallThread(threading.Thread):
 
     _as_main = False
 
-    @property  # type: ignore[override]
+    @property
     def daemon(self) -> bool:
         """True until started; then False, what a thread started from here inherits."""
         return False if self._as_main else bool(self._daemonic)  # type: ignore[attr-defined]
