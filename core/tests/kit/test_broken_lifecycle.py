@@ -54,6 +54,31 @@ def test_constructor_reading_config(engines: EngineInstaller) -> None:
         start_up(loaded, VALID[1])
 
 
+def test_first_gucs_reading_config(engines: EngineInstaller) -> None:
+    loaded = engines.load(broken((GUCS, "        self.postgresql.config.superuser\n" + GUCS)))
+    with pytest.raises(
+        AssertionError,
+        match=r"^adjust_postgres_gucs\(parameters\), its first call read postgresql.config: "
+        r"postgresql.config does not exist yet",
+    ):
+        start_up(loaded, VALID[1])
+
+
+def test_constructor_connecting_by_itself(engines: EngineInstaller) -> None:
+    # past the host's pool: the connection is refused, and the kit says where it was
+    connect = (
+        "        import psycopg\n        psycopg.connect(postgresql.connection_string, connect_timeout=1)\n"
+    )
+    loaded = engines.load(broken((CTOR, CTOR + connect)))
+    with pytest.raises(
+        AssertionError,
+        match=r"(?s)^the handler constructor raised EngineLoadError: .* building the handler raised "
+        r"OperationalError: .*; here the host is as Patroni's is at start-up: .* nothing listens at "
+        r"postgres://127.0.0.1:\d+/postgres\. Patroni builds the handler before PostgreSQL may run",
+    ):
+        start_up(loaded, VALID[1])
+
+
 @pytest.mark.parametrize("swallowed", [False, True], ids=["raised", "swallowed"])
 def test_constructor_running_a_query(engines: EngineInstaller, swallowed: bool) -> None:
     query = 'postgresql.connection_pool.get("kit").query("SELECT 1")'
