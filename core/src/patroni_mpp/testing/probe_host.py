@@ -171,6 +171,14 @@ class ProbePostgresql:
         self._config = LocalConfig({"username": user})
         self._pool.resolve(user, self._database)
 
+    def describe(self) -> str:
+        """The host's state in words, for messages."""
+        if self._config is None:
+            known = "postgresql.config does not exist yet, connection_pool.conn_kwargs is {}"
+        else:
+            known = "postgresql.config and connection_pool.conn_kwargs exist"
+        return f"{known} and nothing listens at {self.connection_string}"
+
     def is_primary(self) -> bool:
         """The fixed answer given at construction (no I/O)."""
         return self.primary

@@ -92,8 +92,7 @@ def check_no_io(host: ProbePostgresql, what: str, call: Callable[[], Any]) -> An
     if error is not None:
         raise fail(
             f"{what} raised {type(error).__name__}: {error}; here the host is as Patroni's is at "
-            "start-up: postgresql.config does not exist yet, connection_pool.conn_kwargs is {} "
-            f"and nothing listens at {host.connection_string}. {why}"
+            f"start-up: {host.describe()}. {why}"
         ) from error
     return answer
 
