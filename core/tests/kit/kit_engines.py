@@ -11,7 +11,8 @@ import textwrap
 from typing import Any
 
 import patroni_mpp
-from patroni_mpp import LoadedEngine
+from patroni_mpp import AbstractMPP, AbstractMPPHandler, LoadedEngine, PostgresqlLike
+from patroni_mpp.testing import conformance_checks as checks
 from patroni_mpp.testing.distributions import DEFAULT_REQUIRES, FakeDists
 from patroni_mpp.testing.host import LocalPostgresql
 
@@ -157,3 +158,18 @@ class EngineInstaller:
 def handler_of(loaded: LoadedEngine, config: Any, postgresql: LocalPostgresql) -> Any:
     """The handler of ``loaded``'s descriptor built from ``config``, on ``postgresql``."""
     return loaded.create(config).get_handler_impl(postgresql)
+
+
+def stop_handler(handler: AbstractMPPHandler) -> None:
+    """Stop a kit engine's handler (its coordinator thread), as a conformance class's ``stop_handler``."""
+    handler.stop()  # type: ignore[attr-defined]
+
+
+def build_handler(engine: AbstractMPP, postgresql: PostgresqlLike) -> AbstractMPPHandler:
+    """Build the handler as the host does, as a conformance class's ``make_handler``."""
+    return engine.get_handler_impl(postgresql)
+
+
+def start_up(loaded: LoadedEngine, config: Any) -> None:
+    """Run :func:`~patroni_mpp.testing.conformance_checks.check_start_up` on ``loaded``'s engine."""
+    checks.check_start_up(loaded.create(config), build_handler, stop_handler)

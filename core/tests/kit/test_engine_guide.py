@@ -73,7 +73,7 @@ def test_every_override_point_is_described(guide: str) -> None:
 
 def test_every_suite_test_is_public_and_documented() -> None:
     tests = [name for name in dir(EngineConformance) if name.startswith("test_")]
-    assert len(tests) == 27
+    assert len(tests) == 29
     for name in tests:
         assert inspect.getdoc(getattr(EngineConformance, name)), name
 

@@ -22,7 +22,7 @@ from patroni_mpp.testing.postgres import PostgresUnavailable, find_bindir
 ROOT = Path(__file__).resolve().parents[3]
 WHEELS_ENV = "PATRONI_MPP_WHEELS"
 ENGINE = "demo_kit"
-CONFORMANCE_TESTS = 50
+CONFORMANCE_TESTS = 54
 """Conformance checks the generated package runs (2 valid, 5 invalid samples)."""
 OWN_TESTS = 14
 """The generated package's own tests (tests/test_engine.py: 2, and 12 groups for the strict integer)."""

@@ -60,8 +60,10 @@ from .conformance_checks import (
     check_invalid_config,
     check_json_schema,
     check_loads_in_fresh_interpreter,
+    check_malformed_events,
     check_no_thread_left,
     check_slot_answers,
+    check_start_up,
     check_threads_are_daemons,
     check_type_fits_section,
     check_unknown_key,
@@ -71,6 +73,7 @@ from .conformance_checks import (
     check_validate_config_total,
     installed_entry_point,
 )
+from .conformance_checks.time_limits import DEFAULT_CALL_TIME_LIMIT, DEFAULT_IMPORT_TIME_LIMIT
 from .host import LocalPostgresql
 from .observation_checks import check_observation
 
@@ -98,6 +101,10 @@ class EngineConformance:
         must answer, for the handler of every valid sample.
     :cvar event_samples: ``(event, None or exception class)`` pairs: ``handle_event`` must return
         None or raise that exception, for the handler of every valid sample.
+    :cvar call_time_limit: seconds one call of ``sync_meta_data``, ``adjust_postgres_gucs``,
+        ``ignore_replication_slot`` or ``handle_event`` (a malformed event) may take; Patroni's
+        loops wait for them.
+    :cvar import_time_limit: seconds loading the engine in a new interpreter may take.
     """
 
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.mpp_conformance]
@@ -111,6 +118,8 @@ class EngineConformance:
     unknown_keys: ClassVar[UnknownKeys] = "reject"
     slot_samples: ClassVar[Sequence[SlotSample]] = ()
     event_samples: ClassVar[Sequence[EventSample]] = ()
+    call_time_limit: ClassVar[float] = DEFAULT_CALL_TIME_LIMIT
+    import_time_limit: ClassVar[float] = DEFAULT_IMPORT_TIME_LIMIT
 
     # -- collection -------------------------------------------------------------------------
 
@@ -203,7 +212,7 @@ class EngineConformance:
 
     def test_loads_in_fresh_interpreter(self, tmp_path: Path) -> None:
         """Discovery loads the engine in a new interpreter, without importing other engines."""
-        check_loads_in_fresh_interpreter(self.engine_name, tmp_path)
+        check_loads_in_fresh_interpreter(self.engine_name, tmp_path, time_limit=self.import_time_limit)
 
     def test_hooks_implement_only_declared_specs(self, loaded_engine: LoadedEngine) -> None:
         """Every hook implementation matches a declared spec; hook-named functions are marked."""
@@ -263,14 +272,35 @@ class EngineConformance:
     ) -> None:
         """sync_meta_data, handle_event, schedule_cache_rebuild, on_demote run and return None."""
         with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
-            check_handler_calls(handler, mpp_cluster)
+            check_handler_calls(handler, mpp_cluster, time_limit=self.call_time_limit)
+
+    def test_handler_start_up(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """Built as Patroni builds it (no postgresql.config, conn_kwargs {}, no server), it does no I/O.
+
+        The constructor, the first adjust_postgres_gucs and then every adjust_postgres_gucs and
+        ignore_replication_slot run against an address nothing listens on; none sends a statement.
+        """
+        check_start_up(
+            loaded_engine.create(valid_config), self.make_handler, self.stop_handler, self.call_time_limit
+        )
+
+    def test_malformed_events(
+        self,
+        loaded_engine: LoadedEngine,
+        valid_config: Any,
+        mpp_postgresql: PostgresqlLike,
+        mpp_cluster: ClusterLike,
+    ) -> None:
+        """handle_event rejects malformed bodies with ValueError (or ignores them), never crashes."""
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_malformed_events(handler, mpp_cluster, self.call_time_limit)
 
     def test_adjust_postgres_gucs(
         self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
     ) -> None:
         """adjust_postgres_gucs is idempotent and never drops other shared_preload_libraries."""
         with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
-            check_adjust_postgres_gucs(handler)
+            check_adjust_postgres_gucs(handler, time_limit=self.call_time_limit)
 
     def test_ignore_replication_slot(
         self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
@@ -281,7 +311,7 @@ class EngineConformance:
             database = engine.config.get("database")
             if isinstance(database, str):
                 databases.insert(0, database)
-            check_ignore_replication_slot(handler, databases)
+            check_ignore_replication_slot(handler, databases, time_limit=self.call_time_limit)
 
     def test_bootstrap(
         self,
@@ -312,7 +342,7 @@ class EngineConformance:
         """Threads the handler starts are daemons and all end once stop_handler() ran."""
         before = set(threading.enumerate())
         with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
-            check_handler_calls(handler, mpp_cluster)
+            check_handler_calls(handler, mpp_cluster, time_limit=self.call_time_limit)
             check_threads_are_daemons(before)
         check_no_thread_left(before, self.thread_join_timeout)
 

@@ -9,8 +9,10 @@ failure naming the input).
 The topics: :mod:`.distribution` (entry point, core requirement, loading alone), :mod:`.hooks`
 (the hook module and the factory hooks, through :mod:`patroni_mpp._contract`, as discovery checks
 them), :mod:`.configuration`, :mod:`.probes` (sections the kit generates), :mod:`.identity`,
-:mod:`.handler_calls`, :mod:`.answers` (the author's expected answers) and :mod:`.threads`; the
-sample data they use is in :mod:`.samples`. Every check is also importable from this package.
+:mod:`.handler_calls`, :mod:`.answers` (the author's expected answers), :mod:`.lifecycle` (the
+handler in Patroni's start-up order, without I/O), :mod:`.events` (malformed events) and
+:mod:`.threads`; :mod:`.time_limits` bounds the calls that must not block, and the sample data
+they use is in :mod:`.samples`. Every check is also importable from this package.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .distribution import (
     core_requirement,
     installed_entry_point,
 )
+from .events import check_malformed_events
 from .failure import fail
 from .handler_calls import (
     GUC_VALUE_TYPES,
@@ -55,6 +58,7 @@ from .identity import (
     check_identity,
     check_type_fits_section,
 )
+from .lifecycle import check_no_io, check_start_up
 from .probes import (
     UNKNOWN_KEY,
     UnknownKeys,
@@ -70,7 +74,9 @@ from .samples import (
     GROUP_STRINGS,
     JUNK_SECTIONS,
     PRELOAD_SAMPLES,
+    WRONG_EVENT_VALUES,
     CaseInsensitiveParameters,
+    malformed_events,
     parameter_samples,
     sample_events,
     sample_slots,
@@ -80,9 +86,12 @@ from .threads import (
     check_threads_are_daemons,
     new_threads,
 )
+from .time_limits import DEFAULT_CALL_TIME_LIMIT, DEFAULT_IMPORT_TIME_LIMIT, call_within
 
 __all__ = [
     "BASE_PARAMETERS",
+    "DEFAULT_CALL_TIME_LIMIT",
+    "DEFAULT_IMPORT_TIME_LIMIT",
     "EVENT_TYPES",
     "FOREIGN_NAME",
     "GROUP_STRINGS",
@@ -91,6 +100,7 @@ __all__ = [
     "K8S_LABEL_RE",
     "PRELOAD_SAMPLES",
     "UNKNOWN_KEY",
+    "WRONG_EVENT_VALUES",
     "CaseInsensitiveParameters",
     "Coordinator",
     "EventSample",
@@ -98,6 +108,7 @@ __all__ = [
     "Invalid",
     "SlotSample",
     "UnknownKeys",
+    "call_within",
     "check_adjust_postgres_gucs",
     "check_bootstrap",
     "check_coordinator_mark",
@@ -114,8 +125,11 @@ __all__ = [
     "check_invalid_config",
     "check_json_schema",
     "check_loads_in_fresh_interpreter",
+    "check_malformed_events",
+    "check_no_io",
     "check_no_thread_left",
     "check_slot_answers",
+    "check_start_up",
     "check_threads_are_daemons",
     "check_type_fits_section",
     "check_unknown_key",
@@ -128,6 +142,7 @@ __all__ = [
     "fail",
     "generated_probes",
     "installed_entry_point",
+    "malformed_events",
     "new_threads",
     "parameter_samples",
     "plugin_manager",

@@ -16,13 +16,22 @@ from ..._core_version import CORE_DISTRIBUTION, UNKNOWN_VERSION, core_requiremen
 from ..._entry_points import installed_engines, source_of
 from ..._sections import ENTRY_POINT_GROUP
 from .failure import fail
+from .time_limits import DEFAULT_IMPORT_TIME_LIMIT
+
+_TIMEOUT_MARK = "Timeout ("
+"""How :func:`faulthandler.dump_traceback_later` starts its report."""
 
 _PROBE = r"""
-import json, sys
+import faulthandler, json, sys, time
 from importlib import metadata
 import patroni_mpp
-name = sys.argv[1]
+name, limit = sys.argv[1], float(sys.argv[2])
+if limit > 0:
+    faulthandler.dump_traceback_later(limit, exit=True)
+started = time.perf_counter()
 loaded = patroni_mpp.load_engine(name)
+elapsed = time.perf_counter() - started
+faulthandler.cancel_dump_traceback_later()
 own = loaded.source.name
 others = set()
 for ep in metadata.entry_points(group=patroni_mpp.ENTRY_POINT_GROUP):
@@ -30,7 +39,9 @@ for ep in metadata.entry_points(group=patroni_mpp.ENTRY_POINT_GROUP):
     if dist != own and ep.module in sys.modules:
         others.add(f"{ep.name} (module {ep.module} of {dist})")
 cls = loaded.engine_class
-report = {"engine_class": f"{cls.__module__}.{cls.__qualname__}", "others": sorted(others)}
+report = {
+    "engine_class": f"{cls.__module__}.{cls.__qualname__}", "others": sorted(others), "elapsed": elapsed
+}
 print(json.dumps(report))
 """
 
@@ -112,21 +123,27 @@ def check_core_requirement(entry_point: metadata.EntryPoint) -> Requirement:
     return requirement
 
 
-def check_loads_in_fresh_interpreter(name: str, cwd: Path, timeout: float = 300) -> str:
+def check_loads_in_fresh_interpreter(
+    name: str, cwd: Path, timeout: float = 300, time_limit: float | None = DEFAULT_IMPORT_TIME_LIMIT
+) -> str:
     """Load the engine through discovery in a new Python process of this environment.
 
-    This catches a plugin that only imports because the test session imported something first, and a
-    plugin that imports other engines (they must stay independent).
+    This catches a plugin that only imports because the test session imported something first, a
+    plugin that imports other engines (they must stay independent), and a slow import: loading the
+    engine (core already imported) must take at most ``time_limit`` seconds; the process is stopped
+    at the limit, and the message shows where the import was then.
 
     :param name: the engine name.
     :param cwd: working directory of the process (an empty one keeps test modules off ``sys.path``).
-    :param timeout: seconds after which the process is considered hung.
+    :param timeout: seconds after which the process is considered hung (a guard).
+    :param time_limit: seconds loading the engine may take (None: no limit).
     :returns: the dotted name of the engine class.
-    :raises AssertionError: when loading fails or imports another engine's module.
+    :raises AssertionError: when loading fails, is too slow or imports another engine's module.
     """
+    limit = time_limit or 0.0
     try:
         result = subprocess.run(
-            [sys.executable, "-c", _PROBE, name],
+            [sys.executable, "-c", _PROBE, name, repr(limit)],
             cwd=cwd,
             capture_output=True,
             text=True,
@@ -136,6 +153,14 @@ def check_loads_in_fresh_interpreter(name: str, cwd: Path, timeout: float = 300)
         )
     except subprocess.TimeoutExpired as exc:
         raise fail(f"loading engine {name!r} in a new interpreter hung for {timeout} s") from exc
+    if result.returncode != 0 and limit and _TIMEOUT_MARK in result.stderr:
+        where = result.stderr[result.stderr.index(_TIMEOUT_MARK) :].strip()
+        raise fail(
+            f"loading engine {name!r} in a new interpreter was still running after the limit of "
+            f"{limit:g} s (import_time_limit; the kit stopped it there): Patroni and every "
+            "patroni-mpp command import the engine at start-up, so its import must not sleep, "
+            "connect or compute; do that work when the handler runs. Where it was:\n" + where[-3000:]
+        )
     if result.returncode != 0:
         raise fail(f"loading engine {name!r} in a new interpreter failed:\n{result.stderr.strip()[-3000:]}")
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -143,5 +168,10 @@ def check_loads_in_fresh_interpreter(name: str, cwd: Path, timeout: float = 300)
         raise fail(
             f"loading engine {name!r} also imported other engines: {', '.join(report['others'])}; "
             "an engine must load with only core and itself installed"
+        )
+    if limit and report["elapsed"] > limit:
+        raise fail(
+            f"loading engine {name!r} in a new interpreter took {report['elapsed']:.2f} s, over the "
+            f"limit of {limit:g} s (import_time_limit)"
         )
     return str(report["engine_class"])

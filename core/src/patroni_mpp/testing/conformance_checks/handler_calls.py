@@ -3,35 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from ..._abstract import AbstractMPPHandler
 from ..._protocols import ClusterLike
 from .failure import fail
 from .samples import CaseInsensitiveParameters, parameter_samples, sample_events, sample_slots
+from .time_limits import DEFAULT_CALL_TIME_LIMIT, call_within
 
 GUC_VALUE_TYPES = (str, int, float, bool)
 """The types a GUC value may have in the dict the host writes to ``postgresql.conf``."""
 
 
-def check_handler_calls(handler: AbstractMPPHandler, cluster: ClusterLike) -> None:
+def check_handler_calls(
+    handler: AbstractMPPHandler, cluster: ClusterLike, *, time_limit: float = DEFAULT_CALL_TIME_LIMIT
+) -> None:
     """Call ``sync_meta_data``, ``handle_event``, ``schedule_cache_rebuild`` and ``on_demote``.
 
-    Each must return None. Exceptions raised by the engine propagate, except a ``ValueError``
-    rejecting the event type that the host never sends.
+    Each must return None; ``sync_meta_data`` within ``time_limit`` (Patroni's HA loop waits for
+    it). Exceptions raised by the engine propagate, except a ``ValueError`` rejecting the event
+    type that the host never sends.
 
     :param handler: the handler.
     :param cluster: the DCS view to hand it.
+    :param time_limit: seconds ``sync_meta_data`` may take.
     """
-    calls: list[tuple[str, Callable[[], Any]]] = [
-        ("sync_meta_data(cluster)", lambda: handler.sync_meta_data(cluster))
-    ]
+
+    def sync() -> Any:
+        return call_within("sync_meta_data(cluster)", lambda: handler.sync_meta_data(cluster), time_limit)
+
+    calls: list[tuple[str, Callable[[], Any]]] = [("sync_meta_data(cluster)", sync)]
     for event in sample_events(handler):
         calls.append(
             (f"handle_event(cluster, {event!r})", lambda e=event: handler.handle_event(cluster, e))  # type: ignore[misc]
         )
     calls += [
-        ("sync_meta_data(cluster)", lambda: handler.sync_meta_data(cluster)),
+        ("sync_meta_data(cluster)", sync),
         ("schedule_cache_rebuild()", handler.schedule_cache_rebuild),
         ("on_demote()", handler.on_demote),
     ]
@@ -64,26 +72,34 @@ def _snapshot(parameters: Any) -> dict[str, Any]:
     return dict(parameters)
 
 
-def check_adjust_postgres_gucs(handler: AbstractMPPHandler) -> None:
+def check_adjust_postgres_gucs(
+    handler: AbstractMPPHandler, *, time_limit: float = DEFAULT_CALL_TIME_LIMIT
+) -> None:
     """Check that ``adjust_postgres_gucs`` is idempotent and keeps every preloaded library.
 
     Runs over plain dicts and case-insensitive mappings with several ``shared_preload_libraries``
     values: adjusting twice must equal adjusting once, no library present before may disappear, and
-    every value must stay a GUC value (str, int, float or bool).
+    every value must stay a GUC value (str, int, float or bool). Each call within ``time_limit``.
 
     :param handler: the handler.
+    :param time_limit: seconds each call may take.
     """
+
+    def adjust(text: str, parameters: Any) -> Any:
+        what = f"adjust_postgres_gucs({text})"
+        return call_within(what, lambda: handler.adjust_postgres_gucs(parameters), time_limit)
+
     for text, parameters in parameter_samples():
         before = preload_entries(parameters.get("shared_preload_libraries"))
         once = parameters.copy()
-        answer = handler.adjust_postgres_gucs(once)
+        answer = adjust(text, once)
         if answer is not None:
             raise fail(f"adjust_postgres_gucs({text}) returned {answer!r}; it changes the dict in place")
         for key, value in once.items():
             if not isinstance(value, GUC_VALUE_TYPES):
                 raise fail(f"adjust_postgres_gucs set {key} to {value!r}, which is not a GUC value")
         twice = once.copy()
-        handler.adjust_postgres_gucs(twice)
+        adjust(text, twice)
         if _snapshot(twice) != _snapshot(once):
             raise fail(
                 f"adjust_postgres_gucs is not idempotent ({text}): once gave {_snapshot(once)!r}, "
@@ -100,15 +116,22 @@ def check_adjust_postgres_gucs(handler: AbstractMPPHandler) -> None:
             )
 
 
-def check_ignore_replication_slot(handler: AbstractMPPHandler, databases: Iterable[str]) -> None:
+def check_ignore_replication_slot(
+    handler: AbstractMPPHandler, databases: Iterable[str], *, time_limit: float = DEFAULT_CALL_TIME_LIMIT
+) -> None:
     """Check that ``ignore_replication_slot`` returns a bool for every sample slot and never raises.
 
     :param handler: the handler.
     :param databases: database names for the logical slot samples.
+    :param time_limit: seconds each call may take (Patroni's HA loop waits for it).
     """
     for slot in sample_slots(databases):
+        what = f"ignore_replication_slot({slot!r})"
         try:
-            answer: object = handler.ignore_replication_slot(dict(slot))
+            call = partial(handler.ignore_replication_slot, dict(slot))
+            answer: object = call_within(what, call, time_limit)
+        except AssertionError:
+            raise
         except Exception as exc:
             raise fail(
                 f"ignore_replication_slot({slot!r}) raised {type(exc).__name__}: {exc}; the host "

@@ -69,6 +69,42 @@ def sample_events(engine: AbstractMPP) -> list[dict[str, Any]]:
     ]
 
 
+WRONG_EVENT_VALUES: Mapping[str, tuple[Any, ...]] = {
+    "type": (None, 5, ["after_promote"], "", "no_such_event"),
+    "group": (None, "x", "1", 1.5, True, -1, [1], {"id": 1}),
+    "leader": (None, 5, "", ["worker"], {"name": "worker"}),
+    "timeout": (None, "30", -1, [], {}),
+    "cooldown": (None, "10", [], {}),
+}
+"""Values of the wrong type (or out of range) for each key of an event, as JSON can carry them."""
+
+
+def malformed_events(engine: AbstractMPP) -> list[tuple[str, Any]]:
+    """Request bodies a worker (or anyone reaching the REST API) may send, each with what is wrong.
+
+    Built from a well-formed ``after_promote`` (an event no engine waits on): JSON values that are
+    not objects, the empty object, each key missing, each key with wrong values, an unknown type
+    alone, and an unknown extra key (which a newer sender may add).
+
+    :param engine: the descriptor (its group is avoided).
+    """
+    base = next(event for event in sample_events(engine) if event["type"] == "after_promote")
+    events: list[tuple[str, Any]] = [
+        (f"a JSON {type(value).__name__}, not an object", value)
+        for value in (None, "after_promote", 5, True, [], [base])
+    ]
+    events.append(("an empty object", {}))
+    events += [(f"no {key!r}", {k: v for k, v in base.items() if k != key}) for key in base]
+    events += [
+        (f"{key!r} is {value!r}", {**base, key: value})
+        for key, values in WRONG_EVENT_VALUES.items()
+        for value in values
+    ]
+    events.append(("an unknown type and nothing else", {"type": "no_such_event"}))
+    events.append(("an unknown extra key", {**base, "sender_version": {"major": 9}}))
+    return events
+
+
 class CaseInsensitiveParameters(MutableMapping[str, Any]):
     """A GUC mapping whose keys compare case-insensitively, like the dict the host passes.
 
