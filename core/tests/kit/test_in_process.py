@@ -22,8 +22,8 @@ def _in_process_suite() -> str:
     module = conformance_module(NAME)
     for old, new in (
         (
-            "from patroni_mpp.testing.conformance import EngineConformance, Invalid\n",
-            "import kitinproc_hooks\nfrom patroni_mpp.testing.conformance import Invalid\n"
+            "from patroni_mpp.testing.conformance import Coordinator, EngineConformance, Invalid\n",
+            "import kitinproc_hooks\nfrom patroni_mpp.testing.conformance import Coordinator, Invalid\n"
             "from patroni_mpp.testing.in_process import HookModuleConformance\n",
         ),
         (
