@@ -17,6 +17,12 @@ Handler checks run against the fixtures of the ``patroni_mpp`` pytest plugin (``
 default to real temporary PostgreSQL servers; override them to hand the engine a server prepared
 for it. Override :meth:`EngineConformance.stop_handler` when the handler starts threads, and the
 ``expected_bootstrap_error`` fixture when ``bootstrap()`` must fail on the suite's server.
+
+Prerequisites, each reported once with its fix: the collection of the class stops when the plugin is
+not loaded (``-p patroni_mpp.testing.plugin`` when ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` is set) or
+``engine_name`` is not set. When the engine does not load, ``test_loads_in_fresh_interpreter`` fails
+with the cause (or, when it did not run first, the first test needing the engine) and the tests that
+need the engine skip, pointing at it.
 """
 
 from __future__ import annotations
@@ -61,6 +67,11 @@ from .observation_checks import check_observation
 
 __all__ = ["EngineConformance", "Invalid"]
 
+_LOAD_REPORTED = pytest.StashKey[dict[str, str]]()
+"""Per session: engine name -> node id of the test that failed with the cause of its load failure."""
+_LOAD_SKIPS = pytest.StashKey[dict[str, str]]()
+"""Per session: engine name -> the reason the tests needing it skip, once loading it failed."""
+
 
 class EngineConformance:
     """Base class of an engine's conformance tests; subclass it as ``Test...`` in a test module.
@@ -75,7 +86,7 @@ class EngineConformance:
     :cvar distribution: the distribution expected to declare the entry point (None: not checked).
     :cvar group_strings: the strings ``group_re`` is tried against (see
         :data:`~patroni_mpp.testing.conformance_checks.GROUP_STRINGS`).
-    :cvar thread_join_timeout: seconds to wait for each handler thread to end after
+    :cvar thread_join_timeout: seconds to wait, in all, for the handler's threads to end after
         :meth:`stop_handler` (a guard against a hang, not a measured limit).
     """
 
@@ -86,7 +97,7 @@ class EngineConformance:
     invalid_configs: ClassVar[Sequence[Any]] = ()
     distribution: ClassVar[str | None] = None
     group_strings: ClassVar[Sequence[str]] = GROUP_STRINGS
-    thread_join_timeout: ClassVar[float] = 30.0
+    thread_join_timeout: ClassVar[float] = 5.0
 
     # -- collection -------------------------------------------------------------------------
 
@@ -97,6 +108,7 @@ class EngineConformance:
 
         :param metafunc: the test function being collected.
         """
+        _check_prerequisites(self, metafunc.config)
         if "valid_config" in metafunc.fixturenames:
             samples = list(self.valid_configs)
             ids = [f"valid{i}" for i in range(len(samples))]
@@ -136,10 +148,24 @@ class EngineConformance:
         return None
 
     @pytest.fixture
-    def loaded_engine(self) -> LoadedEngine:
-        """The engine as discovery loads it from the installed entry point."""
-        assert self.engine_name, "set engine_name on the conformance class"
-        return load_engine(self.engine_name)
+    def loaded_engine(self, request: pytest.FixtureRequest) -> LoadedEngine:
+        """The engine as discovery loads it from the installed entry point.
+
+        When it does not load, one test shows the cause and the others skip, pointing at it.
+        """
+        name, skips = self.engine_name, request.config.stash.setdefault(_LOAD_SKIPS, {})
+        if name in skips:
+            pytest.skip(skips[name])
+        try:
+            return load_engine(name)
+        except Exception as exc:
+            reporter = request.config.stash.setdefault(_LOAD_REPORTED, {}).get(name)
+            skips[name] = (
+                f"engine {name!r} does not load ({type(exc).__name__}): see {reporter or request.node.nodeid}"
+            )
+            if reporter is None:
+                raise
+            pytest.skip(skips[name])
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -164,8 +190,7 @@ class EngineConformance:
     # -- packaging and hooks -----------------------------------------------------------------
 
     def test_samples_given(self) -> None:
-        """The class names the engine and gives valid and invalid configuration samples."""
-        assert self.engine_name, "set engine_name to the engine's entry point name"
+        """The class gives valid and invalid configuration samples (``engine_name``: see collection)."""
         assert self.valid_configs, "give at least one valid configuration sample (valid_configs)"
         assert self.invalid_configs, "give at least one invalid configuration sample (invalid_configs)"
 
@@ -177,9 +202,13 @@ class EngineConformance:
         """The distribution declares a bounded patroni-mpp range that admits the installed core."""
         check_core_requirement(installed_entry_point(self.engine_name, self.distribution))
 
-    def test_loads_in_fresh_interpreter(self, tmp_path: Path) -> None:
+    def test_loads_in_fresh_interpreter(self, tmp_path: Path, request: pytest.FixtureRequest) -> None:
         """Discovery loads the engine in a new interpreter, without importing other engines."""
-        check_loads_in_fresh_interpreter(self.engine_name, tmp_path)
+        try:
+            check_loads_in_fresh_interpreter(self.engine_name, tmp_path)
+        except AssertionError:
+            request.config.stash.setdefault(_LOAD_REPORTED, {})[self.engine_name] = request.node.nodeid
+            raise
 
     def test_hooks_implement_only_declared_specs(self, loaded_engine: LoadedEngine) -> None:
         """Every hook implementation matches a declared spec; hook-named functions are marked."""
@@ -291,3 +320,13 @@ class EngineConformance:
             check_handler_calls(handler, mpp_cluster)
             check_threads_are_daemons(before)
         check_no_thread_left(before, self.thread_join_timeout)
+
+
+def _check_prerequisites(suite: EngineConformance, config: pytest.Config) -> None:
+    """Stop the collection of ``suite``'s class, once, with the fix for each prerequisite it lacks."""
+    from .plugin import check_loaded
+
+    if not suite.engine_name:
+        pytest.fail(f"set engine_name on {type(suite).__name__} to the engine's entry point name (its "
+                    "configuration section)", pytrace=False)  # fmt: skip
+    check_loaded(config)
