@@ -192,3 +192,6 @@ def test_servers_run_as_the_server_user_without_runuser(monkeypatch: pytest.Monk
         assert server.execute("SELECT 1") == [(1,)]
         entry = server_user()
         assert server.datadir.stat().st_uid == (entry.pw_uid if entry else os.geteuid())
+        if entry is not None:  # its own HOME, as runuser gave it: libpq in the server reads ~/.postgresql
+            environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+            assert f"HOME={entry.pw_dir}".encode() in environ

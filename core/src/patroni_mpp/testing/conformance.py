@@ -323,7 +323,7 @@ class EngineConformance:
 
 
 def _check_prerequisites(suite: EngineConformance, config: pytest.Config) -> None:
-    """Stop the collection of ``suite``'s class, once, with the fix for each prerequisite it lacks."""
+    """Stop the collection of ``suite``'s class, once, with the fix for the first prerequisite it lacks."""
     from .plugin import check_loaded
 
     if not suite.engine_name:

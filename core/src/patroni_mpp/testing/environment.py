@@ -121,12 +121,17 @@ def server_user() -> pwd.struct_passwd | None:
 
 
 def server_user_kwargs() -> dict[str, Any]:
-    """``subprocess`` arguments that run a command as :func:`server_user` (none when not root)."""
+    """``subprocess`` arguments that run a command as :func:`server_user` (none when not root).
+
+    As ``runuser`` would: its groups, and ``HOME``, ``USER`` and ``LOGNAME`` of its own (libpq in the
+    server reads ``~/.postgresql``, which must not be root's).
+    """
     entry = server_user()
     if entry is None:
         return {}
     groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": groups}
+    env = {**os.environ, "HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name}
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": groups, "env": env}
 
 
 def give_to_server_user(path: Path) -> None:
