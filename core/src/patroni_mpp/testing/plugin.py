@@ -131,20 +131,29 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, Any, Any]:
         item.config.stash.setdefault(_LEFT_RUNNING, []).extend(blocking_threads(before))
 
 
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
-) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Give the non-daemon threads that conformance tests left running a last short wait.
+
+    :param session: the pytest session.
+    :param exitstatus: the run's exit status.
+    """
+    stash = session.config.stash
+    stash[_EXIT_STATUS] = int(exitstatus)
+    left = [thread for thread in stash.get(_LEFT_RUNNING, []) if thread.is_alive()]
+    if left:
+        from .conformance_checks.threads import join_all
+
+        left = join_all(left, EXIT_JOIN_BUDGET)
+    stash[_LEFT_RUNNING] = left
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     """Name the non-daemon threads that conformance tests left running (the run ends without them).
 
     :param terminalreporter: pytest's terminal reporter.
-    :param exitstatus: the run's exit status.
     :param config: the pytest configuration.
     """
-    from .conformance_checks.threads import join_all
-
-    config.stash[_EXIT_STATUS] = int(exitstatus)
-    left = join_all([t for t in config.stash.get(_LEFT_RUNNING, []) if t.is_alive()], EXIT_JOIN_BUDGET)
-    config.stash[_LEFT_RUNNING] = left
+    left = config.stash.get(_LEFT_RUNNING, [])
     if left:
         terminalreporter.write_line(
             f"patroni_mpp: the engine left {len(left)} non-daemon threads running, named "
