@@ -20,6 +20,12 @@ for it. Override :meth:`EngineConformance.stop_handler` when the handler starts 
 
 Mark the coordinator's valid sample ``Coordinator({...})``, and give ``slot_samples`` and
 ``event_samples`` with the answers the handler must give; the kit checks them too.
+
+Prerequisites, each reported once with its fix: the collection of the class stops when the plugin is
+not loaded (``-p patroni_mpp.testing.plugin`` when ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` is set) or
+``engine_name`` is not set. When the engine does not load, ``test_loads_in_fresh_interpreter`` fails
+with the cause (or, when it did not run first, the first test needing the engine) and the tests that
+need the engine skip, pointing at it.
 """
 
 from __future__ import annotations
@@ -46,11 +52,8 @@ from .conformance_checks import (
     UnknownKeys,
     check_adjust_postgres_gucs,
     check_bootstrap,
-    check_coordinator_mark,
     check_core_requirement,
-    check_event_answers,
     check_factories,
-    check_fields_described,
     check_group_re,
     check_handler_calls,
     check_handler_identity,
@@ -62,25 +65,26 @@ from .conformance_checks import (
     check_loads_in_fresh_interpreter,
     check_malformed_events,
     check_no_thread_left,
-    check_slot_answers,
     check_start_up,
     check_threads_are_daemons,
-    check_type_fits_section,
-    check_unknown_key,
     check_valid_config,
-    check_validate_config_agrees,
-    check_validate_config_agrees_on_probes,
     check_validate_config_total,
     installed_entry_point,
 )
 from .conformance_checks.time_limits import DEFAULT_CALL_TIME_LIMIT, DEFAULT_IMPORT_TIME_LIMIT
+from .conformance_probes import ProbeTests
 from .host import LocalPostgresql
 from .observation_checks import check_observation
 
 __all__ = ["Coordinator", "EngineConformance", "Invalid"]
 
+_LOAD_REPORTED = pytest.StashKey[dict[str, str]]()
+"""Per session: engine name -> node id of the test that failed with the cause of its load failure."""
+_LOAD_SKIPS = pytest.StashKey[dict[str, str]]()
+"""Per session: engine name -> the reason the tests needing it skip, once loading it failed."""
 
-class EngineConformance:
+
+class EngineConformance(ProbeTests):
     """Base class of an engine's conformance tests; subclass it as ``Test...`` in a test module.
 
     Configure it with class attributes; override the methods and fixtures below as the engine needs.
@@ -93,7 +97,7 @@ class EngineConformance:
     :cvar distribution: the distribution expected to declare the entry point (None: not checked).
     :cvar group_strings: the strings ``group_re`` is tried against (see
         :data:`~patroni_mpp.testing.conformance_checks.GROUP_STRINGS`).
-    :cvar thread_join_timeout: seconds to wait for each handler thread to end after
+    :cvar thread_join_timeout: seconds to wait, in all, for the handler's threads to end after
         :meth:`stop_handler` (a guard against a hang, not a measured limit).
     :cvar unknown_keys: ``"reject"`` (the default): a valid sample plus an unknown key must be
         rejected, naming that key; ``"ignore"``: the key may be accepted but must be dropped.
@@ -114,7 +118,7 @@ class EngineConformance:
     invalid_configs: ClassVar[Sequence[Any]] = ()
     distribution: ClassVar[str | None] = None
     group_strings: ClassVar[Sequence[str]] = GROUP_STRINGS
-    thread_join_timeout: ClassVar[float] = 30.0
+    thread_join_timeout: ClassVar[float] = 5.0
     unknown_keys: ClassVar[UnknownKeys] = "reject"
     slot_samples: ClassVar[Sequence[SlotSample]] = ()
     event_samples: ClassVar[Sequence[EventSample]] = ()
@@ -130,6 +134,7 @@ class EngineConformance:
 
         :param metafunc: the test function being collected.
         """
+        _check_prerequisites(self, metafunc.config)
         if "valid_config" in metafunc.fixturenames:
             samples = list(self.valid_configs)
             ids = [f"valid{i}" for i in range(len(samples))]
@@ -169,10 +174,24 @@ class EngineConformance:
         return None
 
     @pytest.fixture
-    def loaded_engine(self) -> LoadedEngine:
-        """The engine as discovery loads it from the installed entry point."""
-        assert self.engine_name, "set engine_name on the conformance class"
-        return load_engine(self.engine_name)
+    def loaded_engine(self, request: pytest.FixtureRequest) -> LoadedEngine:
+        """The engine as discovery loads it from the installed entry point.
+
+        When it does not load, one test shows the cause and the others skip, pointing at it.
+        """
+        name, skips = self.engine_name, request.config.stash.setdefault(_LOAD_SKIPS, {})
+        if name in skips:
+            pytest.skip(skips[name])
+        try:
+            return load_engine(name)
+        except Exception as exc:
+            reporter = request.config.stash.setdefault(_LOAD_REPORTED, {}).get(name)
+            skips[name] = (
+                f"engine {name!r} does not load ({type(exc).__name__}): see {reporter or request.node.nodeid}"
+            )
+            if reporter is None:
+                raise
+            pytest.skip(skips[name])
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -197,8 +216,7 @@ class EngineConformance:
     # -- packaging and hooks -----------------------------------------------------------------
 
     def test_samples_given(self) -> None:
-        """The class names the engine and gives valid and invalid configuration samples."""
-        assert self.engine_name, "set engine_name to the engine's entry point name"
+        """The class gives valid and invalid configuration samples (``engine_name``: see collection)."""
         assert self.valid_configs, "give at least one valid configuration sample (valid_configs)"
         assert self.invalid_configs, "give at least one invalid configuration sample (invalid_configs)"
 
@@ -210,9 +228,13 @@ class EngineConformance:
         """The distribution declares a bounded patroni-mpp range that admits the installed core."""
         check_core_requirement(installed_entry_point(self.engine_name, self.distribution))
 
-    def test_loads_in_fresh_interpreter(self, tmp_path: Path) -> None:
+    def test_loads_in_fresh_interpreter(self, tmp_path: Path, request: pytest.FixtureRequest) -> None:
         """Discovery loads the engine in a new interpreter, without importing other engines."""
-        check_loads_in_fresh_interpreter(self.engine_name, tmp_path, time_limit=self.import_time_limit)
+        try:
+            check_loads_in_fresh_interpreter(self.engine_name, tmp_path, time_limit=self.import_time_limit)
+        except AssertionError:
+            request.config.stash.setdefault(_LOAD_REPORTED, {})[self.engine_name] = request.node.nodeid
+            raise
 
     def test_hooks_implement_only_declared_specs(self, loaded_engine: LoadedEngine) -> None:
         """Every hook implementation matches a declared spec; hook-named functions are marked."""
@@ -346,58 +368,12 @@ class EngineConformance:
             check_threads_are_daemons(before)
         check_no_thread_left(before, self.thread_join_timeout)
 
-    # -- probes and the author's expected answers ---------------------------------------------
 
-    def test_unknown_key_rejected(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
-        """The sample plus a key no engine knows is rejected naming it (or dropped: unknown_keys)."""
-        check_unknown_key(loaded_engine, valid_config, self.unknown_keys)
+def _check_prerequisites(suite: EngineConformance, config: pytest.Config) -> None:
+    """Stop the collection of ``suite``'s class, once, with the fix for the first prerequisite it lacks."""
+    from .plugin import check_loaded
 
-    def test_validate_config_agrees_on_invalid(
-        self, loaded_engine: LoadedEngine, invalid_config: Any
-    ) -> None:
-        """``validate_config`` answers False for the invalid sample, as the config model rejects it."""
-        value = invalid_config.value if isinstance(invalid_config, Invalid) else invalid_config
-        accepted = check_validate_config_agrees(loaded_engine, value)
-        assert not accepted, f"the config model accepts the invalid sample {value!r}"
-
-    def test_validate_config_agrees_on_probes(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
-        """``validate_config`` answers as the model decides for the sample and variants of it."""
-        check_validate_config_agrees(loaded_engine, valid_config)
-        check_validate_config_agrees_on_probes(loaded_engine, valid_config)
-
-    def test_config_fields_described(self, loaded_engine: LoadedEngine) -> None:
-        """Every key of the section's JSON Schema has a description (``patroni-mpp schema``)."""
-        check_fields_described(loaded_engine)
-
-    def test_type_fits_section(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
-        """``type`` is Citus only for the citus section; ``k8s_group_label`` follows ``type``."""
-        check_type_fits_section(loaded_engine.create(valid_config), loaded_engine.name)
-
-    def test_coordinator_sample(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
-        """The sample marked ``Coordinator(...)`` is the coordinator, and only that one."""
-        if not any(isinstance(sample, Coordinator) for sample in self.valid_configs):
-            pytest.skip("no valid sample is marked Coordinator({...}): mark the coordinator's to check it")
-        marked = isinstance(valid_config, Coordinator)
-        check_coordinator_mark(loaded_engine.create(valid_config), marked)
-
-    def test_slot_samples_answered(
-        self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
-    ) -> None:
-        """``ignore_replication_slot`` gives the answers ``slot_samples`` expect."""
-        if not self.slot_samples:
-            pytest.skip("no slot_samples = [(slot dict, expected bool), ...] given")
-        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
-            check_slot_answers(handler, self.slot_samples)
-
-    def test_event_samples_answered(
-        self,
-        loaded_engine: LoadedEngine,
-        valid_config: Any,
-        mpp_postgresql: PostgresqlLike,
-        mpp_cluster: ClusterLike,
-    ) -> None:
-        """``handle_event`` returns None or raises as ``event_samples`` expect."""
-        if not self.event_samples:
-            pytest.skip("no event_samples = [(event, None or exception class), ...] given")
-        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
-            check_event_answers(handler, mpp_cluster, self.event_samples)
+    if not suite.engine_name:
+        pytest.fail(f"set engine_name on {type(suite).__name__} to the engine's entry point name (its "
+                    "configuration section)", pytrace=False)  # fmt: skip
+    check_loaded(config)

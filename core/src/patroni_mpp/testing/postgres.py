@@ -1,14 +1,15 @@
 """Temporary real PostgreSQL servers for tests: ``initdb`` into a temp dir, listening on 127.0.0.1 only.
 
-When the tests run as root, every server command runs as the ``postgres`` OS user (PostgreSQL refuses to
-run as root) and the data lives in a directory that user owns. Servers are stopped with ``pg_ctl stop``,
-and if that fails by signalling the postmaster's own pid, never by process group or name.
+As root, every server command runs as the ``postgres`` OS user (PostgreSQL refuses root; ``subprocess``
+switches the user) in a directory that user owns under ``TMPDIR``, which it must be able to enter
+(:func:`check_environment`). Servers are stopped with ``pg_ctl stop``, and if that fails by signalling the
+postmaster's own pid, never by process group or name.
 
 Environment:
 
 * ``PATRONI_MPP_PG_BINDIR``: directory of ``postgres``/``initdb``/``pg_ctl`` (default: ``pg_config
   --bindir``, else the newest ``/usr/lib/postgresql/*/bin``); :func:`find_bindir` is the toolkit's one
-  finder of the server binaries, used by the Patroni nodes too.
+  finder of the server binaries, used by the Patroni nodes too. Set, it must hold them.
 * ``PATRONI_MPP_PG_USER``: OS user the servers run as when we are root (default ``postgres``).
 """
 
@@ -18,7 +19,6 @@ import contextlib
 import glob
 import logging
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -28,7 +28,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from patroni_mpp.testing.environment import getenv
+from patroni_mpp.testing import environment
+from patroni_mpp.testing.environment import PrerequisiteError, getenv
 from patroni_mpp.testing.network import HOST, free_port
 
 logger = logging.getLogger(__name__)
@@ -63,10 +64,19 @@ def find_bindir() -> Path:
 
     ``$PATRONI_MPP_PG_BINDIR``, else ``pg_config --bindir``, else the newest ``/usr/lib/postgresql/*/bin``.
 
+    :raises PrerequisiteError: when ``$PATRONI_MPP_PG_BINDIR`` is set but does not hold them.
     :raises PostgresUnavailable: when no such directory holds them.
     """
     explicit = getenv(PG_BINDIR_ENV)
-    candidates: list[str] = [explicit] if explicit else []
+    if explicit:
+        missing = [program for program in _SERVER_PROGRAMS if not (Path(explicit) / program).is_file()]
+        what = "does not exist" if not Path(explicit).is_dir() else f"holds no {', '.join(missing)}"
+        if missing:
+            raise PrerequisiteError(f"{PG_BINDIR_ENV}={explicit} {what}: set it to the directory of "
+                                    "postgres, initdb and pg_ctl, or unset it to use the installed "
+                                    "PostgreSQL")  # fmt: skip
+        return Path(explicit)
+    candidates: list[str] = []
     from_pg_config = _pg_config_bindir()
     if from_pg_config:
         candidates.append(from_pg_config)
@@ -98,23 +108,19 @@ def has_extension(name: str, bindir: Path | None = None) -> bool:
     return any((d / "extension" / f"{name}.control").is_file() for d in sharedirs)
 
 
-def _run_as() -> str | None:
-    """The OS user to run server commands as: ``postgres`` when we are root, else ourselves."""
-    if os.geteuid() != 0:
-        return None
-    return getenv("PATRONI_MPP_PG_USER", "postgres") or "postgres"
+def check_environment(base_dir: str | None = None) -> Path:
+    """Check, before a server starts, what it needs here (fast: it starts no process but ``pg_config``).
 
-
-def _command(args: list[str]) -> list[str]:
-    user = _run_as()
-    return ["runuser", "-u", user, "--", *args] if user else args
-
-
-def _chown(path: Path) -> None:
-    user = _run_as()
-    if user:
-        entry = pwd.getpwnam(user)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+    :param base_dir: parent of the servers' directories (default: the temp directory, ``TMPDIR``).
+    :returns: the directory of the server binaries (:func:`find_bindir`).
+    :raises PostgresUnavailable: when PostgreSQL is not installed (tests should skip).
+    :raises PrerequisiteError: with the fix: a wrong ``PATRONI_MPP_PG_BINDIR``, no server user, or
+        (as root) a ``base_dir`` that user cannot enter.
+    """
+    bindir = find_bindir()
+    fix = "pass a base_dir it can enter" if base_dir else "set TMPDIR to one it can enter (TMPDIR=/tmp)"
+    environment.check_enterable(Path(base_dir or tempfile.gettempdir()), fix)
+    return bindir
 
 
 def _sql_literal(value: str) -> str:
@@ -143,14 +149,14 @@ class PostgresServer:
         password: str | None = None,
         base_dir: str | None = None,
     ) -> None:
-        self.bindir = find_bindir()
+        self.bindir = check_environment(base_dir)
         self.settings = dict(settings or {})
         self.password = password
         self.host = HOST
         self.port = free_port()
         self._base = Path(tempfile.mkdtemp(prefix="patroni-mpp-pg-", dir=base_dir))
         self._base.chmod(0o755)
-        _chown(self._base)
+        environment.give_to_server_user(self._base)
         self.datadir = self._base / "data"
         self.socket_dir = self._base
         self.logfile = self._base / "server.log"
@@ -160,10 +166,8 @@ class PostgresServer:
     # -- life cycle ---------------------------------------------------------------------------
 
     def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = _command([str(self.bindir / tool), *args])
-        result = subprocess.run(
-            command, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
-        )
+        result = subprocess.run([str(self.bindir / tool), *args], capture_output=True, text=True, check=False,
+                                stdin=subprocess.DEVNULL, **environment.server_user_kwargs())  # fmt: skip
         if check and result.returncode != 0:
             raise RuntimeError(
                 f"{tool} failed with exit code {result.returncode}: {result.stderr.strip()[-2000:]}"
@@ -177,7 +181,7 @@ class PostgresServer:
         if self.password is not None:
             pwfile = self._base / "pwfile"
             pwfile.write_text(self.password + "\n")
-            _chown(pwfile)
+            environment.give_to_server_user(pwfile)
             args = [a for a in args if a not in ("-A", "trust")]
             args += ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         try:
@@ -302,16 +306,13 @@ class PostgresServer:
     def create_replica(self, settings: Mapping[str, Any] | None = None) -> PostgresServer:
         """Start a streaming replica of this (running) server, made with ``pg_basebackup -R``."""
         replica = PostgresServer({**self.settings, **(settings or {})}, password=self.password)
-        self._pg_basebackup(replica)
-        replica._write_settings()
-        replica._initialised = True
-        return replica.start()
-
-    def _pg_basebackup(self, replica: PostgresServer) -> None:
         replica._pg(
             "pg_basebackup", "-D", str(replica.datadir), "-h", self.host, "-p", str(self.port),
             "-U", SUPERUSER, "-R", "-c", "fast", "-X", "stream", "--no-sync",
         )  # fmt: skip
+        replica._write_settings()
+        replica._initialised = True
+        return replica.start()
 
     def promote(self) -> None:
         """Promote this replica (``pg_ctl promote -w``)."""
