@@ -33,13 +33,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from .._abstract import AbstractMPP, AbstractMPPHandler
-from .._discovery import load_engine
 from .._loaded_engine import LoadedEngine
 from .._protocols import ClusterLike, PostgresqlLike
 from .conformance_checks import (
@@ -52,39 +50,36 @@ from .conformance_checks import (
     UnknownKeys,
     check_adjust_postgres_gucs,
     check_bootstrap,
-    check_core_requirement,
-    check_factories,
+    check_coordinator_mark,
+    check_event_answers,
+    check_fields_described,
     check_group_re,
     check_handler_calls,
     check_handler_identity,
-    check_hook_module,
     check_identity,
     check_ignore_replication_slot,
     check_invalid_config,
     check_json_schema,
-    check_loads_in_fresh_interpreter,
     check_malformed_events,
     check_no_thread_left,
+    check_slot_answers,
     check_start_up,
     check_threads_are_daemons,
+    check_type_fits_section,
+    check_unknown_key,
     check_valid_config,
+    check_validate_config_agrees,
+    check_validate_config_agrees_on_probes,
     check_validate_config_total,
-    installed_entry_point,
 )
 from .conformance_checks.time_limits import DEFAULT_CALL_TIME_LIMIT, DEFAULT_IMPORT_TIME_LIMIT
-from .conformance_probes import ProbeTests
-from .host import LocalPostgresql
+from .conformance_loading import LoadingTests
 from .observation_checks import check_observation
 
 __all__ = ["Coordinator", "EngineConformance", "Invalid"]
 
-_LOAD_REPORTED = pytest.StashKey[dict[str, str]]()
-"""Per session: engine name -> node id of the test that failed with the cause of its load failure."""
-_LOAD_SKIPS = pytest.StashKey[dict[str, str]]()
-"""Per session: engine name -> the reason the tests needing it skip, once loading it failed."""
 
-
-class EngineConformance(ProbeTests):
+class EngineConformance(LoadingTests):
     """Base class of an engine's conformance tests; subclass it as ``Test...`` in a test module.
 
     Configure it with class attributes; override the methods and fixtures below as the engine needs.
@@ -173,26 +168,6 @@ class EngineConformance(ProbeTests):
         """
         return None
 
-    @pytest.fixture
-    def loaded_engine(self, request: pytest.FixtureRequest) -> LoadedEngine:
-        """The engine as discovery loads it from the installed entry point.
-
-        When it does not load, one test shows the cause and the others skip, pointing at it.
-        """
-        name, skips = self.engine_name, request.config.stash.setdefault(_LOAD_SKIPS, {})
-        if name in skips:
-            pytest.skip(skips[name])
-        try:
-            return load_engine(name)
-        except Exception as exc:
-            reporter = request.config.stash.setdefault(_LOAD_REPORTED, {}).get(name)
-            skips[name] = (
-                f"engine {name!r} does not load ({type(exc).__name__}): see {reporter or request.node.nodeid}"
-            )
-            if reporter is None:
-                raise
-            pytest.skip(skips[name])
-
     # -- helpers -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -212,38 +187,6 @@ class EngineConformance(ProbeTests):
             yield engine, check_handler_identity(engine, handler, postgresql)
         finally:
             self.stop_handler(handler)
-
-    # -- packaging and hooks -----------------------------------------------------------------
-
-    def test_samples_given(self) -> None:
-        """The class gives valid and invalid configuration samples (``engine_name``: see collection)."""
-        assert self.valid_configs, "give at least one valid configuration sample (valid_configs)"
-        assert self.invalid_configs, "give at least one invalid configuration sample (invalid_configs)"
-
-    def test_entry_point_declared(self) -> None:
-        """One installed distribution declares the entry point, naming a module."""
-        installed_entry_point(self.engine_name, self.distribution)
-
-    def test_requires_compatible_core(self) -> None:
-        """The distribution declares a bounded patroni-mpp range that admits the installed core."""
-        check_core_requirement(installed_entry_point(self.engine_name, self.distribution))
-
-    def test_loads_in_fresh_interpreter(self, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-        """Discovery loads the engine in a new interpreter, without importing other engines."""
-        try:
-            check_loads_in_fresh_interpreter(self.engine_name, tmp_path, time_limit=self.import_time_limit)
-        except AssertionError:
-            request.config.stash.setdefault(_LOAD_REPORTED, {})[self.engine_name] = request.node.nodeid
-            raise
-
-    def test_hooks_implement_only_declared_specs(self, loaded_engine: LoadedEngine) -> None:
-        """Every hook implementation matches a declared spec; hook-named functions are marked."""
-        implemented = check_hook_module(loaded_engine.module)
-        assert "mpp_engine_class" in implemented
-
-    def test_factories_return_right_types(self, loaded_engine: LoadedEngine) -> None:
-        """Factory hooks return an engine class and a config model; None for what is not theirs."""
-        check_factories(loaded_engine, LocalPostgresql("not-connected", "127.0.0.1", 1))
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -367,6 +310,62 @@ class EngineConformance(ProbeTests):
             check_handler_calls(handler, mpp_cluster, time_limit=self.call_time_limit)
             check_threads_are_daemons(before)
         check_no_thread_left(before, self.thread_join_timeout)
+
+    # -- probes and the author's expected answers ---------------------------------------------
+
+    def test_unknown_key_rejected(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """The sample plus a key no engine knows is rejected naming it (or dropped: unknown_keys)."""
+        check_unknown_key(loaded_engine, valid_config, self.unknown_keys)
+
+    def test_validate_config_agrees_on_invalid(
+        self, loaded_engine: LoadedEngine, invalid_config: Any
+    ) -> None:
+        """``validate_config`` answers False for the invalid sample, as the config model rejects it."""
+        value = invalid_config.value if isinstance(invalid_config, Invalid) else invalid_config
+        accepted = check_validate_config_agrees(loaded_engine, value)
+        assert not accepted, f"the config model accepts the invalid sample {value!r}"
+
+    def test_validate_config_agrees_on_probes(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """``validate_config`` answers as the model decides for the sample and variants of it."""
+        check_validate_config_agrees(loaded_engine, valid_config)
+        check_validate_config_agrees_on_probes(loaded_engine, valid_config)
+
+    def test_config_fields_described(self, loaded_engine: LoadedEngine) -> None:
+        """Every key of the section's JSON Schema has a description (``patroni-mpp schema``)."""
+        check_fields_described(loaded_engine)
+
+    def test_type_fits_section(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """``type`` is Citus only for the citus section; ``k8s_group_label`` follows ``type``."""
+        check_type_fits_section(loaded_engine.create(valid_config), loaded_engine.name)
+
+    def test_coordinator_sample(self, loaded_engine: LoadedEngine, valid_config: Any) -> None:
+        """The sample marked ``Coordinator(...)`` is the coordinator, and only that one."""
+        if not any(isinstance(sample, Coordinator) for sample in self.valid_configs):
+            pytest.skip("no valid sample is marked Coordinator({...}): mark the coordinator's to check it")
+        marked = isinstance(valid_config, Coordinator)
+        check_coordinator_mark(loaded_engine.create(valid_config), marked)
+
+    def test_slot_samples_answered(
+        self, loaded_engine: LoadedEngine, valid_config: Any, mpp_postgresql: PostgresqlLike
+    ) -> None:
+        """``ignore_replication_slot`` gives the answers ``slot_samples`` expect."""
+        if not self.slot_samples:
+            pytest.skip("no slot_samples = [(slot dict, expected bool), ...] given")
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_slot_answers(handler, self.slot_samples)
+
+    def test_event_samples_answered(
+        self,
+        loaded_engine: LoadedEngine,
+        valid_config: Any,
+        mpp_postgresql: PostgresqlLike,
+        mpp_cluster: ClusterLike,
+    ) -> None:
+        """``handle_event`` returns None or raises as ``event_samples`` expect."""
+        if not self.event_samples:
+            pytest.skip("no event_samples = [(event, None or exception class), ...] given")
+        with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (_, handler):
+            check_event_answers(handler, mpp_cluster, self.event_samples)
 
 
 def _check_prerequisites(suite: EngineConformance, config: pytest.Config) -> None:

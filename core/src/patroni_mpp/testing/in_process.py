@@ -86,6 +86,6 @@ class HookModuleConformance(EngineConformance):
         """Skipped in-process: the core requirement belongs to the installed distribution."""
         pytest.skip(f"the patroni-mpp requirement is {INSTALLED_ONLY}")
 
-    def test_loads_in_fresh_interpreter(self, tmp_path: Path) -> None:
+    def test_loads_in_fresh_interpreter(self, tmp_path: Path, request: pytest.FixtureRequest) -> None:
         """Skipped in-process: a new interpreter finds the engine through its entry point only."""
         pytest.skip(f"loading alone in a new interpreter, within import_time_limit, is {INSTALLED_ONLY}")
