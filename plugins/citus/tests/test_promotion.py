@@ -73,6 +73,17 @@ def register_pair(formation: Formation, primary: PostgresServer, replica: Postgr
     assert formation.wait_idle()
 
 
+def open_promotion(formation: Formation, primary: PostgresServer, replica: PostgresServer) -> None:
+    """A switchover of the registered pair up to ``before_promote`` of the replica: the transaction open."""
+    formation.set_group(
+        1,
+        member("b", replica.host, replica.port, role="replica"),
+        member("a", primary.host, primary.port, state="stopped"),
+    )
+    formation.event("before_promote", 1, "b")
+    assert wait_for(lambda: in_flight(formation) == BEFORE_PROMOTE)
+
+
 def test_pause_ends_when_the_promoted_node_leaves_recovery(
     formation: Formation,
     worker_pair: tuple[PostgresServer, PostgresServer],
@@ -85,13 +96,7 @@ def test_pause_ends_when_the_promoted_node_leaves_recovery(
     formation.citus.prepare_client_traffic(1)
     formation.event("before_demote", 1, "a")
     primary.stop()
-    formation.set_group(
-        1,
-        member("b", replica.host, replica.port, role="replica"),
-        member("a", primary.host, primary.port, state="stopped"),
-    )
-    formation.event("before_promote", 1, "b")
-    assert wait_for(lambda: in_flight(formation) == BEFORE_PROMOTE)
+    open_promotion(formation, primary, replica)
     write = client_ops.write(1)
     assert write.wait_until_waiting(), "the group is paused until the promotion"
     assert in_flight(formation) == BEFORE_PROMOTE, "no commit while the node is in recovery"
@@ -120,13 +125,7 @@ def test_after_promote_first_still_commits(
     primary, replica = worker_pair
     register_pair(formation, primary, replica)
     formation.event("before_demote", 1, "a")
-    formation.set_group(
-        1,
-        member("b", replica.host, replica.port, role="replica"),
-        member("a", primary.host, primary.port, state="stopped"),
-    )
-    formation.event("before_promote", 1, "b")
-    assert wait_for(lambda: in_flight(formation) == BEFORE_PROMOTE)
+    open_promotion(formation, primary, replica)
     formation.event("after_promote", 1, "b")  # the replica is never promoted: after_promote ends it
     assert formation.wait_idle()
     assert formation.group_rows(1) == {
@@ -145,13 +144,7 @@ def test_stale_reconciliation_cannot_undo_an_early_commit(
     primary, replica = worker_pair
     register_pair(formation, primary, replica)
     formation.event("before_demote", 1, "a")
-    formation.set_group(
-        1,
-        member("b", replica.host, replica.port, role="replica"),
-        member("a", primary.host, primary.port, state="stopped"),
-    )
-    formation.event("before_promote", 1, "b")
-    assert wait_for(lambda: in_flight(formation) == BEFORE_PROMOTE)
+    open_promotion(formation, primary, replica)
     replica.promote()
     assert formation.wait_idle()
     promoted = {(replica.host, replica.port, "primary"), (primary.host, primary.port, "secondary")}
