@@ -42,8 +42,18 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def once(result: pytest.RunResult, text: str, prefix: str = "") -> None:
     """Assert that exactly one line of the run's output (stdout and stderr) starts with ``prefix`` and
-    contains ``text`` (prefix ``E``: an error message, not its echo in the short summary)."""
-    lines = [line for line in result.outlines + result.errlines if line.startswith(prefix) and text in line]
+    contains ``text``, not counting the echo of a message in pytest's short test summary.
+
+    The summary repeats each error's message after its test id (``ERROR <id> - <message>``, whole
+    under ``CI=true``, cut to the terminal's width elsewhere); ``prefix`` ``E`` picks an error message.
+    """
+
+    def echoed(line: str) -> bool:
+        head, _, message = line.partition(" - ")
+        return line.startswith(("ERROR ", "FAILED ")) and text in message and text not in head
+
+    output = result.outlines + result.errlines
+    lines = [line for line in output if line.startswith(prefix) and text in line and not echoed(line)]
     assert len(lines) == 1, (text, lines, result.outlines[-40:], result.errlines[-20:])
 
 

@@ -160,6 +160,22 @@ def check_unknown_key(loaded: LoadedEngine, value: Any, policy: UnknownKeys = "r
         )
 
 
+def _references(prop: Any) -> list[str]:
+    """The ``$ref`` targets of a property: itself, or inside ``allOf`` or ``anyOf``.
+
+    pydantic before 2.7 wraps a reference that has a default in ``allOf``; an optional model is an
+    ``anyOf``.
+    """
+    if not isinstance(prop, Mapping):
+        return []
+    found = [prop["$ref"]] if isinstance(prop.get("$ref"), str) else []
+    for combined in ("allOf", "anyOf"):
+        for item in prop.get(combined) or []:
+            if isinstance(item, Mapping) and isinstance(item.get("$ref"), str):
+                found.append(item["$ref"])
+    return found
+
+
 def check_fields_described(loaded: LoadedEngine) -> list[str]:
     """Check that every property of the section's JSON Schema has a description.
 
@@ -172,12 +188,8 @@ def check_fields_described(loaded: LoadedEngine) -> list[str]:
     definitions = schema.get("$defs") or {}
     missing = []
     for key, prop in properties.items():
-        described = isinstance(prop, Mapping) and bool(str(prop.get("description") or "").strip())
-        ref = prop.get("$ref") if isinstance(prop, Mapping) else None
-        if not described and isinstance(ref, str):
-            target = definitions.get(ref.rsplit("/", 1)[-1]) or {}
-            described = bool(str(target.get("description") or "").strip())
-        if not described:
+        targets = [prop, *(definitions.get(ref.rsplit("/", 1)[-1]) for ref in _references(prop))]
+        if not any(isinstance(t, Mapping) and str(t.get("description") or "").strip() for t in targets):
             missing.append(key)
     if missing:
         raise fail(
