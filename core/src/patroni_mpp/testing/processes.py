@@ -1,8 +1,9 @@
 """The processes the toolkit starts: the OS user they run as, the directories they own, stopping by pid.
 
-PostgreSQL refuses to run as root, so when we are root every Patroni node runs as the ``postgres`` OS
-user (``Popen(user=...)``: the pid we hold is Patroni's own) in a directory that user owns. Processes are
-stopped by their own pid, never by process group or name.
+PostgreSQL refuses to run as root, so when we are root every Patroni node runs as the servers' OS user
+(:func:`~patroni_mpp.testing.environment.server_user`, ``postgres`` unless ``PATRONI_MPP_PG_USER``
+says otherwise; ``Popen(user=...)``: the pid we hold is Patroni's own) in a directory that user owns.
+Processes are stopped by their own pid, never by process group or name.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from patroni_mpp.testing.environment import getenv
-
-NODE_USER = "postgres"
-"""OS user that runs Patroni and PostgreSQL when we are root."""
+from patroni_mpp.testing.environment import getenv, give_to_server_user, server_user
 
 TMP_ENV = "PATRONI_MPP_TMP"
 """Parent directory of :func:`make_base_dir`'s directories (default ``/tmp``)."""
@@ -28,19 +26,10 @@ class LocalClusterError(RuntimeError):
     """Something started by the toolkit did not come up, or the machine lacks a required part."""
 
 
-def running_as_root() -> bool:
-    """True when this process is root (nodes then run as :data:`NODE_USER`)."""
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
 def node_ids() -> tuple[int, int] | None:
-    """``(uid, gid)`` of :data:`NODE_USER` when we are root, else None (children run as ourselves)."""
-    if not running_as_root():
-        return None
-    import pwd
-
-    entry = pwd.getpwnam(NODE_USER)
-    return entry.pw_uid, entry.pw_gid
+    """``(uid, gid)`` of the servers' OS user when we are root, else None (children run as ourselves)."""
+    entry = server_user()
+    return None if entry is None else (entry.pw_uid, entry.pw_gid)
 
 
 def popen_user_kwargs() -> dict[str, Any]:
@@ -55,9 +44,7 @@ def make_base_dir(prefix: str = "pmpp-") -> Path:
     """A fresh directory under ``$PATRONI_MPP_TMP`` (default ``/tmp``) that the node user owns."""
     parent = getenv(TMP_ENV, "/tmp")  # noqa: S108 - must be reachable by postgres
     base = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    ids = node_ids()
-    if ids is not None:
-        os.chown(base, *ids)
+    give_to_server_user(base)
     base.chmod(0o755)
     return base
 
@@ -82,7 +69,8 @@ def check_interpreter(python: str, modules: Sequence[str] = ("patroni", "patroni
         if proc.returncode == 0:
             return
         proc_error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "unknown error"
-    who = f"the '{NODE_USER}' user" if node_ids() is not None else "this user"
+    entry = server_user()
+    who = "this user" if entry is None else f"the '{entry.pw_name}' user"
     raise LocalClusterError(
         f"{who} cannot run {python} with {', '.join(modules)} ({proc_error}); build the venv from "
         "/usr/bin/python3 in a directory that user can read"
