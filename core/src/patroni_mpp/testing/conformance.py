@@ -71,6 +71,7 @@ from .conformance_checks import (
     check_validate_config_agrees,
     check_validate_config_agrees_on_probes,
     check_validate_config_total,
+    slot_databases,
 )
 from .conformance_checks.time_limits import DEFAULT_CALL_TIME_LIMIT, DEFAULT_IMPORT_TIME_LIMIT
 from .conformance_loading import LoadingTests
@@ -272,10 +273,7 @@ class EngineConformance(LoadingTests):
     ) -> None:
         """ignore_replication_slot returns a bool for any slot dict, missing keys included."""
         with self.running_handler(loaded_engine, valid_config, mpp_postgresql) as (engine, handler):
-            databases = [mpp_postgresql.database]
-            database = engine.config.get("database")
-            if isinstance(database, str):
-                databases.insert(0, database)
+            databases = slot_databases(engine, mpp_postgresql.database)
             check_ignore_replication_slot(handler, databases, time_limit=self.call_time_limit)
 
     def test_bootstrap(

@@ -80,6 +80,7 @@ from .samples import (
     parameter_samples,
     sample_events,
     sample_slots,
+    slot_databases,
 )
 from .threads import (
     check_no_thread_left,
@@ -149,4 +150,5 @@ __all__ = [
     "preload_entries",
     "sample_events",
     "sample_slots",
+    "slot_databases",
 ]

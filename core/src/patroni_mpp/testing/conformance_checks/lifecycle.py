@@ -11,7 +11,7 @@ statement recorded) and fails naming the method and what it did.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -19,7 +19,13 @@ from ..._abstract import AbstractMPP, AbstractMPPHandler
 from ..._protocols import PostgresqlLike
 from ..probe_host import NotBuiltYet, ProbePostgresql
 from .failure import fail
-from .samples import BASE_PARAMETERS, CaseInsensitiveParameters, parameter_samples, sample_slots
+from .samples import (
+    BASE_PARAMETERS,
+    CaseInsensitiveParameters,
+    parameter_samples,
+    sample_slots,
+    slot_databases,
+)
 from .time_limits import DEFAULT_CALL_TIME_LIMIT, call_within
 
 __all__ = ["check_no_io", "check_start_up"]
@@ -131,12 +137,7 @@ def check_start_up(
         for text, parameters in parameter_samples():
             limited(f"adjust_postgres_gucs({text})", partial(handler.adjust_postgres_gucs, parameters))
         ignore = handler.ignore_replication_slot
-        for slot in sample_slots(_databases(engine, host)):
+        for slot in sample_slots(slot_databases(engine, host.database)):
             limited(f"ignore_replication_slot({slot!r})", partial(ignore, dict(slot)))
     finally:
         stop_handler(handler)
-
-
-def _databases(engine: AbstractMPP, host: ProbePostgresql) -> Iterable[str]:
-    database = engine.config.get("database")
-    return [database, host.database] if isinstance(database, str) else [host.database]

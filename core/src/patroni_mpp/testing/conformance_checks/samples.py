@@ -162,6 +162,16 @@ def parameter_samples() -> Iterator[tuple[str, Any]]:
     yield "case-insensitive mapping with mixed-case keys", mixed
 
 
+def slot_databases(engine: AbstractMPP, maintenance_database: str) -> list[str]:
+    """The databases to put in logical slot samples: the engine's own ``database``, then the host's.
+
+    :param engine: the descriptor (its config's ``database``, when it is a string, comes first).
+    :param maintenance_database: the host PostgreSQL object's database.
+    """
+    database = engine.config.get("database")
+    return [database, maintenance_database] if isinstance(database, str) else [maintenance_database]
+
+
 def sample_slots(databases: Iterable[str]) -> list[dict[str, Any]]:
     """Slot dicts as the host's slot manager may pass them, many keys missing.
 
